@@ -1,0 +1,50 @@
+"""Changes an admin makes by hand: close, reopen, assign.  Each leaves an event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailticket.store.models import Event, Ticket
+
+
+class ActionError(Exception):
+    pass
+
+
+def _ticket(session: Session, ticket_id: int) -> Ticket:
+    t = session.get(Ticket, ticket_id)
+    if t is None:
+        raise ActionError(f"no ticket {ticket_id}")
+    return t
+
+
+def stop_clock(t: Ticket, now: datetime) -> None:
+    """An answer (or close, or pending) stops the running SLA clock and records how it ended."""
+    if t.due_at is None:
+        return
+    t.answered_at, t.last_due_at = now, t.due_at
+    t.due_at = t.warn_at = t.clock_started_at = None
+
+
+def set_state(session: Session, ticket_id: int, state: str, now: datetime,
+              actor: str = "admin") -> Ticket:
+    t = _ticket(session, ticket_id)
+    if t.state == state:
+        return t
+    session.add(Event(ticket_id=t.id, at=now, kind="state_changed", actor=actor,
+                      detail={"old": t.state, "new": state}))
+    t.state, t.updated_at = state, now
+    if state in ("closed", "pending"):
+        stop_clock(t, now)
+    return t
+
+
+def assign(session: Session, ticket_id: int, agent: str | None, now: datetime,
+           actor: str = "admin") -> Ticket:
+    t = _ticket(session, ticket_id)
+    session.add(Event(ticket_id=t.id, at=now, kind="assigned", actor=actor,
+                      detail={"old": t.assignee, "new": agent}))
+    t.assignee, t.updated_at = agent, now
+    return t

@@ -1,0 +1,122 @@
+"""The application: config, database, clock and pipeline wired once, used by the
+daemon and the CLI alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from functools import cached_property
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from mailticket.clock import Clock
+from mailticket.config import Config
+from mailticket.mail.templates import Templates
+from mailticket.outbox import Outbox
+from mailticket.pipeline import Outcome, Pipeline
+from mailticket.store.db import Database
+from mailticket.store.models import Quarantine, Setting
+from mailticket.transport import make_transport
+
+log = logging.getLogger("mailticket.ingest")
+
+
+class SchemaOutdated(Exception):
+    pass
+
+
+class App:
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or Clock()
+        self.db = Database(config.database.url)
+        self.templates = Templates(config.template_dir)
+
+    def ensure_schema(self) -> None:
+        """Upgrade when allowed; otherwise say exactly what to run."""
+        if not self.db.needs_upgrade():
+            return
+        if not self.config.database.auto_upgrade:
+            raise SchemaOutdated(
+                "the database schema is not up to date; run `mailticket db upgrade`")
+        self.db.upgrade()
+
+    @cached_property
+    def secret(self) -> bytes:
+        """HMAC key of token addresses: from the environment, else generated once and kept."""
+        value = self.config.resolved_secret()
+        if value:
+            return value.encode()
+        with self.db.transaction() as s:
+            row = s.get(Setting, "token_secret")
+            if row is None:
+                row = Setting(key="token_secret", value=secrets.token_hex(32))
+                s.add(row)
+                log.warning("no %s in the environment: generated a token secret and stored it "
+                            "in the database", self.config.secret_env)
+            return row.value.encode()
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        return Pipeline(self.config, self.clock, self.secret, self.templates)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.db, make_transport(self.config.outgoing), self.clock,
+                      self.config.outgoing.max_attempts)
+
+    def ingest(
+        self, raw: bytes, *, department: str | None, source: str,
+        envelope_rcpts: Sequence[str] = (),
+        also: Callable[[Session], None] | None = None,
+    ) -> Outcome:
+        """Process one mail in one transaction; quarantine it if processing fails.
+
+        ``also`` runs in the same transaction as the mail's outcome (the IMAP poller
+        moves its UID watermark there), so the mail and the mark commit together.
+        A database that is down or locked is not the mail's fault: that error goes
+        up and the mail is tried again later.
+        """
+        for attempt in range(2):
+            try:
+                with self.db.transaction() as s:
+                    outcome = self.pipeline.process(
+                        s, raw, mailbox_department=department, source=source,
+                        envelope_rcpts=envelope_rcpts)
+                    if also:
+                        also(s)
+                return outcome
+            except IntegrityError:
+                # Another poller stored the same Message-ID a moment ago: go again,
+                # and the duplicate check will see it.
+                if attempt:
+                    raise
+            except OperationalError:
+                raise
+            except Exception as e:  # the mail broke the pipeline: keep it, move on
+                return self.quarantine(raw, department, source, f"{type(e).__name__}: {e}",
+                                       also)
+        raise AssertionError("unreachable")
+
+    def quarantine(self, raw: bytes, department: str | None, source: str, reason: str,
+                   also: Callable[[Session], None] | None = None) -> Outcome:
+        log.error("%s quarantined: %s", source, reason, exc_info=True)
+        with self.db.transaction() as s:
+            q = Quarantine(at=self.clock.now(), source=source, department=department,
+                           reason=reason[:4000], raw=raw)
+            s.add(q)
+            if also:
+                also(s)
+            s.flush()
+            qid = q.id
+        return Outcome("quarantined", None, f"quarantine:{qid}", reason)
+
+    def setting(self, session: Session, key: str) -> str | None:
+        return session.scalar(select(Setting.value).where(Setting.key == key))
+
+    def close(self) -> None:
+        self.db.dispose()

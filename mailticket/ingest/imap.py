@@ -1,0 +1,152 @@
+"""One IMAP poller per department: UID sync that never relies on \\Seen.
+
+People read these mailboxes too, so the unread flag means nothing to us.  We
+remember UIDVALIDITY and the highest UID handled; that watermark moves in the
+same transaction as the mail it covers, so a crash at any instant either redoes
+a mail (and the Message-ID check drops it) or does not need to.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+from datetime import datetime, timedelta
+
+from imapclient import IMAPClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mailticket.app import App
+from mailticket.config import DepartmentConfig, ImapConfig
+from mailticket.store.models import MailboxState
+
+log = logging.getLogger("mailticket.ingest.imap")
+
+FETCH_BATCH = 200
+
+
+def connect(cfg: ImapConfig) -> IMAPClient:
+    context = ssl.create_default_context()
+    client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls",
+                        ssl_context=context, timeout=cfg.timeout)
+    try:
+        if cfg.security == "starttls":
+            client.starttls(context)
+        client.login(cfg.username, cfg.resolved_password() or "")
+    except Exception:
+        client.shutdown()
+        raise
+    return client
+
+
+class ImapPoller:
+    def __init__(self, app: App, dept: DepartmentConfig) -> None:
+        assert dept.imap is not None
+        self.app = app
+        self.dept = dept
+        self.cfg: ImapConfig = dept.imap
+        self.failing_since: datetime | None = None
+        self.failures = 0
+        self.retry_at: datetime | None = None
+
+    # -- the watermark --------------------------------------------------------------
+    def _state(self, s: Session) -> MailboxState:
+        row = s.scalar(select(MailboxState).where(
+            MailboxState.department == self.dept.name, MailboxState.folder == self.cfg.folder))
+        if row is None:
+            row = MailboxState(department=self.dept.name, folder=self.cfg.folder, last_uid=0)
+            s.add(row)
+            s.flush()
+        return row
+
+    def _advance(self, uid: int):  # noqa: ANN202 - a closure for App.ingest
+        def advance(s: Session) -> None:
+            s.execute(update(MailboxState).where(
+                MailboxState.department == self.dept.name,
+                MailboxState.folder == self.cfg.folder,
+                MailboxState.last_uid < uid).values(last_uid=uid))
+        return advance
+
+    # -- one poll -------------------------------------------------------------------
+    def poll_once(self) -> int:
+        """Fetch and process everything new; returns how many mails were handled."""
+        client = connect(self.cfg)
+        try:
+            return self._sync(client)
+        finally:
+            try:
+                client.logout()
+            except Exception:  # the server may already be gone; nothing to save
+                client.shutdown()
+
+    def _sync(self, client: IMAPClient) -> int:
+        info = client.select_folder(self.cfg.folder, readonly=True)
+        uidvalidity = int(info[b"UIDVALIDITY"])
+        with self.app.db.transaction() as s:
+            state = self._state(s)
+            if state.uidvalidity != uidvalidity:
+                if state.uidvalidity is not None:
+                    log.warning("%s: UIDVALIDITY changed %s -> %s; resynchronising "
+                                "(mail already stored is recognised by Message-ID)",
+                                self.dept.name, state.uidvalidity, uidvalidity)
+                state.uidvalidity = uidvalidity
+                state.last_uid = 0
+            last_uid = state.last_uid
+        uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        handled = 0
+        for i in range(0, len(uids), FETCH_BATCH):
+            batch = uids[i:i + FETCH_BATCH]
+            data = client.fetch(batch, ["BODY.PEEK[]"])
+            for uid in batch:
+                item = data.get(uid)
+                source = f"imap:{self.dept.name}:{uidvalidity}:{uid}"
+                if item is None or b"BODY[]" not in item:
+                    # Expunged between SEARCH and FETCH: nothing to keep.
+                    with self.app.db.transaction() as s:
+                        self._advance(uid)(s)
+                    continue
+                outcome = self.app.ingest(bytes(item[b"BODY[]"]), department=self.dept.name,
+                                          source=source, also=self._advance(uid))
+                log.debug("%s %s: %s", outcome.message_id, source, outcome.action)
+                handled += 1
+        return handled
+
+    # -- the scheduled job: never raises, backs off, logs once per outage -------------
+    def run(self) -> int:
+        now = self.app.clock.now()
+        if self.retry_at and now < self.retry_at:
+            return 0
+        try:
+            handled = self.poll_once()
+        except Exception as e:
+            self._failed(e, now)
+            return 0
+        self._succeeded(now)
+        return handled
+
+    def _failed(self, e: Exception, now: datetime) -> None:
+        self.failures += 1
+        delay = min(300.0, self.cfg.poll_interval * 2 ** min(self.failures, 8))
+        self.retry_at = now + timedelta(seconds=delay * random.uniform(0.5, 1.0))
+        message = f"{type(e).__name__}: {e}"
+        if self.failing_since is None:
+            self.failing_since = now
+            log.warning("%s: IMAP %s:%s failing, will retry with back-off: %s",
+                        self.dept.name, self.cfg.host, self.cfg.port, message)
+        else:
+            log.debug("%s: IMAP still failing: %s", self.dept.name, message)
+        try:
+            with self.app.db.transaction() as s:
+                state = self._state(s)
+                state.last_error, state.last_error_at = message[:2000], now
+        except Exception:
+            log.debug("cannot record the IMAP error", exc_info=True)
+
+    def _succeeded(self, now: datetime) -> None:
+        if self.failing_since is not None:
+            log.warning("%s: IMAP back after %s", self.dept.name, now - self.failing_since)
+        self.failing_since, self.failures, self.retry_at = None, 0, None
+        with self.app.db.transaction() as s:
+            state = self._state(s)
+            state.last_success_at = now  # last_error stays, with its time, for `status`

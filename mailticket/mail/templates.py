@@ -1,0 +1,69 @@
+"""Finding and rendering the Jinja2 templates of the mails we send.
+
+Search order for ``<name>`` in language ``<lang>`` for department ``<dept>``:
+the department's ``template_dir``, the global ``template_dir``, then the built-in
+``templates/`` folder; in each, ``<dept>/<lang>/``, then ``<lang>/``.  The
+languages tried are the customer's, the department's, then English, so a missing
+translation falls back instead of failing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from mailticket.mail.dates import format_instant
+
+
+def builtin_dir() -> Path:
+    """Installed wheels carry the templates inside the package; a checkout has them at the top."""
+    inside = Path(__file__).resolve().parent.parent / "templates"
+    return inside if inside.is_dir() else Path(__file__).resolve().parents[2] / "templates"
+
+
+class Templates:
+    def __init__(self, global_dir: str | None = None) -> None:
+        self.global_dir = Path(global_dir) if global_dir else None
+        self._envs: dict[tuple[str, ...], jinja2.Environment] = {}
+
+    def _env(self, dirs: tuple[str, ...]) -> jinja2.Environment:
+        env = self._envs.get(dirs)
+        if env is None:
+            env = jinja2.Environment(
+                loader=jinja2.FileSystemLoader(list(dirs)),
+                autoescape=False,  # plain-text mail; nothing here is HTML
+                undefined=jinja2.StrictUndefined,
+                keep_trailing_newline=True,
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+            env.filters["instant"] = format_instant
+            self._envs[dirs] = env
+        return env
+
+    def candidates(self, name: str, department: str, languages: list[str]) -> list[str]:
+        seen: list[str] = []
+        for lang in languages:
+            for path in (f"{department}/{lang}/{name}", f"{lang}/{name}"):
+                if path not in seen:
+                    seen.append(path)
+        return seen
+
+    def render(
+        self, name: str, *, dept_name: str, dept_dir: str | None, languages: list[str],
+        **context: Any,
+    ) -> tuple[str, str]:
+        """Rendered text and the language actually used."""
+        dirs = tuple(str(d) for d in (dept_dir, self.global_dir, builtin_dir()) if d)
+        env = self._env(dirs)
+        langs = [lang for lang in dict.fromkeys([*languages, "en"]) if lang]
+        for path in self.candidates(name, dept_name, langs):
+            try:
+                template = env.get_template(path)
+            except jinja2.TemplateNotFound:
+                continue
+            lang = path.split("/")[-2]
+            return template.render(language=lang, **context), lang
+        raise LookupError(f"template {name!r} not found in {', '.join(dirs)}")

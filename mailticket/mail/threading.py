@@ -1,0 +1,79 @@
+"""Which ticket a mail belongs to: the design's four rules, strongest first.
+
+Pure: the database is reached through the small ``Lookups`` protocol, so the
+rules are tested with a dictionary and a log line can say which rule decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from mailticket.mail.subject import find_tags
+from mailticket.mail.tokens import read_token
+
+
+class Lookups(Protocol):
+    def ticket_for_message_ids(self, ids: Sequence[str]) -> int | None:
+        """The ticket of the first of these Message-IDs that we stored or sent."""
+
+    def ticket_exists(self, ticket_id: int) -> bool: ...
+
+    def is_participant(self, ticket_id: int, address: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    ticket_id: int | None
+    rule: str      # token | references | subject_tag | new
+    reason: str
+    # Tokens seen that did not verify: logged, never followed.
+    rejected_tokens: tuple[str, ...] = ()
+
+    @property
+    def is_new(self) -> bool:
+        return self.ticket_id is None
+
+
+def find_ticket(
+    *,
+    recipients: Iterable[str],
+    in_reply_to: Sequence[str],
+    references: Sequence[str],
+    subject: str,
+    sender: str | None,
+    own_addresses: frozenset[str],
+    secret: bytes,
+    lookups: Lookups,
+) -> Decision:
+    rejected: list[str] = []
+
+    # 1. A valid token in any recipient address (To, Cc, envelope, Delivered-To).
+    for addr in recipients:
+        token = read_token(addr, secret)
+        if token is None or token[0] not in own_addresses:
+            continue
+        _, ticket_id, valid = token
+        if not valid:
+            rejected.append(addr)
+        elif lookups.ticket_exists(ticket_id):
+            return Decision(ticket_id, "token", f"token address {addr}", tuple(rejected))
+
+    # 2. A Message-ID we stored or sent, newest reference first.
+    ids = [*in_reply_to, *reversed(references)]
+    if ids:
+        ticket_id = lookups.ticket_for_message_ids(ids)
+        if ticket_id is not None:
+            return Decision(ticket_id, "references", "In-Reply-To/References", tuple(rejected))
+
+    # 3. A subject tag, only for somebody who is already on that ticket.
+    if sender:
+        for word, ticket_id in find_tags(subject):
+            if lookups.ticket_exists(ticket_id) and lookups.is_participant(ticket_id, sender):
+                return Decision(
+                    ticket_id, "subject_tag", f"[{word} #{ticket_id}] from a participant",
+                    tuple(rejected),
+                )
+
+    return Decision(None, "new", "no token, reference or tag of a participant", tuple(rejected))

@@ -1,0 +1,178 @@
+"""The transactional outbox: nothing is sent except through this table.
+
+``enqueue`` runs inside the caller's transaction, so a ticket change and the mail
+it causes commit together or not at all.  ``Outbox.deliver`` hands queued mail to
+the transport and marks it sent in a transaction of its own.
+
+Contract: at-least-once.  If the process dies after the SMTP server accepted a
+mail and before the "sent" mark commits, the mail goes out again with the same
+Message-ID, which receiving systems and mail clients use to drop the copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailticket.clock import Clock
+from mailticket.mail.compose import Outgoing
+from mailticket.store.db import Database
+from mailticket.store.models import Event, Message, OutboxItem, Ticket
+from mailticket.transport import PermanentError, Transport, TransportDown
+
+log = logging.getLogger("mailticket.outbox")
+
+
+def enqueue(session: Session, out: Outgoing, *, ticket: Ticket | None, now: datetime) -> None:
+    """Queue one mail and record it on its ticket, in the caller's transaction."""
+    raw = out.message.as_bytes()
+    session.add(Message(
+        ticket=ticket, direction="out", kind=out.kind, message_id=out.message_id,
+        in_reply_to=out.message.get("In-Reply-To"),
+        references=str(out.message.get("References", "")).split(),
+        from_addr=out.mail_from, from_name="", to=out.to, cc=out.cc,
+        subject=out.subject, date=now, text=out.text, raw=raw, source="outbox",
+        verdict="", attachments=[],
+    ))
+    session.add(OutboxItem(
+        ticket_id=ticket.id if ticket else None, kind=out.kind, message_id=out.message_id,
+        mail_from=out.mail_from, rcpt_to=out.recipients, raw=raw, created_at=now,
+        attempts=0, next_attempt_at=now,
+    ))
+    session.add(Event(
+        ticket_id=ticket.id if ticket else None, at=now, kind="mail_queued",
+        detail={"kind": out.kind, "message_id": out.message_id, "to": out.recipients},
+    ))
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min … capped at one hour, with ±20 % jitter against thundering herds."""
+    base = min(3600.0, 30.0 * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=base * random.uniform(0.8, 1.2))
+
+
+def pending_count(session: Session) -> int:
+    q = select(func.count()).select_from(OutboxItem).where(
+        OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None)
+    )
+    return int(session.scalar(q) or 0)
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    down: str | None = None
+
+
+class Outbox:
+    def __init__(self, db: Database, transport: Transport, clock: Clock,
+                 max_attempts: int = 50) -> None:
+        self.db = db
+        self.transport = transport
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self._down_since: datetime | None = None
+
+    def deliver(self, batch: int = 200, retry_all: bool = False) -> DeliveryReport:
+        """Send what is due; stop early when the server is unreachable."""
+        report = DeliveryReport()
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            q = select(OutboxItem.id, OutboxItem.mail_from, OutboxItem.rcpt_to, OutboxItem.raw,
+                       OutboxItem.message_id, OutboxItem.attempts).where(
+                OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None))
+            if not retry_all:
+                q = q.where(OutboxItem.next_attempt_at <= now)
+            items = s.execute(q.order_by(OutboxItem.id).limit(batch)).all()
+        if not items:
+            return report
+        try:
+            with self.transport.session() as conn:
+                for item in items:
+                    self._send_one(conn, item, report)
+        except TransportDown as e:
+            report.down = str(e)
+            self._mark_down(str(e), [i for i in items])
+            return report
+        if self._down_since is not None:
+            log.warning("outbox: mail server reachable again after %s",
+                        self.clock.now() - self._down_since)
+            self._down_since = None
+        return report
+
+    def _send_one(self, conn: object, item: object, report: DeliveryReport) -> None:
+        id_, mail_from, rcpts, raw, message_id, attempts = item  # type: ignore[misc]
+        try:
+            refused = conn.send(mail_from, list(rcpts), raw)  # type: ignore[attr-defined]
+        except PermanentError as e:
+            self._finish(id_, message_id, failed=str(e))
+            report.failed += 1
+            log.error("%s outbox: permanently refused: %s", message_id, e)
+            return
+        except TransportDown:
+            raise
+        except Exception as e:  # a temporary refusal of this one mail
+            self._defer(id_, message_id, attempts, str(e))
+            report.deferred += 1
+            return
+        self._finish(id_, message_id, refused=refused)
+        report.sent += 1
+
+    def _finish(self, id_: int, message_id: str, failed: str | None = None,
+                refused: dict[str, str] | None = None) -> None:
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            item = s.get(OutboxItem, id_)
+            assert item is not None
+            item.attempts += 1
+            if failed:
+                item.failed_at, item.last_error = now, failed
+            else:
+                item.sent_at = now
+                item.last_error = f"refused: {refused}" if refused else None
+            s.add(Event(
+                ticket_id=item.ticket_id, at=now,
+                kind="mail_failed" if failed else "mail_sent",
+                detail={"kind": item.kind, "message_id": message_id, "to": item.rcpt_to,
+                        **({"error": failed} if failed else {}),
+                        **({"refused": refused} if refused else {})},
+            ))
+
+    def _defer(self, id_: int, message_id: str, attempts: int, error: str) -> None:
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            item = s.get(OutboxItem, id_)
+            assert item is not None
+            item.attempts = attempts + 1
+            item.last_error = error
+            if item.attempts >= self.max_attempts:
+                item.failed_at = now
+                s.add(Event(ticket_id=item.ticket_id, at=now, kind="mail_failed",
+                            detail={"message_id": message_id, "error": error}))
+                log.error("%s outbox: giving up after %d attempts: %s",
+                          message_id, item.attempts, error)
+            else:
+                item.next_attempt_at = now + backoff(item.attempts)
+                log.warning("%s outbox: deferred (attempt %d): %s",
+                            message_id, item.attempts, error)
+
+    def _mark_down(self, error: str, items: list) -> None:  # type: ignore[type-arg]
+        # The server, not the mail, is the problem: push the batch back without
+        # spending their attempts, and log once per outage, not once per try.
+        now = self.clock.now()
+        if self._down_since is None:
+            self._down_since = now
+            log.warning("outbox: mail server unreachable, will retry: %s", error)
+        with self.db.transaction() as s:
+            for item in items:
+                row = s.get(OutboxItem, item[0])
+                if row is not None and row.sent_at is None:
+                    row.last_error = error
+                    row.next_attempt_at = now + timedelta(seconds=random.uniform(5, 15))
