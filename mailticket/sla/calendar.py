@@ -107,7 +107,7 @@ def parse_duration(text: str) -> Duration:
     business = match.group(2) is not None
     word = match.group(3).lower().rstrip("s")
     if amount < 1:
-        raise ValueError(f"{text!r} is not a duration: the number must be at least 1")
+        raise ValueError(f"{text!r} is not a duration (the number must be 1 or more); {_DURATION_HELP}")
     if business and word == "day":
         unit = BUSINESS_DAYS
     elif business and word == "hour":

@@ -1,0 +1,77 @@
+"""A bad config gets one clear message naming the key and the fix, and exit code 2."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailticket.config import ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+MINIMAL = """
+[[departments]]
+name = "support"
+address = "support@example.com"
+"""
+
+
+def test_example_config_is_valid_and_documents_every_key():
+    cfg = load_config(ROOT / "config.example.toml")
+    assert [d.name for d in cfg.departments] == ["support", "sales"]
+    text = (ROOT / "config.example.toml").read_text()
+    for section, model in [("outgoing", cfg.outgoing), ("listener", cfg.listener),
+                           ("database", cfg.database), ("sla", cfg.sla),
+                           ("calendar", cfg.calendar), ("limits", cfg.limits)]:
+        for key in type(model).model_fields:
+            assert f"{key} =" in text, f"[{section}] {key} is not documented"
+    for key in type(cfg.departments[0]).model_fields:
+        assert f"{key} =" in text, f"departments.{key} is not documented"
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ('[outgoing]\nprot = 25\n', "outgoing.prot: Extra inputs are not permitted — remove it"),
+    ('[outgoing]\nport = 99999\n', "outgoing.port: Input should be less than or equal to 65535"),
+    ('[outgoing]\nsecurity = "ssl"\n', "outgoing.security: Input should be 'starttls', 'tls'"),
+    ('[sla]\nresponse = "3 weeks"\n', "sla.response: '3 weeks' is not a duration"),
+    ('[calendar]\ntimezone = "Mars/Olympus"\n', "calendar"),
+    ('[calendar]\nhours = { mon = "9-17" }\n', "calendar"),
+])
+def test_errors_name_the_key(extra, expected):
+    with pytest.raises(ConfigError) as e:
+        parse_config(MINIMAL + extra, "test.toml")
+    assert expected in str(e.value)
+
+
+def test_missing_departments_and_bad_address():
+    with pytest.raises(ConfigError, match="departments: Field required — add this key"):
+        parse_config("", "x.toml")
+    with pytest.raises(ConfigError, match=r"departments\[0\]\.address"):
+        parse_config(MINIMAL.replace("support@example.com", "nobody"), "x.toml")
+
+
+def test_duplicate_department_address():
+    with pytest.raises(ConfigError, match="used twice"):
+        parse_config(MINIMAL + MINIMAL.replace('"support"', '"other"', 1), "x.toml")
+
+
+def test_secret_comes_from_the_environment(monkeypatch):
+    cfg = parse_config('secret_env = "MY_SECRET"\nsecret = "literal"\n' + MINIMAL)
+    monkeypatch.delenv("MY_SECRET", raising=False)
+    assert cfg.resolved_secret() == "literal"
+    monkeypatch.setenv("MY_SECRET", "from-env")
+    assert cfg.resolved_secret() == "from-env"
+
+
+def test_cli_exits_2_with_the_key_in_the_message(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(MINIMAL + "[listener]\nport = 0\n")
+    r = subprocess.run([sys.executable, "-m", "mailticket", "--config", str(bad), "status"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2
+    assert "listener.port" in r.stderr and "greater than or equal to 1" in r.stderr
+    assert "Traceback" not in r.stderr
+    missing = subprocess.run([sys.executable, "-m", "mailticket", "--config",
+                              str(tmp_path / "nope.toml"), "status"],
+                             capture_output=True, text=True, cwd=tmp_path)
+    assert missing.returncode == 2 and "cannot read configuration" in missing.stderr
