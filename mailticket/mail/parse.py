@@ -14,14 +14,12 @@ from __future__ import annotations
 import binascii
 import codecs
 import hashlib
-import io
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email._policybase import Compat32
-from email.generator import BytesGenerator
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from functools import lru_cache
@@ -61,6 +59,8 @@ _CTRL_TABLE: dict[int, int | None] = {
     c: None for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
 }
 _CTRL_TABLE.update({ord(c): 0x20 for c in _SPACE_CTRL})
+# File names: every control character is simply dropped.
+_DELETE_CTRL_TABLE: dict[int, int | None] = dict.fromkeys(_CTRL_TABLE)
 # Bidirectional overrides/isolates: used to disguise "exe" file names.
 _BIDI_TABLE: dict[int, int | None] = {
     c: None for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F]
@@ -464,19 +464,39 @@ def _header_values(msg: Message) -> dict[str, list[str]]:
     return out
 
 
+_PLACEHOLDER_RE = re.compile("\ue000(\\d+)\ue001")
+
+
 def _parse_addresses(values: list[str], ctx: _Ctx) -> list[Address]:
+    """Split address headers into :class:`Address` objects.
+
+    Encoded words are hidden behind placeholders while the address list is
+    split and decoded afterwards: a display name like
+    ``=?utf-8?q?Doe,_J_<x@y>?=`` must stay a name, never become an address.
+    """
     out: list[Address] = []
     for value in values:
+        words: list[str] = []
+
+        def hide(m: re.Match[str], words: list[str] = words) -> str:
+            words.append(m.group(0))
+            return f"\ue000{len(words) - 1}\ue001"
+
+        def unhide(text: str, words: list[str] = words) -> str:
+            return _PLACEHOLDER_RE.sub(lambda m: words[int(m.group(1))], text)
+
+        masked = _EW_RE.sub(hide, value) if "=?" in value else value
         try:
-            pairs = getaddresses([value])
+            pairs = getaddresses([masked])
         except Exception as exc:  # noqa: BLE001
             ctx.note(f"unparseable address header {value[:80]!r}: {exc}")
             continue
         for name, addr in pairs:
-            addr = "".join(_clean(addr).split())
+            addr = "".join(_clean(unhide(addr)).split())
             if not addr:
                 continue
-            out.append(Address(_one_line(decode_header_value(name, ctx.defects)), addr))
+            name = _one_line(decode_header_value(unhide(name), ctx.defects))
+            out.append(Address(name, addr))
     return out
 
 
@@ -524,8 +544,8 @@ def _delivered_to(headers: dict[str, list[str]], ctx: _Ctx) -> list[str]:
 
 def _clean_filename(name: str) -> str:
     """Basename only, no control or bidi-override characters, never "." or ".."."""
-    name = _one_line(name).translate(_BIDI_TABLE)
-    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    name = name.translate(_DELETE_CTRL_TABLE).translate(_BIDI_TABLE)
+    name = " ".join(name.replace("\\", "/").rsplit("/", 1)[-1].split())
     if name in (".", ".."):
         return ""
     return name[:255]
@@ -570,17 +590,23 @@ def _part_payload(part: Message, ctx: _Ctx, where: str) -> bytes:
     return b""
 
 
-def _serialized_size(payload: list[Message]) -> int:
-    """Approximate size of an attached message (message/rfc822, delivery-status …)."""
+def _serialized_size(payload: list[Message], depth: int = 0) -> int:
+    """Approximate size of attached messages (message/rfc822, delivery-status …).
+
+    Counted from the parsed pieces rather than re-generated: the stdlib
+    generator re-folds every header and costs more than parsing the mail.
+    """
     size = 0
     for sub in payload:
-        buf = io.BytesIO()
-        try:
-            BytesGenerator(buf, mangle_from_=False).flatten(sub, unixfrom=False)
-        except Exception:  # noqa: BLE001 - size is informative only
+        if not isinstance(sub, Message) or depth > MAX_DEPTH:
             continue
-        size += len(buf.getvalue()) + 1
-    return max(size - 1, 0)
+        size += sum(len(k) + len(v) + 3 for k, v in sub.raw_items()) + 2
+        body = sub.get_payload()
+        if isinstance(body, list):
+            size += _serialized_size(body, depth + 1)
+        elif isinstance(body, str):
+            size += len(body)
+    return size
 
 
 _HTML_META_CHARSET_RE = re.compile(
@@ -807,9 +833,11 @@ def _parse(raw: bytes, ctx: _Ctx) -> ParsedMail:
         defects=ctx.defects,
     )
     mail.in_reply_to = _dedupe(mail.in_reply_to)
-    mail.bounced_recipients = ctx.safe(
-        "delivery status", lambda: _dsn_recipients(walker.dsn_parts), []
-    )
+    bounced = ctx.safe("delivery status", lambda: _dsn_recipients(walker.dsn_parts), [])
+    if not bounced:  # Exim's plain-text bounces name them in a header
+        failed = _parse_addresses(hv.get("x-failed-recipients", []), ctx)
+        bounced = _dedupe(a.key for a in failed)
+    mail.bounced_recipients = bounced
     mail.original_message_ids = ctx.safe(
         "original ids", lambda: _original_ids(walker.embedded, text, ctx), []
     )

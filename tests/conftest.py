@@ -1,0 +1,206 @@
+"""Fixtures: one real Dovecot and one SMTP relay for the session, and per test a
+fresh "world" (own mail domain, own database, own config) on top of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import textwrap
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from mailticket.app import App
+from mailticket.clock import Clock
+from mailticket.config import Config, parse_config
+from mailticket.ingest.imap import ImapPoller
+from tests.mailservers import Dovecot, SmtpRelay
+
+PG_URL = os.environ.get("MAILTICKET_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
+    with Dovecot(tmp_path_factory.mktemp("dovecot")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def relay(dovecot: Dovecot) -> Iterator[SmtpRelay]:
+    with SmtpRelay(dovecot, auth={"helpdesk": "relay-pw"}) as server:
+        yield server
+
+
+def _pg_available() -> bool:
+    try:
+        with create_engine(PG_URL).connect():
+            return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test; dropped afterwards."""
+    if not _pg_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI and does not answer at {PG_URL}")
+        pytest.skip(f"no PostgreSQL at {PG_URL}")
+    name = f"mt_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def mail(sender: str, to: str | list[str], subject: str, body: str, *,
+         cc: list[str] | None = None, in_reply_to: str | None = None,
+         headers: dict[str, str] | None = None) -> EmailMessage:
+    m = EmailMessage()
+    m["From"] = sender
+    m["To"] = to if isinstance(to, str) else ", ".join(to)
+    if cc:
+        m["Cc"] = ", ".join(cc)
+    m["Subject"] = subject
+    m["Message-ID"] = make_msgid(domain="client.example")
+    m["Date"] = "Mon, 23 Nov 2026 10:00:00 +0100"
+    if in_reply_to:
+        m["In-Reply-To"] = in_reply_to
+        m["References"] = in_reply_to
+    for k, v in (headers or {}).items():
+        m[k] = v
+    m.set_content(body)
+    return m
+
+
+def parsed(raw: bytes) -> EmailMessage:
+    return message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+
+
+def body(msg: EmailMessage) -> str:
+    part = msg.get_body(("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+@dataclass
+class World:
+    """One helpdesk installation over the shared mail servers, with its own domain."""
+
+    dovecot: Dovecot
+    relay: SmtpRelay
+    domain: str
+    config_path: Path
+    config: Config
+    app: App
+
+    def addr(self, local: str) -> str:
+        return f"{local}@{self.domain}"
+
+    def deliver(self, department: str, m: EmailMessage) -> None:
+        """Put a mail into a department's IMAP INBOX, as the MTA would."""
+        self.dovecot.append(self.addr(department), bytes(m))
+
+    def send(self, m: EmailMessage) -> None:
+        """Send a mail through the real SMTP relay (it lands in each recipient's INBOX)."""
+        import smtplib
+
+        with smtplib.SMTP(self.relay.host, self.relay.port) as s:
+            s.login("helpdesk", "relay-pw")
+            s.send_message(m)
+
+    def poll(self) -> None:
+        """One `poll --once`: every department's mailbox, then the whole outbox."""
+        for d in self.config.departments:
+            ImapPoller(self.app, d).poll_once()
+        while True:
+            report = self.app.outbox.deliver()
+            assert report.down is None, report.down
+            if not report.sent + report.deferred + report.failed:
+                break
+
+    def inbox(self, local: str) -> list[EmailMessage]:
+        return [parsed(r) for r in self.dovecot.messages(self.addr(local))]
+
+    def wait_inbox(self, local: str, count: int, timeout: float = 15.0) -> list[EmailMessage]:
+        raws = self.dovecot.wait_for_messages(self.addr(local), count, timeout=timeout)
+        return [parsed(r) for r in raws]
+
+
+def world_config(dovecot: Dovecot, relay: SmtpRelay, domain: str, db_url: str,
+                 extra: str = "", poll_interval: float = 0.3) -> str:
+    def imap(local: str) -> str:
+        return (f'{{ host = "127.0.0.1", port = {dovecot.imap_port}, security = "none", '
+                f'username = "{local}@{domain}", password = "{Dovecot.PASSWORD}", '
+                f'poll_interval = {poll_interval}, timeout = 10 }}')
+
+    return textwrap.dedent(f"""\
+        secret = "test-secret-{domain}"
+        instance = "mailticket-test"
+        [database]
+        url = "{db_url}"
+        [outgoing]
+        transport = "smtp"
+        host = "127.0.0.1"
+        port = {relay.port}
+        security = "none"
+        username = "helpdesk"
+        password = "relay-pw"
+        interval = 0.3
+        [calendar]
+        timezone = "Europe/Paris"
+        hours = {{ mon = "09:00-17:00", tue = "09:00-17:00", wed = "09:00-17:00", thu = "09:00-17:00", fri = "09:00-17:00" }}
+        holidays = "FR"
+        [sla]
+        response = "1 business day"
+        {extra}
+        [[departments]]
+        name = "support"
+        address = "support@{domain}"
+        display_name = "Example Support"
+        agents = ["alice@{domain}", "bob@{domain}"]
+        escalate_to = ["lead@{domain}"]
+        imap = {imap("support")}
+        [[departments]]
+        name = "sales"
+        address = "sales@{domain}"
+        display_name = "Example Sales"
+        agents = ["carol@{domain}"]
+        imap = {imap("sales")}
+        """)
+
+
+@pytest.fixture
+def make_world(dovecot: Dovecot, relay: SmtpRelay, tmp_path: Path):
+    apps: list[App] = []
+
+    def make(db_url: str | None = None, clock: Clock | None = None, extra: str = "") -> World:
+        domain = f"w{next(_counter)}-{uuid.uuid4().hex[:6]}.example"
+        url = db_url or f"sqlite:///{tmp_path}/{domain}.db"
+        text_ = world_config(dovecot, relay, domain, url, extra)
+        path = tmp_path / f"{domain}.toml"
+        path.write_text(text_)
+        config = parse_config(text_, str(path))
+        app = App(config, clock)
+        app.ensure_schema()
+        apps.append(app)
+        return World(dovecot, relay, domain, path, config, app)
+
+    yield make
+    for app in apps:
+        app.close()
