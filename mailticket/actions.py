@@ -28,16 +28,21 @@ def stop_clock(t: Ticket, now: datetime) -> None:
     t.due_at = t.warn_at = t.clock_started_at = None
 
 
-def set_state(session: Session, ticket_id: int, state: str, now: datetime,
-              actor: str = "admin") -> Ticket:
-    t = _ticket(session, ticket_id)
+def change_state(session: Session, t: Ticket, state: str, actor: str, now: datetime) -> None:
+    """Move a ticket to a state, recorded; closing or waiting for the customer stops the clock."""
     if t.state == state:
-        return t
+        return
     session.add(Event(ticket_id=t.id, at=now, kind="state_changed", actor=actor,
                       detail={"old": t.state, "new": state}))
     t.state, t.updated_at = state, now
     if state in ("closed", "pending"):
         stop_clock(t, now)
+
+
+def set_state(session: Session, ticket_id: int, state: str, now: datetime,
+              actor: str = "admin") -> Ticket:
+    t = _ticket(session, ticket_id)
+    change_state(session, t, state, actor, now)
     return t
 
 

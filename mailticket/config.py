@@ -12,7 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mailticket.sla.calendar import BusinessCalendar, Duration, parse_duration
 
@@ -162,6 +170,8 @@ class DepartmentConfig(_Strict):
     calendar: CalendarConfig | None = None
     sla: SlaConfig | None = None
     template_dir: str | None = None
+    hide_agent_names: bool = False
+    copy_answers_to_agents: bool = False
 
     @property
     def key(self) -> str:

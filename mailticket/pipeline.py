@@ -13,26 +13,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailticket import agent
+from mailticket.actions import change_state
 from mailticket.clock import Clock
 from mailticket.config import Config, DepartmentConfig
 from mailticket.mail import compose
 from mailticket.mail.classify import Kind, Verdict, classify
 from mailticket.mail.parse import ParsedMail, parse
-from mailticket.mail.subject import base_subject, reply_subject, tag, ticket_subject
+from mailticket.mail.subject import base_subject
 from mailticket.mail.templates import Templates
 from mailticket.mail.threading import Decision, find_ticket
-from mailticket.mail.tokens import token_address
-from mailticket.outbox import enqueue
-from mailticket.sla.state import sla_state
+from mailticket.mailer import Mailer
 from mailticket.store.models import Event, Message, Participant, Ticket
 
 log = logging.getLogger("mailticket.pipeline")
-
-MARKER = "##- Please type your reply above this line -##"
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -82,7 +79,7 @@ class Pipeline:
         self.config = config
         self.clock = clock
         self.secret = secret
-        self.templates = templates
+        self.mailer = Mailer(config, templates, secret)
         self.own = config.own_addresses
 
     # -- entry point --------------------------------------------------------------
@@ -214,8 +211,8 @@ class Pipeline:
         self._event(session, ticket, "created", now, actor=ticket.customer,
                     message_id=mail.message_id, department=dept.name)
         log.info("%s opened ticket %d in %s", mail.message_id, ticket.id, dept.name)
-        self._auto_response(session, ticket, dept, mail, now)
-        self._notify_agents(session, ticket, dept, msg, now, is_new=True)
+        self.mailer.auto_response(session, ticket, dept, msg, now)
+        self.mailer.notify_agents(session, ticket, dept, msg, now, is_new=True)
         return Outcome("new_ticket", ticket.id, mail.message_id, "new ticket")
 
     def _follow_up(self, session: Session, mail: ParsedMail, verdict: Verdict,
@@ -223,94 +220,28 @@ class Pipeline:
         ticket = session.get(Ticket, decision.ticket_id)
         assert ticket is not None
         dept = self.config.department(ticket.department)
+        staff = agent.authentic_agent(session, ticket, dept, mail, decision)
+        if staff is not None:
+            msg = self._store(session, mail, ticket, "agent",
+                              f"agent: {staff}, proven by {decision.rule}", source, now)
+            what = agent.handle_reply(session, self.mailer, ticket, dept, mail, staff, msg, now)
+            log.info("%s agent reply from %s on ticket %d: %s", mail.message_id, staff,
+                     ticket.id, what)
+            return Outcome(f"agent_{what}", ticket.id, mail.message_id, decision.reason)
+        if mail.from_ and mail.from_.key in agent.staff(dept):
+            log.warning("%s From is agent %s but nothing proves it: treated as a customer "
+                        "message (suspected spoof)", mail.message_id, mail.from_.key)
+            self._event(session, ticket, "suspected_spoof", now, actor=mail.from_.key,
+                        message_id=mail.message_id)
         self._add_participants(session, ticket, mail)
         msg = self._store(session, mail, ticket, "customer",
                           f"customer: {verdict.reason}; threaded by {decision.rule}", source, now)
-        if ticket.state in ("closed", "pending"):
-            self._event(session, ticket, "state_changed", now, actor=msg.from_addr,
-                        old=ticket.state, new="open", why="customer wrote")
-            ticket.state = "open"
+        if ticket.state in ("closed", "pending", "new") and ticket.messages[:-1]:
+            change_state(session, ticket, "open", msg.from_addr, now)
         ticket.updated_at = now
         self._start_clock(ticket, dept, now)
         self._event(session, ticket, "customer_message", now, actor=msg.from_addr,
                     message_id=mail.message_id, rule=decision.rule)
         log.info("%s joined ticket %d (%s)", mail.message_id, ticket.id, decision.reason)
-        self._notify_agents(session, ticket, dept, msg, now, is_new=False)
+        self.mailer.notify_agents(session, ticket, dept, msg, now, is_new=False)
         return Outcome("follow_up", ticket.id, mail.message_id, decision.reason)
-
-    # -- the mails we send ----------------------------------------------------------
-    def _auto_responses_today(self, session: Session, address: str, now: datetime) -> int:
-        q = (select(func.count()).select_from(Message).join(Ticket)
-             .where(Message.kind == "auto_response", Ticket.customer == address,
-                    Message.date >= now - timedelta(days=1)))
-        return int(session.scalar(q) or 0)
-
-    def _auto_response(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
-                       mail: ParsedMail, now: datetime) -> None:
-        if not ticket.customer:
-            return
-        limit = self.config.limits.auto_responses_per_sender_per_day
-        sent = self._auto_responses_today(session, ticket.customer, now)
-        if sent >= limit:
-            log.warning("%s no auto-response: %s had %d today (limit %d)",
-                        mail.message_id, ticket.customer, sent, limit)
-            self._event(session, ticket, "auto_response_suppressed", now,
-                        reason=f"{sent} auto-responses to {ticket.customer} in 24 h")
-            return
-        cal_cfg = dept.calendar or self.config.calendar
-        text, lang = self._render_auto(ticket, dept, cal_cfg.timezone)
-        out = compose.build(
-            "auto_response", from_name=dept.sender_name, from_addr=dept.address,
-            to=[(ticket.customer_name, ticket.customer)],
-            subject=reply_subject(dept.tag_word, ticket.id, mail.subject), text=text,
-            date=now, instance=self.config.instance, auto_submitted="auto-replied",
-            in_reply_to=mail.message_id, references=[*mail.references, mail.message_id],
-            language=lang,
-        )
-        enqueue(session, out, ticket=ticket, now=now)
-
-    def _render_auto(self, ticket: Ticket, dept: DepartmentConfig, timezone: str
-                     ) -> tuple[str, str]:
-        return self.templates.render(
-            "auto_response.txt.j2", dept_name=dept.name, dept_dir=dept.template_dir,
-            languages=[ticket.language or "", dept.language],
-            customer_name=ticket.customer_name, department=dept.sender_name,
-            ref=tag(dept.tag_word, ticket.id), subject=ticket.subject, due_at=ticket.due_at,
-            timezone=timezone, ticket_id=ticket.id,
-        )
-
-    def _notify_agents(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
-                       msg: Message, now: datetime, *, is_new: bool) -> None:
-        """One mail per agent, each with its own unguessable Message-ID, so a reply proves who."""
-        agents = [ticket.assignee] if ticket.assignee else list(dept.agents)
-        if not agents:
-            return
-        cal_cfg = dept.calendar or self.config.calendar
-        history = [
-            {"date": m.date.strftime("%Y-%m-%d %H:%M"), "direction": m.direction,
-             "who": m.from_addr or "-", "summary": compose.clean(m.text, 80)}
-            for m in ticket.messages[-6:] if m is not msg and m.kind in (
-                "customer", "agent", "note")
-        ]
-        text, _ = self.templates.render(
-            "notification.txt.j2", dept_name=dept.name, dept_dir=dept.template_dir,
-            languages=[dept.language], marker=MARKER, is_new=is_new,
-            ref=tag(dept.tag_word, ticket.id), customer=f"{ticket.customer_name} <"
-            f"{ticket.customer}>" if ticket.customer_name else ticket.customer,
-            department=dept.sender_name, state=ticket.state, priority=ticket.priority,
-            assignee=ticket.assignee, due_at=ticket.due_at, sla=sla_state(ticket, now),
-            timezone=cal_cfg.timezone, subject=msg.subject, text=msg.text,
-            attachments=msg.attachments, history=history,
-        )
-        name = ticket.customer_name or ticket.customer
-        reply_to = token_address(dept.address, ticket.id, self.secret)
-        for agent in agents:
-            out = compose.build(
-                "notification", from_name=f"{name} via {dept.sender_name}",
-                from_addr=dept.address, to=[("", agent)],
-                subject=ticket_subject(dept.tag_word, ticket.id, ticket.subject), text=text,
-                date=now, instance=self.config.instance, auto_submitted="auto-generated",
-                reply_to=reply_to, in_reply_to=msg.message_id,
-                references=[*msg.references, msg.message_id], language=dept.language,
-            )
-            enqueue(session, out, ticket=ticket, now=now)

@@ -95,7 +95,7 @@ def parsed(raw: bytes) -> EmailMessage:
 def body(msg: EmailMessage) -> str:
     part = msg.get_body(("plain",))
     assert part is not None
-    return part.get_content()
+    return part.get_content().replace("\r\n", "\n")
 
 
 @dataclass

@@ -58,7 +58,7 @@ def test_new_mail_gets_a_ticket_and_one_auto_response(make_world, db_url):
     for agent in ("alice", "bob"):
         [note] = w.wait_inbox(agent, 1)
         assert note["Subject"] == "[Support #1] Printer on fire"
-        assert note["Reply-To"].startswith(f"support+1-")
+        assert note["Reply-To"].startswith("support+1-")
         assert note["Auto-Submitted"] == "auto-generated"
         assert "my printer is on fire" in body(note)
         assert "Please type your reply above this line" in body(note)

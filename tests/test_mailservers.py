@@ -98,9 +98,7 @@ def test_messages_does_not_set_seen(dovecot: Dovecot) -> None:
     assert flags and all(b"\\Seen" not in f for f in flags.values()), flags
 
 
-def test_smtp_mail_to_two_recipients_lands_once_in_each(
-    dovecot: Dovecot, relay: SmtpRelay
-) -> None:
+def test_smtp_mail_to_two_recipients_lands_once_in_each(dovecot: Dovecot, relay: SmtpRelay) -> None:
     raw = make_mail("two recipients", to=f"{SUPPORT}, {CUSTOMER}")
     with smtplib.SMTP(relay.host, relay.port, timeout=10) as smtp:
         refused = smtp.sendmail("sender@example.net", [SUPPORT, CUSTOMER], raw)
@@ -137,9 +135,11 @@ def test_restart_keeps_mail_and_ports(dovecot: Dovecot, relay: SmtpRelay) -> Non
 
 def test_outage_gives_smtp_4xx_then_recovers(dovecot: Dovecot, relay: SmtpRelay) -> None:
     dovecot.stop()
-    with smtplib.SMTP(relay.host, relay.port, timeout=10) as smtp:
-        with pytest.raises(smtplib.SMTPDataError) as failure:
-            smtp.sendmail("sender@example.net", [SUPPORT], make_mail("during outage"))
+    with (
+        smtplib.SMTP(relay.host, relay.port, timeout=10) as smtp,
+        pytest.raises(smtplib.SMTPDataError) as failure,
+    ):
+        smtp.sendmail("sender@example.net", [SUPPORT], make_mail("during outage"))
     assert 400 <= failure.value.smtp_code < 500
     assert relay.received == []
     dovecot.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sysconfig
 from datetime import UTC, datetime, timedelta
@@ -336,6 +337,17 @@ def test_html_meta_charset_used_when_part_has_none() -> None:
     assert m.text.strip() == "Привет"
 
 
+def test_html_conversion_failure_falls_back_to_tag_stripping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def boom(html: str) -> str:
+        raise ValueError("lxml says no")
+
+    monkeypatch.setattr(parse_mod, "get_text", boom)
+    m = parse(mail("Content-Type: text/html", "<p>caf&eacute; <b>ok</b></p>"))
+    assert " ".join(m.text.split()) == "café ok"
+
+
 def test_body_newlines_and_controls() -> None:
     m = parse(mail("Content-Type: text/plain", b"a\r\nb\rc\x00d\x1b[0m\te\x0cf\n"))
     assert m.text == "a\nb\ncd[0m\te\nf\n"
@@ -477,9 +489,10 @@ def test_deeply_nested_multipart() -> None:
         f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n' for i in range(depth)
     )
     raw = (head + "Content-Type: text/plain\n\ndeep\n").encode()
-    m = parse(raw)
-    assert isinstance(m, ParsedMail)
-    assert m.raw == raw
+    m = parse(b"From: Deep <deep@example.com>\nMessage-ID: <deep@x>\n" + raw)
+    assert m.from_ == Address("Deep", "deep@example.com")
+    assert m.message_id == "<deep@x>"
+    assert m.defects
 
 
 def test_accepts_bytearray_and_memoryview() -> None:
@@ -698,8 +711,11 @@ def check_invariants(m: ParsedMail, raw: bytes) -> None:
     assert isinstance(classify(m, frozenset({"support@example.com"})), Verdict)
 
 
+# MAILTICKET_FUZZ_EXAMPLES=20000 for a long fuzzing run.
 PROPERTY_SETTINGS = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=int(os.environ.get("MAILTICKET_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 
@@ -793,6 +809,23 @@ def structured_mail(draw: st.DrawFn) -> bytes:
 @PROPERTY_SETTINGS
 @given(structured_mail())
 def test_structured_mail_never_raises(raw: bytes) -> None:
+    check_invariants(parse(raw), raw)
+
+
+SAMPLES = [p.read_bytes() for p in sorted(DATA.glob("*.eml"))]
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.sampled_from(SAMPLES),
+    st.lists(st.tuples(st.floats(0, 1), st.integers(0, 40), st.binary(max_size=20)), max_size=6),
+)
+def test_mutated_samples_never_raise(base: bytes, edits: list[tuple[float, int, bytes]]) -> None:
+    """Real mails with random cuts and insertions: reaches deep MIME paths."""
+    raw = base
+    for where, cut, insert in edits:
+        i = int(where * len(raw))
+        raw = raw[:i] + insert + raw[i + cut :]
     check_invariants(parse(raw), raw)
 
 

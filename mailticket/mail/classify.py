@@ -151,6 +151,10 @@ _DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
 def _daemon_from(mail: ParsedMail, ctx: _Ctx) -> str | None:
     if mail.from_ is not None and _localpart(mail.from_) in _DAEMON_LOCALPARTS:
         return f"From is {mail.from_.key}"
+    # Some MTAs write the bounce's envelope sender as MAILER-DAEMON, not <>.
+    rp = (mail.return_path or "").lower()
+    if rp.rpartition("@")[0] == "mailer-daemon" or rp == "mailer-daemon":
+        return f"Return-Path is {_short(rp, 60)}"
     return None
 
 
@@ -176,7 +180,14 @@ _DSN_SUBJECT_RE = re.compile(
     r"|no se puede entregar"  # es Exchange
     r"|message not delivered"
     r"|delivery has failed"
-    r"|undelivered mail returned to sender"
+    r"|mail could not be delivered"
+    r"|non[- ]?delivery"
+    r"|permanent delivery failure"
+    r"|delivery notification: delivery has failed"
+    r"|mail delivery warning"  # delays are delivery reports too
+    r"|delivery delayed"
+    r"|delayed mail"
+    r"|warning: could not send message"
     r")",
     re.IGNORECASE,
 )
@@ -243,6 +254,8 @@ _OOF_SUBJECT_WORDS = (
     "automated response",
     "automatic response",
     "out of office",
+    "out of office autoreply",
+    "out of office auto reply",
     "out of the office",
     "out-of-office",
     "ooo",

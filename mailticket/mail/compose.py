@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import policy
+from email import message_from_bytes, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -23,6 +23,22 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 def clean(value: str, limit: int = 200) -> str:
     """One line, no control characters, bounded length."""
     return _CONTROL.sub(" ", value).strip()[:limit]
+
+
+def attachments_of(raw: bytes) -> list[tuple[str, str, bytes]]:
+    """The attached files of a mail, for passing them on (names are never used as paths)."""
+    try:
+        msg = message_from_bytes(raw, policy=policy.default)
+        out = []
+        for part in msg.walk():
+            if part.is_multipart() or part.get_content_disposition() != "attachment":
+                continue
+            data = part.get_payload(decode=True) or b""
+            name = (part.get_filename() or "").replace("\\", "/").rsplit("/", 1)[-1]
+            out.append((clean(name) or "attachment", part.get_content_type(), data))
+        return out
+    except Exception:  # a broken part is not worth losing the answer over
+        return []
 
 
 def new_message_id(address: str) -> str:
@@ -73,6 +89,7 @@ def build(
     in_reply_to: str | None = None,
     references: Sequence[str] = (),
     language: str | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
 ) -> Outgoing:
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = _address(from_name, from_addr)
@@ -99,6 +116,10 @@ def build(
     if language:
         msg["Content-Language"] = clean(language, 20)
     msg.set_content(text, charset="utf-8", cte="quoted-printable")
+    for filename, ctype, data in attachments:
+        maintype, _, subtype = ctype.partition("/")
+        msg.add_attachment(data, maintype=maintype or "application",
+                           subtype=subtype or "octet-stream", filename=clean(filename) or "file")
     to_addrs = [clean(a, 320) for _, a in to]
     cc_addrs = [clean(a, 320) for _, a in cc]
     return Outgoing(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 from babel.core import UnknownLocaleError
+from babel.dates import format_date
 
 # Locales whose long date reads best to a European reader ("Tuesday 24 November 2026").
 _LOCALE = {"en": "en_GB"}

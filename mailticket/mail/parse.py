@@ -14,6 +14,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import hashlib
+import html as html_mod
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ MAX_DEPTH = 40
 MAX_HTML_CHARS = 1_000_000
 #: Message-IDs longer than this are treated as garbage.
 MAX_ID_LEN = 500
+#: At most this many defect notes are kept per mail.
+MAX_DEFECTS = 50
 
 
 # ---------------------------------------------------------------------------
@@ -268,7 +271,7 @@ def decode_header_value(value: str, notes: list[str] | None = None) -> str:
                 merged.append((cs, bytearray(data)))
         for cs, data in merged:
             text, note = decode_bytes(bytes(data), cs)
-            if note and notes is not None:
+            if note and notes is not None and len(notes) < 1000:
                 notes.append(f"encoded word: {note}")
             out.append(text)
         pending.clear()
@@ -284,7 +287,7 @@ def decode_header_value(value: str, notes: list[str] | None = None) -> str:
         if data is None:
             flush()
             out.append(m.group(0))
-            if notes is not None:
+            if notes is not None and len(notes) < 1000:
                 notes.append("undecodable base64 encoded word")
         else:
             pending.append((charset.lower(), data))
@@ -440,7 +443,7 @@ class _Ctx:
         self.defects: list[str] = []
 
     def note(self, text: str) -> None:
-        if len(self.defects) < 200:
+        if len(self.defects) < 4 * MAX_DEFECTS:
             self.defects.append(_one_line(text)[:300])
 
     def safe(self, what: str, fn: Callable[[], _T], default: _T) -> _T:
@@ -675,6 +678,8 @@ class _Walker:
             # One body in several forms: keep the first form that has plain
             # text and the last that has HTML (the richest, per RFC 2046).
             for i, child in enumerate(children, 1):
+                if not isinstance(child, Message):
+                    continue
                 p, h = self.walk(child, f"{where}.{i}", depth + 1)
                 if p and not plains:
                     plains = p
@@ -725,8 +730,6 @@ def html_to_text(html: str) -> str:
     try:
         return get_text(html)
     except Exception:  # noqa: BLE001 - lxml rejects some inputs
-        import html as html_mod
-
         return html_mod.unescape(_TAG_RE.sub(" ", html))
 
 
@@ -797,6 +800,8 @@ def _parse(raw: bytes, ctx: _Ctx) -> ParsedMail:
     text = "\n".join(p for p in plains if p.strip())
     html = "\n".join(htmls) if htmls else None
     if not text.strip() and html:
+        if len(html) > MAX_HTML_CHARS:
+            ctx.note(f"HTML body over {MAX_HTML_CHARS} characters: text cut short")
         text = _body_text_clean(ctx.safe("html conversion", lambda: html_to_text(html), ""))
 
     content_language = None
@@ -852,8 +857,10 @@ def parse(raw: bytes) -> ParsedMail:
     """Parse one raw mail.  Never raises, whatever the bytes.
 
     Anything that cannot be parsed leaves its field at a safe default and a
-    note in ``defects``; a mail that cannot be parsed at all still gets a
-    stable synthetic Message-ID and its bytes (decoded leniently) as text.
+    note in ``defects``.  If the MIME structure defeats the parser (say,
+    thousands of nested parts), the headers are parsed on their own and the
+    body is kept as leniently decoded text, so the mail still has a sender and
+    a subject; a stable synthetic Message-ID stands in when it has none.
     """
     if not isinstance(raw, bytes):
         try:
@@ -862,13 +869,41 @@ def parse(raw: bytes) -> ParsedMail:
             raw = str(raw).encode("utf-8", "surrogateescape")
     ctx = _Ctx()
     try:
-        return _parse(raw, ctx)
-    except Exception as exc:  # noqa: BLE001 - last resort: never take the daemon down
+        mail = _parse(raw, ctx)
+    except Exception as exc:  # noqa: BLE001 - never take the daemon down
         ctx.note(f"unparseable mail: {type(exc).__name__}: {exc}")
-        return ParsedMail(
-            raw=raw,
-            message_id=_synthetic_id(raw),
-            synthetic_id=True,
-            text=_body_text_clean(decode_bytes(raw[:1_000_000])[0]),
-            defects=ctx.defects,
-        )
+    else:
+        mail.defects = _tidy_defects(ctx.defects)
+        return mail
+    head, body = _split_head(raw)
+    body_text = _body_text_clean(decode_bytes(body[:MAX_HTML_CHARS])[0])
+    try:
+        mail = _parse(head + b"\n\n", ctx)
+    except Exception as exc:  # noqa: BLE001
+        ctx.note(f"unparseable headers: {type(exc).__name__}: {exc}")
+        mail = ParsedMail(raw=raw, message_id=_synthetic_id(raw), synthetic_id=True)
+        body_text = _body_text_clean(decode_bytes(raw[:MAX_HTML_CHARS])[0])
+    mail.raw = raw
+    if mail.synthetic_id:
+        mail.message_id = _synthetic_id(raw)
+    mail.text = body_text
+    mail.html = None
+    mail.attachments = []
+    mail.defects = _tidy_defects(ctx.defects)
+    return mail
+
+
+def _tidy_defects(defects: list[str]) -> list[str]:
+    """Deduplicated and bounded: a hostile mail must not flood the logs."""
+    unique = _dedupe(defects)
+    if len(unique) > MAX_DEFECTS:
+        unique = [*unique[:MAX_DEFECTS], f"… and {len(unique) - MAX_DEFECTS} more"]
+    return unique
+
+
+def _split_head(raw: bytes) -> tuple[bytes, bytes]:
+    """Split at the first empty line (CRLF or LF)."""
+    m = re.search(rb"\r?\n\r?\n", raw)
+    if m is None:
+        return raw, b""
+    return raw[: m.start()], raw[m.end() :]

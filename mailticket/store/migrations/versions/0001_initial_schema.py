@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-23 09:36:44.247185
 """
 
-from alembic import op
 import sqlalchemy as sa
-import mailticket.store.models
+from alembic import op
 
+import mailticket.store.models
 
 revision = '0001'
 down_revision = None

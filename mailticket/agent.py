@@ -1,0 +1,127 @@
+"""Agent replies: who counts as an agent, and what their reply does.
+
+A mail is an agent's only when its From is an agent of the ticket's department
+AND it proves it came through a mail that agent was sent: a valid token
+address, or a reference to a notification sent to that very agent.  A forged
+From alone stays a customer message and is logged as a suspected spoof.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailticket.actions import change_state, stop_clock
+from mailticket.config import DepartmentConfig
+from mailticket.mail.compose import attachments_of
+from mailticket.mail.parse import ParsedMail
+from mailticket.mail.replies import Commands, new_text, split_commands
+from mailticket.mail.threading import Decision
+from mailticket.mailer import Mailer
+from mailticket.store.models import Event, Message, Ticket
+
+log = logging.getLogger("mailticket.agent")
+
+# Mails sent to one agent whose Message-ID, referenced in a reply, proves the sender.
+_PROOF_KINDS = ("notification", "note", "agent_error", "warning", "escalation", "agent_copy")
+
+
+def staff(dept: DepartmentConfig) -> set[str]:
+    """Who may act on the department's tickets by mail: agents and escalation contacts."""
+    return {a.lower() for a in [*dept.agents, *dept.escalate_to]}
+
+
+def authentic_agent(session: Session, ticket: Ticket, dept: DepartmentConfig,
+                    mail: ParsedMail, decision: Decision) -> str | None:
+    sender = mail.from_.key if mail.from_ else ""
+    if sender not in staff(dept):
+        return None
+    if decision.rule == "token":
+        return sender
+    ids: Sequence[str] = [*mail.in_reply_to, *mail.references]
+    if ids:
+        rows = session.scalars(select(Message.to).where(
+            Message.ticket_id == ticket.id, Message.direction == "out",
+            Message.kind.in_(_PROOF_KINDS), Message.message_id.in_(list(ids))))
+        if any(sender in (to or []) for to in rows):
+            return sender
+    return None
+
+
+def _resolve_agent(dept: DepartmentConfig, who: str, me: str) -> str | None:
+    if who.lower() == "me":
+        return me
+    for a in staff(dept):
+        if who.lower() in (a, a.split("@", 1)[0]):
+            return a
+    return None
+
+
+def handle_reply(session: Session, mailer: Mailer, ticket: Ticket, dept: DepartmentConfig,
+                 mail: ParsedMail, agent: str, msg: Message, now: datetime) -> str:
+    """Apply an authentic agent reply; returns what happened, for the log."""
+    cmds, body = split_commands(new_text(mail.text))
+    assignee = None
+    if cmds.assign:
+        assignee = _resolve_agent(dept, cmds.assign, agent)
+        if assignee is None:
+            cmds.errors.append(f"#assign {cmds.assign}: not an agent of {dept.name} "
+                               f"(agents: {', '.join(sorted(staff(dept)))})")
+    if not body and not cmds.seen:
+        cmds.errors.append("the reply has no text of its own above the quoted notification")
+    msg.kind = "note" if cmds.note else "agent"
+    msg.text = body
+    if cmds.errors:
+        msg.verdict = "agent reply rejected: " + "; ".join(cmds.errors)
+        session.add(Event(ticket_id=ticket.id, at=now, kind="agent_reply_rejected", actor=agent,
+                          detail={"errors": cmds.errors, "message_id": msg.message_id}))
+        mailer.agent_error(session, ticket, dept, agent, msg, cmds.errors, now)
+        log.warning("%s agent reply from %s rejected: %s", msg.message_id, agent, cmds.errors)
+        return "rejected"
+
+    _apply(session, ticket, cmds, assignee, agent, now)
+    if cmds.note:
+        others = [a for a in dept.agents if a.lower() != agent]
+        mailer.notify_agents(session, ticket, dept, msg, now, is_new=False, agents=others,
+                             kind="note")
+        session.add(Event(ticket_id=ticket.id, at=now, kind="note", actor=agent,
+                          detail={"message_id": msg.message_id}))
+        return "note"
+    if not body:
+        return "commands"
+    name = (mail.from_.name if mail.from_ else "") or ""
+    sent_id = mailer.relay_answer(session, ticket, dept, agent, name, body,
+                                  attachments_of(mail.raw), now)
+    session.add(Event(ticket_id=ticket.id, at=now, kind="answered", actor=agent,
+                      detail={"message_id": msg.message_id, "relayed_as": sent_id}))
+    stop_clock(ticket, now)
+    if not (cmds.close or cmds.reopen):
+        change_state(session, ticket, "pending", agent, now)
+    if dept.copy_answers_to_agents:
+        others = [a for a in dept.agents if a.lower() != agent]
+        mailer.notify_agents(session, ticket, dept, msg, now, is_new=False, agents=others,
+                             kind="agent_copy")
+    return "relayed"
+
+
+def _apply(session: Session, ticket: Ticket, cmds: Commands, assignee: str | None,
+           agent: str, now: datetime) -> None:
+    ticket.updated_at = now
+    if assignee and assignee != ticket.assignee:
+        session.add(Event(ticket_id=ticket.id, at=now, kind="assigned", actor=agent,
+                          detail={"old": ticket.assignee, "new": assignee}))
+        ticket.assignee = assignee
+    if cmds.priority and cmds.priority != ticket.priority:
+        session.add(Event(ticket_id=ticket.id, at=now, kind="priority_changed", actor=agent,
+                          detail={"old": ticket.priority, "new": cmds.priority}))
+        ticket.priority = cmds.priority
+    if cmds.close:
+        change_state(session, ticket, "closed", agent, now)
+    elif cmds.pending:
+        change_state(session, ticket, "pending", agent, now)
+    elif cmds.reopen:
+        change_state(session, ticket, "open", agent, now)

@@ -1,0 +1,155 @@
+"""What an agent wrote: the new text of a reply, and the commands at its top.
+
+The notification starts with a marker line; a reply is cut there first (the
+strongest signal, whatever the client does with quotes).  Without it,
+quotequail finds the quoted part.  Either way the attribution line the client
+put above the quote ("On … wrote:", "Le … a écrit :", "На … написа:", an
+Outlook "From:/Sent:" block) is removed too: it names our token address.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import quotequail
+
+MARKER_TEXT = "Please type your reply above this line"
+
+# Attribution lines, by language.  Each must match a whole (possibly wrapped) line.
+_ATTRIBUTION = [
+    r"on\b.{0,200}\bwrote\s*:",                       # en
+    r"le\b.{0,200}\ba\s+[ée]crit\s*:",                 # fr
+    r"(den|on|tis|ons|tors|fre|lör|sön|mån)\b.{0,200}\bskrev\b.{0,200}:",  # sv/da/no
+    r"am\b.{0,200}\bschrieb\b.{0,200}:",              # de
+    r".{0,200}\bschrieb\s*:",                          # de, short form
+    r"el\b.{0,200}\bescribi[óo]\s*:",                  # es
+    r".{0,200}\bescribi[óo]\s*:",                      # es, short form
+    r"на\b.{0,200}\bнаписа\s*:",                       # bg
+    r".{0,200}\bнаписа\s*:",                           # bg, short form
+    r".{0,200}\bwrote\s*:",                            # en, short form (Thunderbird)
+]
+_ATTRIBUTION_RE = re.compile(r"^\s*(?:" + "|".join(_ATTRIBUTION) + r")\s*$",
+                             re.IGNORECASE | re.DOTALL)
+_SEPARATOR_RE = re.compile(
+    r"^\s*-{2,}\s*(original message|original-nachricht|ursprüngliche nachricht|"
+    r"message d'origine|ursprungligt meddelande|mensaje original|оригинално писмо|"
+    r"forwarded message|message transféré)\s*-{2,}\s*$", re.IGNORECASE)
+# Outlook's header block: "From:" followed within a few lines by "Sent:"/"Date:".
+_HEADER_FROM = re.compile(r"^\s*\*?(from|de|von|från|fra|от|van)\s*:\*?\s", re.IGNORECASE)
+_HEADER_SENT = re.compile(
+    r"^\s*\*?(sent|date|envoyé|gesendet|datum|skickat|sendt|enviado|fecha|изпратено|"
+    r"дата|verzonden)\s*:", re.IGNORECASE)
+
+
+def _cut_marker(text: str) -> str | None:
+    idx = text.find(MARKER_TEXT)
+    if idx < 0:
+        return None
+    line_start = text.rfind("\n", 0, idx) + 1
+    return text[:line_start]
+
+
+def _strip_tail(text: str) -> str:
+    """Drop trailing quoted lines, attribution lines and header blocks."""
+    lines = text.rstrip().split("\n")
+    # A header block or separator anywhere below the text ends the reply.
+    for i, line in enumerate(lines):
+        if _SEPARATOR_RE.match(line):
+            lines = lines[:i]
+            break
+        if _HEADER_FROM.match(line) and any(_HEADER_SENT.match(x) for x in lines[i + 1:i + 4]):
+            lines = lines[:i]
+            break
+    while lines:
+        last = lines[-1]
+        if not last.strip() or last.lstrip().startswith(">"):
+            lines.pop()
+            continue
+        # Attribution lines may be wrapped over two lines by the client.
+        joined2 = " ".join(x.strip() for x in lines[-2:])
+        if _ATTRIBUTION_RE.match(last):
+            lines.pop()
+            continue
+        if len(lines) >= 2 and _ATTRIBUTION_RE.match(joined2):
+            del lines[-2:]
+            continue
+        break
+    return "\n".join(lines).strip("\n")
+
+
+def new_text(text: str) -> str:
+    """The part of a reply its author wrote, without quote, attribution or marker."""
+    text = text.replace("\r\n", "\n")
+    cut = _cut_marker(text)
+    if cut is None:
+        unwrapped = quotequail.unwrap(text)
+        if unwrapped and unwrapped.get("type") == "reply" and "text_top" in unwrapped:
+            cut = unwrapped["text_top"]
+        else:
+            blocks = quotequail.quote(text)
+            cut = blocks[0][1] if blocks and blocks[0][0] else text
+    return _strip_tail(cut).strip()
+
+
+# -- commands ------------------------------------------------------------------------
+
+COMMANDS = ("close", "reopen", "assign", "priority", "note", "pending")
+PRIORITIES = ("low", "normal", "high", "urgent")
+_COMMAND_LINE = re.compile(r"^#([A-Za-z][A-Za-z_-]*)(?:[ \t]+(.*))?$")
+
+
+@dataclass
+class Commands:
+    close: bool = False
+    reopen: bool = False
+    pending: bool = False
+    note: bool = False
+    assign: str | None = None
+    priority: str | None = None
+    errors: list[str] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+
+
+def split_commands(text: str) -> tuple[Commands, str]:
+    """Commands from the lines at the very top, and the text after them.
+
+    A line like "#1 thing" is not a command (a command is '#' and a word); an
+    unknown word is an error, so a typo never sends half-meant text.
+    """
+    cmds = Commands()
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if not line:
+            i += 1
+            continue
+        m = _COMMAND_LINE.match(line)
+        if not m:
+            break
+        word, arg = m.group(1).lower(), (m.group(2) or "").strip()
+        cmds.seen.append(line)
+        if word not in COMMANDS:
+            cmds.errors.append(f"unknown command #{word} (known: "
+                               + ", ".join(f"#{c}" for c in COMMANDS) + ")")
+        elif word == "assign":
+            if not arg or len(arg.split()) != 1:
+                cmds.errors.append("#assign needs one agent: #assign me, #assign bob or "
+                                   "#assign bob@example.com")
+            else:
+                cmds.assign = arg
+        elif word == "priority":
+            if arg.lower() not in PRIORITIES:
+                cmds.errors.append(f"#priority needs one of {', '.join(PRIORITIES)}, "
+                                   f"not {arg!r}")
+            else:
+                cmds.priority = arg.lower()
+        elif arg:
+            cmds.errors.append(f"#{word} takes no argument (got {arg!r})")
+        else:
+            setattr(cmds, word, True)
+        i += 1
+    if cmds.close and cmds.reopen:
+        cmds.errors.append("#close and #reopen contradict each other")
+    return cmds, "\n".join(lines[i:]).strip("\n")

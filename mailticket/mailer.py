@@ -1,0 +1,157 @@
+"""The mails a ticket causes: auto-response, agent notifications, relayed answers,
+internal-note copies and error notes to agents.  Each is rendered from a
+template, built by ``mail.compose`` and queued in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailticket.config import Config, DepartmentConfig
+from mailticket.mail import compose
+from mailticket.mail.subject import reply_subject, tag, ticket_subject
+from mailticket.mail.templates import Templates
+from mailticket.mail.tokens import token_address
+from mailticket.outbox import enqueue
+from mailticket.sla.state import sla_state
+from mailticket.store.models import Event, Message, Ticket
+
+log = logging.getLogger("mailticket.mailer")
+
+MARKER = "##- Please type your reply above this line -##"
+
+
+class Mailer:
+    def __init__(self, config: Config, templates: Templates, secret: bytes) -> None:
+        self.config = config
+        self.templates = templates
+        self.secret = secret
+
+    # -- helpers --------------------------------------------------------------------
+    def _tz(self, dept: DepartmentConfig) -> str:
+        return (dept.calendar or self.config.calendar).timezone
+
+    def _render(self, name: str, dept: DepartmentConfig, languages: list[str],
+                **context: object) -> tuple[str, str]:
+        return self.templates.render(
+            name, dept_name=dept.name, dept_dir=dept.template_dir,
+            languages=[*languages, dept.language], department=dept.sender_name,
+            timezone=self._tz(dept), **context)
+
+    def _build(self, kind: str, dept: DepartmentConfig, now: datetime, **kw: object
+               ) -> compose.Outgoing:
+        auto = "auto-generated" if kind in ("notification", "note", "agent_error",
+                                            "escalation", "warning") else "auto-replied"
+        return compose.build(kind, from_addr=dept.address, date=now,
+                             instance=self.config.instance, auto_submitted=auto,
+                             **kw)  # type: ignore[arg-type]
+
+    def last_customer_message(self, ticket: Ticket) -> Message | None:
+        for m in reversed(ticket.messages):
+            if m.direction == "in" and m.kind == "customer":
+                return m
+        return None
+
+    # -- to the customer ------------------------------------------------------------
+    def auto_responses_today(self, session: Session, address: str, now: datetime) -> int:
+        q = (select(func.count()).select_from(Message).join(Ticket)
+             .where(Message.kind == "auto_response", Ticket.customer == address,
+                    Message.date >= now - timedelta(days=1)))
+        return int(session.scalar(q) or 0)
+
+    def auto_response(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
+                      msg: Message, now: datetime) -> None:
+        """Acknowledge a new ticket, with the promise — unless this sender had enough today."""
+        if not ticket.customer:
+            return
+        limit = self.config.limits.auto_responses_per_sender_per_day
+        sent = self.auto_responses_today(session, ticket.customer, now)
+        if sent >= limit:
+            log.warning("%s no auto-response: %s had %d in 24 h (limit %d)",
+                        msg.message_id, ticket.customer, sent, limit)
+            session.add(Event(ticket_id=ticket.id, at=now, kind="auto_response_suppressed",
+                              detail={"reason": f"{sent} auto-responses in 24 h"}))
+            return
+        text, lang = self._render(
+            "auto_response.txt.j2", dept, [ticket.language or ""],
+            customer_name=ticket.customer_name, ref=tag(dept.tag_word, ticket.id),
+            subject=ticket.subject, due_at=ticket.due_at, ticket_id=ticket.id)
+        out = self._build(
+            "auto_response", dept, now, from_name=dept.sender_name,
+            to=[(ticket.customer_name, ticket.customer)],
+            subject=reply_subject(dept.tag_word, ticket.id, msg.subject), text=text,
+            in_reply_to=msg.message_id, references=[*msg.references, msg.message_id],
+            language=lang)
+        enqueue(session, out, ticket=ticket, now=now)
+
+    def relay_answer(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
+                     agent: str, agent_name: str, text: str,
+                     attachments: list[tuple[str, str, bytes]], now: datetime) -> str:
+        """The agent's words to the customer, threaded into the customer's conversation."""
+        last = self.last_customer_message(ticket)
+        body, lang = self._render("answer.txt.j2", dept, [ticket.language or ""], text=text,
+                                  ref=tag(dept.tag_word, ticket.id), agent_name=agent_name)
+        name = dept.sender_name if dept.hide_agent_names or not agent_name else (
+            f"{agent_name} via {dept.sender_name}")
+        cc = [(p.name, p.address) for p in ticket.participants
+              if p.role == "cc" and p.address not in (agent, ticket.customer)]
+        refs = [*(last.references if last else []), *([last.message_id] if last else [])]
+        out = self._build(
+            "agent", dept, now, from_name=name, to=[(ticket.customer_name, ticket.customer)],
+            cc=cc, subject=reply_subject(dept.tag_word, ticket.id, ticket.subject), text=body,
+            in_reply_to=last.message_id if last else None, references=refs, language=lang,
+            attachments=attachments)
+        enqueue(session, out, ticket=ticket, now=now)
+        return out.message_id
+
+    # -- to agents ------------------------------------------------------------------
+    def notify_agents(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
+                      msg: Message, now: datetime, *, is_new: bool,
+                      agents: list[str] | None = None, kind: str = "notification") -> None:
+        """One mail per agent, each with its own unguessable Message-ID, so a reply proves who."""
+        if agents is None:
+            agents = [ticket.assignee] if ticket.assignee else list(dept.agents)
+        if not agents:
+            return
+        history = [
+            {"date": m.date.strftime("%Y-%m-%d %H:%M"), "direction": m.direction,
+             "who": m.from_addr or "-", "kind": m.kind, "summary": compose.clean(m.text, 80)}
+            for m in ticket.messages[-8:] if m is not msg and m.kind in (
+                "customer", "agent", "note")
+        ][-5:]
+        customer = (f"{ticket.customer_name} <{ticket.customer}>" if ticket.customer_name
+                    else ticket.customer)
+        text, _ = self._render(
+            "notification.txt.j2", dept, [], marker=MARKER, is_new=is_new, kind=msg.kind,
+            ref=tag(dept.tag_word, ticket.id), customer=customer, author=msg.from_addr,
+            state=ticket.state, priority=ticket.priority, assignee=ticket.assignee,
+            due_at=ticket.due_at, sla=sla_state(ticket, now), subject=msg.subject,
+            text=msg.text, attachments=msg.attachments, history=history,
+            customer_language=ticket.language)
+        who = ticket.customer_name or ticket.customer
+        if msg.kind in ("agent", "note"):
+            who = msg.from_name or msg.from_addr
+        reply_to = token_address(dept.address, ticket.id, self.secret)
+        for agent in agents:
+            out = self._build(
+                kind, dept, now, from_name=f"{who} via {dept.sender_name}", to=[("", agent)],
+                subject=ticket_subject(dept.tag_word, ticket.id, ticket.subject), text=text,
+                reply_to=reply_to, in_reply_to=msg.message_id,
+                references=[*msg.references, msg.message_id], language=dept.language)
+            enqueue(session, out, ticket=ticket, now=now)
+
+    def agent_error(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
+                    agent: str, msg: Message, errors: list[str], now: datetime) -> None:
+        text, _ = self._render("agent_error.txt.j2", dept, [], errors=errors,
+                               ref=tag(dept.tag_word, ticket.id), text=msg.text)
+        out = self._build(
+            "agent_error", dept, now, from_name=dept.sender_name, to=[("", agent)],
+            subject="Not sent: " + ticket_subject(dept.tag_word, ticket.id, ticket.subject),
+            text=text, reply_to=token_address(dept.address, ticket.id, self.secret),
+            in_reply_to=msg.message_id, references=[*msg.references, msg.message_id],
+            language=dept.language)
+        enqueue(session, out, ticket=ticket, now=now)
