@@ -24,6 +24,7 @@ from mailticket.config import Config, parse_config
 from mailticket.ingest.imap import ImapPoller
 from tests.mailservers import Dovecot, SmtpRelay
 
+WEEK = ", ".join(f'{d} = "09:00-17:00"' for d in ("mon", "tue", "wed", "thu", "fri"))
 PG_URL = os.environ.get("MAILTICKET_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _counter = itertools.count(1)
 
@@ -164,7 +165,7 @@ def world_config(dovecot: Dovecot, relay: SmtpRelay, domain: str, db_url: str,
         interval = 0.3
         [calendar]
         timezone = "Europe/Paris"
-        hours = {{ mon = "09:00-17:00", tue = "09:00-17:00", wed = "09:00-17:00", thu = "09:00-17:00", fri = "09:00-17:00" }}
+        hours = {{ {WEEK} }}
         holidays = "FR"
         [sla]
         response = "1 business day"
