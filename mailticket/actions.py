@@ -25,7 +25,7 @@ def stop_clock(t: Ticket, now: datetime) -> None:
     if t.due_at is None:
         return
     t.answered_at, t.last_due_at = now, t.due_at
-    t.due_at = t.warn_at = t.clock_started_at = None
+    t.due_at = t.warn_at = t.clock_started_at = t.next_notice_at = None
 
 
 def change_state(session: Session, t: Ticket, state: str, actor: str, now: datetime) -> None:

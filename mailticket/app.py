@@ -9,7 +9,6 @@ import secrets
 from collections.abc import Callable, Sequence
 from functools import cached_property
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -18,6 +17,7 @@ from mailticket.config import Config
 from mailticket.mail.templates import Templates
 from mailticket.outbox import Outbox
 from mailticket.pipeline import Outcome, Pipeline
+from mailticket.sla.escalation import Escalator
 from mailticket.store.db import Database
 from mailticket.store.models import Quarantine, Setting
 from mailticket.transport import make_transport
@@ -63,6 +63,10 @@ class App:
     @cached_property
     def pipeline(self) -> Pipeline:
         return Pipeline(self.config, self.clock, self.secret, self.templates)
+
+    @cached_property
+    def escalator(self) -> Escalator:
+        return Escalator(self.config, self.db, self.pipeline.mailer)
 
     @cached_property
     def outbox(self) -> Outbox:
@@ -114,9 +118,6 @@ class App:
             s.flush()
             qid = q.id
         return Outcome("quarantined", None, f"quarantine:{qid}", reason)
-
-    def setting(self, session: Session, key: str) -> str | None:
-        return session.scalar(select(Setting.value).where(Setting.key == key))
 
     def close(self) -> None:
         self.db.dispose()

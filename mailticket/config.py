@@ -136,6 +136,7 @@ class SlaConfig(_Strict):
     response: DurationText = "1 business day"
     warn_at: float = Field(0.75, gt=0, le=1)
     escalation: list[DurationText] = Field(default_factory=list)
+    check_interval: float = Field(30.0, gt=0, description="seconds between SLA scans")
 
     @field_validator("response")
     @classmethod

@@ -44,6 +44,10 @@ class Daemon:
         if poller.run():
             self.wake_outbox()
 
+    def _escalate(self) -> None:
+        if self.app.escalator.run(self.app.clock.now()):
+            self.wake_outbox()
+
     def _deliver(self) -> None:
         while not self.stopping.is_set():
             report = self.app.outbox.deliver()
@@ -55,6 +59,8 @@ class Daemon:
         for p in self.pollers:
             self.scheduler.add_job(self._poll, "interval", args=[p], id=f"poll:{p.dept.name}",
                                    seconds=p.cfg.poll_interval, next_run_time=now)
+        self.scheduler.add_job(self._escalate, "interval", id="sla",
+                               seconds=self.app.config.sla.check_interval, next_run_time=now)
         self.scheduler.add_job(self._deliver, "interval", id="outbox",
                                seconds=self.app.config.outgoing.interval, next_run_time=now)
         self.scheduler.start()

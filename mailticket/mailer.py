@@ -155,3 +155,40 @@ class Mailer:
             in_reply_to=msg.message_id, references=[*msg.references, msg.message_id],
             language=dept.language)
         enqueue(session, out, ticket=ticket, now=now)
+
+    def sla_notice(self, session: Session, ticket: Ticket, dept: DepartmentConfig, kind: str,
+                   level: int, to: list[str], now: datetime) -> None:
+        """A warning (promise about to break) or an escalation (broken), one mail per person."""
+        last = self.last_customer_message(ticket)
+        late = now - ticket.due_at if ticket.due_at and now > ticket.due_at else None
+        left = ticket.due_at - now if ticket.due_at and now <= ticket.due_at else None
+        text, _ = self._render(
+            f"{kind}.txt.j2", dept, [], marker=MARKER, level=level,
+            ref=tag(dept.tag_word, ticket.id), subject=ticket.subject,
+            customer=(f"{ticket.customer_name} <{ticket.customer}>" if ticket.customer_name
+                      else ticket.customer),
+            asked=last.text if last else "", asked_at=last.date if last else None,
+            due_at=ticket.due_at, late=_span(late), left=_span(left), state=ticket.state,
+            priority=ticket.priority, assignee=ticket.assignee)
+        label = "Overdue" if kind == "escalation" else "Due soon"
+        reply_to = token_address(dept.address, ticket.id, self.secret)
+        for person in to:
+            out = self._build(
+                kind, dept, now, from_name=f"{dept.sender_name} SLA", to=[("", person)],
+                subject=f"{label}: " + ticket_subject(dept.tag_word, ticket.id, ticket.subject),
+                text=text, reply_to=reply_to, in_reply_to=last.message_id if last else None,
+                references=[last.message_id] if last else [], language=dept.language)
+            enqueue(session, out, ticket=ticket, now=now)
+
+
+def _span(delta: timedelta | None) -> str | None:
+    """'1 day 3 h 5 min' — how late, or how long is left, for people."""
+    if delta is None:
+        return None
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    parts += [f"{hours} h"] if hours else []
+    parts += [f"{mins} min"] if mins or not parts else []
+    return " ".join(parts)

@@ -192,6 +192,7 @@ class Pipeline:
         ticket.due_at = ceil_minute(cal.add(now, duration))
         ticket.warn_at = cal.warn_instant(now, duration, sla.warn_at)
         ticket.escalation_level = 0
+        ticket.next_notice_at = ticket.warn_at
 
     def _new_ticket(self, session: Session, mail: ParsedMail, verdict: Verdict,
                     dept: DepartmentConfig, source: str, now: datetime) -> Outcome:

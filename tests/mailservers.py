@@ -560,8 +560,12 @@ service lmtp {{
 
     def _spawn(self, binary: str) -> None:
         self.config_path.write_text(self._config())
-        with contextlib.suppress(FileNotFoundError):
-            self.pid_path.unlink()  # stale from a kill(); the process is known dead
+        # Leftovers of a master that died by SIGKILL (kill(), or stop() cutting its final
+        # sleep short). A stale dotlock makes the next master wait for it, well past
+        # any start timeout; nothing of ours runs now, so both are safe to drop.
+        for stale in (self.pid_path, self.directory / "state" / "instances.lock"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         started = time.monotonic()
         # -F: we stay the parent, so we notice early exits and reap it; output goes to a

@@ -72,7 +72,11 @@ class Ticket(Base):
     # When the last clock was stopped in time (met) or late (answered after due_at).
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Notices sent for the running clock: 0 none, 1 warning, 2 breach, 3+ further levels;
+    # next_notice_at is when the next one is due (indexed: the escalation scan reads it).
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    next_notice_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True,
+                                                            index=True)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket", order_by="Message.id", lazy="selectin"

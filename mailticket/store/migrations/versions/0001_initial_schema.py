@@ -2,13 +2,13 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:36:44.247185
+Create Date: 2026-11-23 09:53:52.498906
 """
 
-import sqlalchemy as sa
 from alembic import op
-
+import sqlalchemy as sa
 import mailticket.store.models
+
 
 revision = '0001'
 down_revision = None
@@ -63,11 +63,13 @@ def upgrade() -> None:
     sa.Column('answered_at', mailticket.store.models.UtcDateTime(), nullable=True),
     sa.Column('last_due_at', mailticket.store.models.UtcDateTime(), nullable=True),
     sa.Column('escalation_level', sa.Integer(), nullable=False),
+    sa.Column('next_notice_at', mailticket.store.models.UtcDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tickets_customer'), ['customer'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_department'), ['department'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tickets_next_notice_at'), ['next_notice_at'], unique=False)
         batch_op.create_index('ix_tickets_open_due', ['state', 'due_at'], unique=False)
 
     op.create_table('events',
@@ -160,6 +162,7 @@ def downgrade() -> None:
     op.drop_table('events')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_open_due')
+        batch_op.drop_index(batch_op.f('ix_tickets_next_notice_at'))
         batch_op.drop_index(batch_op.f('ix_tickets_department'))
         batch_op.drop_index(batch_op.f('ix_tickets_customer'))
 

@@ -1,0 +1,157 @@
+"""Warnings and escalations under a controlled clock: each notice once, at its instant."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import select
+
+from mailticket.app import App
+from mailticket.clock import FixedClock
+from mailticket.config import parse_config
+from mailticket.store.models import Event, OutboxItem, Ticket
+
+CONFIG = """
+secret = "s"
+[database]
+url = "sqlite:///{db}"
+[outgoing]
+transport = "maildir"
+maildir = "{tmp}/sent"
+[calendar]
+timezone = "Europe/Paris"
+hours = {{ mon = "09:00-17:00", tue = "09:00-17:00", wed = "09:00-17:00", thu = "09:00-17:00", fri = "09:00-17:00" }}  # noqa: E501
+holidays = "FR"
+[sla]
+response = "1 business day"
+warn_at = 0.75
+escalation = ["1 business day", "2 business days"]
+[[departments]]
+name = "support"
+address = "support@example.com"
+agents = ["alice@example.com", "bob@example.com"]
+escalate_to = ["lead@example.com"]
+"""
+
+PARIS = "+01:00"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text + PARIS).astimezone(UTC)
+
+
+@pytest.fixture
+def app(tmp_path):
+    cfg = parse_config(CONFIG.format(db=tmp_path / "x.db", tmp=tmp_path))
+    a = App(cfg, FixedClock(at("2026-11-23T10:15")))
+    a.ensure_schema()
+    yield a
+    a.close()
+
+
+def customer_mail(subject: str = "Printer on fire") -> bytes:
+    m = EmailMessage()
+    m["From"] = "Jane <jane@customer.example>"
+    m["To"] = "support@example.com"
+    m["Subject"] = subject
+    m["Message-ID"] = f"<{subject.replace(' ', '.')}@customer.example>"
+    m.set_content("My printer is on fire. What should I do?")
+    return bytes(m)
+
+
+def notices(app: App) -> list[tuple[str, tuple[str, ...]]]:
+    with app.db.transaction() as s:
+        rows = s.scalars(select(OutboxItem).where(
+            OutboxItem.kind.in_(("warning", "escalation"))).order_by(OutboxItem.id))
+        return [(r.kind, tuple(r.rcpt_to)) for r in rows]
+
+
+def scan(app: App, when: str) -> int:
+    app.clock.at = at(when)
+    return app.escalator.run(app.clock.now())
+
+
+def test_warning_then_breach_then_each_level_exactly_once(app):
+    app.ingest(customer_mail(), department="support", source="test")
+    with app.db.transaction() as s:
+        t = s.get(Ticket, 1)
+        # Monday 10:15 + one business day = Tuesday 10:15; 75 % of those 8 open hours
+        # (6 h) is Monday 16:15.
+        assert t.due_at == at("2026-11-24T10:15")
+        assert t.warn_at == at("2026-11-23T16:15")
+    assert scan(app, "2026-11-23T16:14") == 0
+    assert scan(app, "2026-11-23T16:15") == 1
+    assert scan(app, "2026-11-23T16:30") == 0
+    assert notices(app) == [("warning", ("alice@example.com",)),
+                            ("warning", ("bob@example.com",))]
+    assert scan(app, "2026-11-24T10:14") == 0
+    assert scan(app, "2026-11-24T10:15") == 1
+    assert notices(app)[-1] == ("escalation", ("lead@example.com",))
+    # Further levels: one and two business days after the due instant.
+    assert scan(app, "2026-11-25T10:14") == 0
+    assert scan(app, "2026-11-25T10:15") == 1
+    assert scan(app, "2026-11-26T10:15") == 1
+    assert scan(app, "2026-11-30T10:15") == 0
+    assert [k for k, _ in notices(app)] == ["warning", "warning", "escalation", "escalation",
+                                           "escalation"]
+    with app.db.transaction() as s:
+        events = [e.kind for e in s.scalars(select(Event).where(Event.kind.like("sla_%")))]
+    assert events == ["sla_warning", "sla_escalation", "sla_escalation", "sla_escalation"]
+
+
+def test_escalation_mail_says_who_what_how_late_and_how_to_take_it(app):
+    app.ingest(customer_mail(), department="support", source="test")
+    scan(app, "2026-11-24T13:45")  # 3 h 30 min late: only the breach notice goes out
+    assert [k for k, _ in notices(app)] == ["escalation"]
+    with app.db.transaction() as s:
+        raw = s.scalars(select(OutboxItem.raw).where(OutboxItem.kind == "escalation")).one()
+    text = raw.decode()
+    assert "Subject: Overdue: [Support #1] Printer on fire" in text
+    assert "Jane <jane@customer.example>" in text
+    assert "My printer is on fire" in text
+    assert "3 h 30 min late" in text
+    assert "#assign me" in text
+    assert "Reply-To: support+1-" in text
+
+
+def test_an_answer_stops_the_clock_and_no_notice_follows(app):
+    app.ingest(customer_mail(), department="support", source="test")
+    from mailticket import actions
+
+    app.clock.at = at("2026-11-23T12:00")
+    with app.db.transaction() as s:
+        actions.set_state(s, 1, "pending", app.clock.now())
+    assert scan(app, "2026-11-30T10:00") == 0
+    assert notices(app) == []
+
+
+def test_restart_does_not_repeat_notices(app, tmp_path):
+    app.ingest(customer_mail(), department="support", source="test")
+    scan(app, "2026-11-23T16:20")
+    again = App(app.config, FixedClock(at("2026-11-23T16:25")))
+    assert again.escalator.run(again.clock.now()) == 0
+    again.clock.at = at("2026-11-24T10:20")
+    assert again.escalator.run(again.clock.now()) == 1
+    assert app.escalator.run(again.clock.now()) == 0
+    assert [k for k, _ in notices(app)] == ["warning", "warning", "escalation"]
+    again.close()
+
+
+def test_new_customer_message_after_an_answer_starts_a_new_clock(app):
+    app.ingest(customer_mail(), department="support", source="test")
+    from mailticket import actions
+
+    app.clock.at = at("2026-11-23T12:00")
+    with app.db.transaction() as s:
+        actions.set_state(s, 1, "pending", app.clock.now())
+    app.clock.at = at("2026-11-24T15:00")
+    follow = customer_mail("Re: [Support #1] Printer on fire").replace(
+        b"Subject:", b"In-Reply-To: <Printer.on.fire@customer.example>\r\nSubject:", 1)
+    assert app.ingest(follow, department="support", source="test").action == "follow_up"
+    with app.db.transaction() as s:
+        t = s.get(Ticket, 1)
+        assert (t.state, t.due_at) == ("open", at("2026-11-25T15:00"))
+    assert scan(app, "2026-11-25T15:00") == 1
+    assert [k for k, _ in notices(app)] == ["escalation"]
