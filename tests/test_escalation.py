@@ -12,6 +12,7 @@ from mailticket.app import App
 from mailticket.clock import FixedClock
 from mailticket.config import parse_config
 from mailticket.store.models import Event, OutboxItem, Ticket
+from tests.conftest import WEEK
 
 CONFIG = """
 secret = "s"
@@ -22,7 +23,7 @@ transport = "maildir"
 maildir = "{tmp}/sent"
 [calendar]
 timezone = "Europe/Paris"
-hours = {{ mon = "09:00-17:00", tue = "09:00-17:00", wed = "09:00-17:00", thu = "09:00-17:00", fri = "09:00-17:00" }}  # noqa: E501
+hours = {{ {week} }}
 holidays = "FR"
 [sla]
 response = "1 business day"
@@ -44,7 +45,7 @@ def at(text: str) -> datetime:
 
 @pytest.fixture
 def app(tmp_path):
-    cfg = parse_config(CONFIG.format(db=tmp_path / "x.db", tmp=tmp_path))
+    cfg = parse_config(CONFIG.format(db=tmp_path / "x.db", tmp=tmp_path, week=WEEK))
     a = App(cfg, FixedClock(at("2026-11-23T10:15")))
     a.ensure_schema()
     yield a
