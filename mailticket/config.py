@@ -157,6 +157,8 @@ class SlaConfig(_Strict):
 
 class LimitsConfig(_Strict):
     auto_responses_per_sender_per_day: int = Field(3, ge=0)
+    lists_open_tickets: bool = False
+    notification_attachments_max: int = Field(10 * 1024 * 1024, ge=0)
 
 
 class DepartmentConfig(_Strict):

@@ -125,13 +125,18 @@ class Mailer:
         ][-5:]
         customer = (f"{ticket.customer_name} <{ticket.customer}>" if ticket.customer_name
                     else ticket.customer)
+        files: list[tuple[str, str, bytes]] = []
+        total = sum(int(a.get("size", 0)) for a in msg.attachments)
+        if msg.attachments and total <= self.config.limits.notification_attachments_max:
+            files = compose.attachments_of(msg.raw)
         text, _ = self._render(
             "notification.txt.j2", dept, [], marker=MARKER, is_new=is_new, kind=msg.kind,
             ref=tag(dept.tag_word, ticket.id), customer=customer, author=msg.from_addr,
             state=ticket.state, priority=ticket.priority, assignee=ticket.assignee,
             due_at=ticket.due_at, sla=sla_state(ticket, now), subject=msg.subject,
-            text=msg.text, attachments=msg.attachments, history=history,
-            customer_language=ticket.language)
+            text=msg.text, attachments=msg.attachments, attached=bool(files), history=history,
+            customer_language=ticket.language, bouncing=[
+                p.address for p in ticket.participants if p.bouncing])
         who = ticket.customer_name or ticket.customer
         if msg.kind in ("agent", "note"):
             who = msg.from_name or msg.from_addr
@@ -141,7 +146,8 @@ class Mailer:
                 kind, dept, now, from_name=f"{who} via {dept.sender_name}", to=[("", agent)],
                 subject=ticket_subject(dept.tag_word, ticket.id, ticket.subject), text=text,
                 reply_to=reply_to, in_reply_to=msg.message_id,
-                references=[*msg.references, msg.message_id], language=dept.language)
+                references=[*msg.references, msg.message_id], language=dept.language,
+                attachments=files)
             enqueue(session, out, ticket=ticket, now=now)
 
     def agent_error(self, session: Session, ticket: Ticket, dept: DepartmentConfig,

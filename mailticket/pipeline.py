@@ -167,18 +167,37 @@ class Pipeline:
                  dept: DepartmentConfig, source: str, now: datetime) -> Outcome:
         """Machine mail never opens a ticket and never gets an answer; it is kept all the same."""
         why = f"{verdict.kind.value}: {verdict.reason}"
-        ticket = session.get(Ticket, decision.ticket_id) if decision.ticket_id else None
+        ticket_id = decision.ticket_id
+        if ticket_id is None and verdict.kind in (Kind.BOUNCE, Kind.AUTO_REPLY):
+            # Bounces rarely set In-Reply-To; the returned headers name our mail.
+            ticket_id = DbLookups(session).ticket_for_message_ids(mail.original_message_ids)
+        ticket = session.get(Ticket, ticket_id) if ticket_id else None
         if verdict.kind is Kind.OWN:
             ticket = None  # our own mail coming back: keep it, attach it nowhere
-        self._store(session, mail, ticket, verdict.kind.value, why, source, now)
+        if ticket is None and verdict.kind is Kind.LIST and self.config.limits.lists_open_tickets:
+            return self._new_ticket(session, mail, verdict, dept, source, now, answer=False)
+        msg = self._store(session, mail, ticket, verdict.kind.value, why, source, now)
         if ticket is None:
             log.info("%s stored without a ticket: %s", mail.message_id, why)
             return Outcome("unattached", None, mail.message_id, why)
         ticket.updated_at = now
         self._event(session, ticket, f"{verdict.kind.value}_received", now,
                     message_id=mail.message_id, reason=why)
+        if verdict.kind is Kind.BOUNCE:
+            self._mark_bouncing(session, ticket, mail, now)
+            self.mailer.notify_agents(session, ticket, self.config.department(
+                ticket.department), msg, now, is_new=False)
         log.info("%s attached to ticket %d: %s", mail.message_id, ticket.id, why)
         return Outcome("attached", ticket.id, mail.message_id, why)
+
+    def _mark_bouncing(self, session: Session, ticket: Ticket, mail: ParsedMail,
+                       now: datetime) -> None:
+        bounced = {a.lower() for a in mail.bounced_recipients}
+        for p in ticket.participants:
+            if p.address in bounced and not p.bouncing:
+                p.bouncing = True
+                self._event(session, ticket, "address_bouncing", now, address=p.address,
+                            message_id=mail.message_id)
 
     def _start_clock(self, ticket: Ticket, dept: DepartmentConfig, now: datetime) -> None:
         """A customer message waits for an answer: due at the department's response target."""
@@ -195,7 +214,8 @@ class Pipeline:
         ticket.next_notice_at = ticket.warn_at
 
     def _new_ticket(self, session: Session, mail: ParsedMail, verdict: Verdict,
-                    dept: DepartmentConfig, source: str, now: datetime) -> Outcome:
+                    dept: DepartmentConfig, source: str, now: datetime, answer: bool = True
+                    ) -> Outcome:
         customer = mail.from_
         ticket = Ticket(
             department=dept.name, subject=base_subject(mail.subject)[:1000],
@@ -206,13 +226,14 @@ class Pipeline:
         session.add(ticket)
         self._add_participants(session, ticket, mail)
         self._start_clock(ticket, dept, now)
-        msg = self._store(session, mail, ticket, "customer", f"customer: {verdict.reason}",
-                          source, now)
+        msg = self._store(session, mail, ticket, "customer",
+                          f"{verdict.kind.value}: {verdict.reason}", source, now)
         session.flush()  # the ticket id is in every mail we write
         self._event(session, ticket, "created", now, actor=ticket.customer,
                     message_id=mail.message_id, department=dept.name)
         log.info("%s opened ticket %d in %s", mail.message_id, ticket.id, dept.name)
-        self.mailer.auto_response(session, ticket, dept, msg, now)
+        if answer:
+            self.mailer.auto_response(session, ticket, dept, msg, now)
         self.mailer.notify_agents(session, ticket, dept, msg, now, is_new=True)
         return Outcome("new_ticket", ticket.id, mail.message_id, "new ticket")
 

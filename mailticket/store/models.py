@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -127,6 +128,8 @@ class Participant(Base):
     address: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(320), default="")
     role: Mapped[str] = mapped_column(String(16))  # customer | cc | agent
+    # A bounce named this address: agents see it; we keep writing (it may recover).
+    bouncing: Mapped[bool] = mapped_column(Boolean, default=False)
 
     ticket: Mapped[Ticket] = relationship(back_populates="participants")
 

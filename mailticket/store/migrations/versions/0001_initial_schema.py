@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:53:52.498906
+Create Date: 2026-11-23 09:55:32.151337
 """
 
 from alembic import op
@@ -138,6 +138,7 @@ def upgrade() -> None:
     sa.Column('address', sa.String(length=320), nullable=False),
     sa.Column('name', sa.String(length=320), nullable=False),
     sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('bouncing', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('ticket_id', 'address')
