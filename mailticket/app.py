@@ -106,6 +106,17 @@ class App:
                                        also)
         raise AssertionError("unreachable")
 
+    def ingest_once(self, raw: bytes, *, department: str | None, source: str) -> Outcome:
+        """Like ``ingest``, but a failure is reported instead of quarantined again."""
+        try:
+            with self.db.transaction() as s:
+                return self.pipeline.process(s, raw, mailbox_department=department,
+                                             source=source)
+        except OperationalError:
+            raise
+        except Exception as e:
+            return Outcome("quarantined", None, "", f"{type(e).__name__}: {e}")
+
     def quarantine(self, raw: bytes, department: str | None, source: str, reason: str,
                    also: Callable[[Session], None] | None = None) -> Outcome:
         log.error("%s quarantined: %s", source, reason, exc_info=True)

@@ -327,5 +327,34 @@ def outbox(ctx: Ctx, retry: bool, as_json: bool) -> None:
         f"{', '.join(r['to'])}  {r['last_error'] or ''}" for r in rows) or "outbox empty")
 
 
+@main.command()
+@click.option("--retry", "retry_id", type=int, metavar="ID",
+              help="process quarantined mail ID again (after a fix)")
+@click.option("--all", "show_all", is_flag=True, help="also list items already resolved")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def quarantine(ctx: Ctx, retry_id: int | None, show_all: bool, as_json: bool) -> None:
+    """Mail that could not be processed, with the reason; --retry ID tries again."""
+    from mailticket import quarantine as q
+
+    app = ctx.app()
+    if retry_id is not None:
+        try:
+            outcome = q.retry(app, retry_id)
+        except q.QuarantineError as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(f"quarantine {retry_id}: {outcome.action}"
+                   + (f" (ticket {outcome.ticket_id})" if outcome.ticket_id else "")
+                   + (f": {outcome.reason}" if outcome.action == "quarantined" else ""))
+        if outcome.action == "quarantined":
+            sys.exit(1)
+        return
+    rows = q.listing(app, include_resolved=show_all)
+    _emit(rows, as_json, "\n".join(
+        f"{r['id']:>5} {r['at']}  {r['source']:<30} {r['size']:>8} B  "
+        f"{'resolved ' + r['resolved_at'] if r['resolved_at'] else r['reason']}"
+        for r in rows) or "quarantine empty")
+
+
 if __name__ == "__main__":
     main()
