@@ -29,8 +29,10 @@ def _setup_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("apscheduler", "mail.log", "imapclient", "alembic"):
+    for noisy in ("mail.log", "imapclient", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # APScheduler's "skipped: maximum number of running instances" is expected here.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 class Ctx:

@@ -53,6 +53,8 @@ class ImapConfig(_Strict):
     password: str | None = None
     folder: str = "INBOX"
     poll_interval: float = Field(60.0, gt=0, description="seconds between polls")
+    idle: bool = True
+    idle_renew: float = Field(600.0, gt=0, le=1740)
     timeout: float = Field(30.0, gt=0)
 
     def resolved_password(self) -> str | None:
@@ -78,6 +80,7 @@ class OutgoingConfig(_Strict):
 
 class ListenerConfig(_Strict):
     enabled: bool = False
+    protocol: Literal["smtp", "lmtp"] = "smtp"
     host: str = "127.0.0.1"
     port: int = Field(2525, ge=1, le=65535)
     max_size: int = Field(50 * 1024 * 1024, ge=1024)

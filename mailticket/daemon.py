@@ -1,9 +1,12 @@
-"""The long-running daemon: pollers, listener and outbox on one scheduler.
+"""The long-running daemon: pollers, IDLE listeners, SMTP/LMTP listener, the SLA
+scan and the outbox, on one APScheduler.
 
-Each department's poll and the outbox are APScheduler interval jobs with one
-instance at a time.  New mail wakes the outbox at once, so an auto-response does
-not wait for the next outbox tick.  SIGTERM and SIGINT stop it cleanly: the mail
-in hand is finished, nothing new is started.
+Each department's poll, the SLA scan and the outbox are interval jobs with one
+instance at a time.  Events wake them early: IDLE wakes its department's poll,
+new mail wakes the outbox, so an auto-response does not wait for a tick.  A wake
+that comes while the job is running makes it go round once more instead of
+being dropped.  SIGTERM and SIGINT stop it cleanly: the mail in hand is
+finished, nothing new is started.
 """
 
 from __future__ import annotations
@@ -11,14 +14,18 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailticket.app import App
+from mailticket.ingest.idle import Idler
 from mailticket.ingest.imap import ImapPoller
 from mailticket.ingest.listener import Listener
+from mailticket.systemd import notify
 
 log = logging.getLogger("mailticket.daemon")
 
@@ -26,55 +33,98 @@ log = logging.getLogger("mailticket.daemon")
 class Daemon:
     def __init__(self, app: App) -> None:
         self.app = app
-        workers = 2 + sum(1 for d in app.config.departments if d.imap)
+        self.stopping = threading.Event()
+        self.pollers = [ImapPoller(app, d, self.stopping)
+                        for d in app.config.departments if d.imap]
+        workers = 3 + len(self.pollers)
         self.scheduler = BackgroundScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(workers)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
-        self.pollers = [ImapPoller(app, d) for d in app.config.departments if d.imap]
-        self.listener = Listener(app, self.wake_outbox) if app.config.listener.enabled else None
-        self.stopping = threading.Event()
+        self._wanted: dict[str, threading.Event] = {}
+        self._failing: dict[str, bool] = {}
+        self.idlers = [Idler(p.dept.name, p.cfg, self.waker(f"poll:{p.dept.name}"),
+                             self.stopping) for p in self.pollers if p.cfg.idle]
+        self.listener = Listener(app, self.waker("outbox")) if app.config.listener.enabled \
+            else None
 
-    def wake_outbox(self) -> None:
-        job = self.scheduler.get_job("outbox")
-        if job is not None and not self.stopping.is_set():
-            job.modify(next_run_time=datetime.now(UTC))
-
-    def _poll(self, poller: ImapPoller) -> None:
-        if poller.run():
-            self.wake_outbox()
-
-    def _escalate(self) -> None:
-        if self.app.escalator.run(self.app.clock.now()):
-            self.wake_outbox()
-
-    def _deliver(self) -> None:
-        while not self.stopping.is_set():
-            report = self.app.outbox.deliver()
-            if report.down or report.sent + report.deferred + report.failed == 0:
+    # -- jobs -------------------------------------------------------------------------
+    def waker(self, job_id: str) -> Callable[[], None]:
+        """A callback for other threads: run that job now, or once more if it is running."""
+        def wake() -> None:
+            if self.stopping.is_set():
                 return
+            self._wanted[job_id].set()
+            try:
+                self.scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+            except JobLookupError:
+                pass  # shutting down
+        return wake
 
+    def _add(self, job_id: str, step: Callable[[], bool], seconds: float) -> None:
+        """``step`` returns True when it has more to do right away (or woke the outbox)."""
+        wanted = self._wanted[job_id] = threading.Event()
+
+        def job() -> None:
+            while not self.stopping.is_set():
+                wanted.clear()
+                try:
+                    more = step()
+                except Exception as e:  # e.g. the database is down: one line per outage
+                    if not self._failing.get(job_id):
+                        log.warning("%s failing, will retry: %s: %s", job_id,
+                                    type(e).__name__, e)
+                    self._failing[job_id] = True
+                    return
+                if self._failing.pop(job_id, False):
+                    log.warning("%s working again", job_id)
+                if not (more or wanted.is_set()):
+                    return
+
+        self.scheduler.add_job(job, "interval", id=job_id, seconds=seconds,
+                               next_run_time=datetime.now(UTC))
+
+    def _poll_step(self, poller: ImapPoller) -> Callable[[], bool]:
+        def step() -> bool:
+            if poller.run():
+                self.waker("outbox")()
+            return False
+        return step
+
+    def _escalate(self) -> bool:
+        if self.app.escalator.run(self.app.clock.now()):
+            self.waker("outbox")()
+        return False
+
+    def _deliver(self) -> bool:
+        report = self.app.outbox.deliver()
+        return not report.down and report.sent + report.deferred + report.failed > 0
+
+    # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
-        now = datetime.now(UTC)
         for p in self.pollers:
-            self.scheduler.add_job(self._poll, "interval", args=[p], id=f"poll:{p.dept.name}",
-                                   seconds=p.cfg.poll_interval, next_run_time=now)
-        self.scheduler.add_job(self._escalate, "interval", id="sla",
-                               seconds=self.app.config.sla.check_interval, next_run_time=now)
-        self.scheduler.add_job(self._deliver, "interval", id="outbox",
-                               seconds=self.app.config.outgoing.interval, next_run_time=now)
+            self._add(f"poll:{p.dept.name}", self._poll_step(p), p.cfg.poll_interval)
+        self._add("sla", self._escalate, self.app.config.sla.check_interval)
+        self._add("outbox", self._deliver, self.app.config.outgoing.interval)
         self.scheduler.start()
+        for idler in self.idlers:
+            idler.start()
         if self.listener:
             self.listener.start()
-        log.info("mailticket running: %d IMAP department(s), listener %s, outbox via %s",
-                 len(self.pollers), "on" if self.listener else "off",
+        log.info("mailticket running: %d IMAP department(s) (%d with IDLE), listener %s, "
+                 "outbox via %s", len(self.pollers), len(self.idlers),
+                 self.app.config.listener.protocol if self.listener else "off",
                  self.app.config.outgoing.transport)
+        notify("READY=1")
 
     def stop(self) -> None:
+        notify("STOPPING=1")
         self.stopping.set()
         if self.listener:
             self.listener.stop()
         self.scheduler.shutdown(wait=True)
+        for idler in self.idlers:
+            idler.join(timeout=5)
         log.info("mailticket stopped")
 
 

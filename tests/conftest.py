@@ -5,8 +5,13 @@ fresh "world" (own mail domain, own database, own config) on top of them.
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -190,10 +195,11 @@ def world_config(dovecot: Dovecot, relay: SmtpRelay, domain: str, db_url: str,
 def make_world(dovecot: Dovecot, relay: SmtpRelay, tmp_path: Path):
     apps: list[App] = []
 
-    def make(db_url: str | None = None, clock: Clock | None = None, extra: str = "") -> World:
+    def make(db_url: str | None = None, clock: Clock | None = None, extra: str = "",
+             poll_interval: float = 0.3) -> World:
         domain = f"w{next(_counter)}-{uuid.uuid4().hex[:6]}.example"
         url = db_url or f"sqlite:///{tmp_path}/{domain}.db"
-        text_ = world_config(dovecot, relay, domain, url, extra)
+        text_ = world_config(dovecot, relay, domain, url, extra, poll_interval)
         path = tmp_path / f"{domain}.toml"
         path.write_text(text_)
         config = parse_config(text_, str(path))
@@ -205,3 +211,26 @@ def make_world(dovecot: Dovecot, relay: SmtpRelay, tmp_path: Path):
     yield make
     for app in apps:
         app.close()
+
+
+# -- the daemon as a separate process ---------------------------------------------
+
+def start_daemon(world, log):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mailticket", "--config", str(world.config_path), "run"],
+        stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def stop_daemon(proc) -> float:
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    return time.monotonic() - t0
+
+
+def cli_json(world, *args):
+    out = subprocess.run([sys.executable, "-m", "mailticket", "--config",
+                          str(world.config_path), *args, "--json"],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)

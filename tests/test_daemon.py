@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import mail
+from tests.conftest import cli_json, mail, start_daemon, stop_daemon
 
 pytestmark = pytest.mark.integration
-
-
-def start_daemon(world, log):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "mailticket", "--config", str(world.config_path), "run"],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
-
-
-def stop_daemon(proc) -> float:
-    t0 = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=15) == 0
-    return time.monotonic() - t0
-
-
-def cli_json(world, *args):
-    out = subprocess.run([sys.executable, "-m", "mailticket", "--config",
-                          str(world.config_path), *args, "--json"],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
 
 
 def test_mail_from_downtime_is_processed_once_across_restarts(make_world, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import ssl
+import threading
 from datetime import datetime, timedelta
 
 from imapclient import IMAPClient
@@ -41,8 +42,10 @@ def connect(cfg: ImapConfig) -> IMAPClient:
 
 
 class ImapPoller:
-    def __init__(self, app: App, dept: DepartmentConfig) -> None:
+    def __init__(self, app: App, dept: DepartmentConfig,
+                 stop: threading.Event | None = None) -> None:
         assert dept.imap is not None
+        self.stop = stop or threading.Event()
         self.app = app
         self.dept = dept
         self.cfg: ImapConfig = dept.imap
@@ -99,6 +102,8 @@ class ImapPoller:
             batch = uids[i:i + FETCH_BATCH]
             data = client.fetch(batch, ["BODY.PEEK[]"])
             for uid in batch:
+                if self.stop.is_set():
+                    return handled  # the rest waits for the next start; nothing is lost
                 item = data.get(uid)
                 source = f"imap:{self.dept.name}:{uidvalidity}:{uid}"
                 if item is None or b"BODY[]" not in item:

@@ -1,8 +1,10 @@
-"""The built-in SMTP listener: mail for department addresses goes straight into
-the pipeline, and the sender hears 250 only after the mail is committed.
+"""The built-in SMTP or LMTP listener: mail for department addresses goes straight
+into the pipeline, and the sender hears 250 only after the mail is committed.
 
-It is the inbound path of the embedded default (no mail server anywhere), and
-lets a site's own MTA hand mail over without IMAP.
+SMTP is the inbound path of the embedded default (no mail server anywhere); LMTP
+lets a site's own MTA (Postfix ``lmtp:`` transport) push mail without IMAP.
+LMTP wants one reply per recipient after DATA (RFC 2033); aiosmtpd sends
+whatever ``handle_DATA`` returns, so we return one line per recipient.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from functools import partial
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailticket.app import App
@@ -21,9 +24,14 @@ log = logging.getLogger("mailticket.ingest.listener")
 
 
 class IngestHandler:
-    def __init__(self, app: App, on_ingested: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, app: App, on_ingested: Callable[[], None] = lambda: None,
+                 lmtp: bool = False) -> None:
         self.app = app
         self.on_ingested = on_ingested
+        self.lmtp = lmtp
+
+    def _reply(self, envelope: Envelope, line: str) -> str:
+        return "\r\n".join([line] * len(envelope.rcpt_tos)) if self.lmtp else line
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
@@ -43,22 +51,35 @@ class IngestHandler:
                 envelope_rcpts=list(envelope.rcpt_tos)))
         except Exception as e:  # database down or locked: the sender keeps the mail
             log.warning("%s: cannot store mail now, answered 451: %s", source, e)
-            return "451 4.3.0 temporarily unable to store the message, try again later"
+            return self._reply(envelope, "451 4.3.0 temporarily unable to store the message, "
+                                         "try again later")
         self.on_ingested()
-        return f"250 2.0.0 {outcome.action} {outcome.message_id}"
+        return self._reply(envelope, f"250 2.0.0 {outcome.action} {outcome.message_id}")
+
+
+class _Controller(Controller):
+    def __init__(self, *args: object, lmtp: bool, **kwargs: object) -> None:
+        self.lmtp = lmtp
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def factory(self) -> SMTP:
+        cls = LMTP if self.lmtp else SMTP
+        return cls(self.handler, **self.SMTP_kwargs)
 
 
 class Listener:
     def __init__(self, app: App, on_ingested: Callable[[], None] = lambda: None) -> None:
         cfg = app.config.listener
-        self.controller = Controller(
-            IngestHandler(app, on_ingested), hostname=cfg.host, port=cfg.port,
-            data_size_limit=cfg.max_size, server_hostname="mailticket",
+        lmtp = cfg.protocol == "lmtp"
+        self.controller = _Controller(
+            IngestHandler(app, on_ingested, lmtp), hostname=cfg.host, port=cfg.port,
+            data_size_limit=cfg.max_size, server_hostname="mailticket", lmtp=lmtp,
         )
 
     def start(self) -> None:
         self.controller.start()
-        log.info("SMTP listener on %s:%s", self.controller.hostname, self.controller.port)
+        log.info("%s listener on %s:%s", "LMTP" if self.controller.lmtp else "SMTP",
+                 self.controller.hostname, self.controller.port)
 
     def stop(self) -> None:
         self.controller.stop()
