@@ -156,3 +156,35 @@ def test_new_customer_message_after_an_answer_starts_a_new_clock(app):
         assert (t.state, t.due_at) == ("open", at("2026-11-25T15:00"))
     assert scan(app, "2026-11-25T15:00") == 1
     assert [k for k, _ in notices(app)] == ["escalation"]
+
+
+def test_cli_sla_at_a_future_instant_and_overdue_listings(app, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from mailticket.cli import main
+
+    app.ingest(customer_mail("Printer on fire"), department="support", source="test")
+    app.clock.at = at("2026-11-02T10:00")  # three weeks ago: long overdue by now
+    app.ingest(customer_mail("Old question"), department="support", source="test")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG.format(db=tmp_path / "x.db", tmp=tmp_path, week=WEEK))
+
+    def run(*args):
+        r = CliRunner().invoke(main, ["--config", str(cfg), *args])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output)
+
+    def refs(rows):
+        return [(r["id"], r["sla"]) for r in rows]
+
+    assert refs(run("sla", "--at", "2026-11-23T16:00+01:00", "--json")) == [(2, "breached")]
+    assert refs(run("sla", "--at", "2026-11-23T16:30+01:00", "--json")) == [
+        (1, "at_risk"), (2, "breached")]
+    assert refs(run("sla", "--at", "2026-11-24T10:15", "--json")) == [
+        (1, "breached"), (2, "breached")]
+    # "now" is the real clock: ticket 2 (due 3 November) is overdue whatever day it is.
+    assert 2 in [r["id"] for r in run("tickets", "--overdue", "--json")]
+    status = run("status", "--json")
+    assert status["departments"][0]["breached"] >= 1
