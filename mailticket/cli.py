@@ -72,7 +72,7 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
 @contextmanager
 def _session(ctx: Ctx) -> Iterator[tuple[App, Any]]:
     app = ctx.app()
-    with app.db.transaction() as s:
+    with app.db.read() as s:
         yield app, s
 
 

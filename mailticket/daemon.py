@@ -11,6 +11,7 @@ finished, nothing new is started.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -55,10 +56,8 @@ class Daemon:
             if self.stopping.is_set():
                 return
             self._wanted[job_id].set()
-            try:
+            with contextlib.suppress(JobLookupError):  # shutting down
                 self.scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
-            except JobLookupError:
-                pass  # shutting down
         return wake
 
     def _add(self, job_id: str, step: Callable[[], bool], seconds: float) -> None:

@@ -84,7 +84,7 @@ class Outbox:
         """Send what is due; stop early when the server is unreachable."""
         report = DeliveryReport()
         now = self.clock.now()
-        with self.db.transaction() as s:
+        with self.db.read() as s:
             q = select(OutboxItem.id, OutboxItem.mail_from, OutboxItem.rcpt_to, OutboxItem.raw,
                        OutboxItem.message_id, OutboxItem.attempts).where(
                 OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None))

@@ -9,6 +9,7 @@ short timeouts so a stop request is honoured within a second.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -68,20 +69,14 @@ class Idler(threading.Thread):
     def _listen(self, client: IMAPClient) -> None:
         client.idle()
         since = time.monotonic()
-        try:
-            while not self.stop.is_set():
-                responses = client.idle_check(timeout=1.0)
-                if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
-                    self.on_new()
-                if time.monotonic() - since > self.cfg.idle_renew:
-                    client.idle_done()
-                    client.noop()
-                    client.idle()
-                    since = time.monotonic()
-        finally:
-            if not self.stop.is_set():
-                return
-            try:
+        while not self.stop.is_set():
+            responses = client.idle_check(timeout=1.0)
+            if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                self.on_new()
+            if time.monotonic() - since > self.cfg.idle_renew:
                 client.idle_done()
-            except Exception:
-                pass
+                client.noop()
+                client.idle()
+                since = time.monotonic()
+        with contextlib.suppress(Exception):  # stopping: the logout follows anyway
+            client.idle_done()

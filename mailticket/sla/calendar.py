@@ -107,7 +107,9 @@ def parse_duration(text: str) -> Duration:
     business = match.group(2) is not None
     word = match.group(3).lower().rstrip("s")
     if amount < 1:
-        raise ValueError(f"{text!r} is not a duration (the number must be 1 or more); {_DURATION_HELP}")
+        raise ValueError(
+            f"{text!r} is not a duration (the number must be 1 or more); {_DURATION_HELP}"
+        )
     if business and word == "day":
         unit = BUSINESS_DAYS
     elif business and word == "hour":
@@ -253,8 +255,9 @@ class BusinessCalendar:
         if both:
             raise ValueError(f"{both[0].isoformat()} is listed both in closed and in open")
         if not any(self._weekly) and not any(self._open.values()):
-            raise ValueError("the calendar has no open hours at all; set hours such as "
-                             "{ mon = '09:00-17:00' }")
+            raise ValueError(
+                "the calendar has no open hours at all; set hours such as { mon = '09:00-17:00' }"
+            )
 
         self._holiday_code = holidays
         self._holiday_source = None if holidays is None else _holiday_source(holidays)
@@ -510,4 +513,3 @@ class BusinessCalendar:
             return utc + (due - utc) * fraction
         allowed = self.open_time_between(utc, due)
         return self.add_open_time(utc, allowed * fraction)
-

@@ -62,7 +62,7 @@ class Escalator:
     def run(self, now: datetime, batch: int = 500) -> int:
         """Send every notice that is due at ``now``; returns how many were queued."""
         sent = 0
-        with self.db.transaction() as s:
+        with self.db.read() as s:
             ids = list(s.scalars(select(Ticket.id).where(
                 Ticket.next_notice_at <= now).order_by(Ticket.next_notice_at).limit(batch)))
         for ticket_id in ids:

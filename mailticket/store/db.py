@@ -51,8 +51,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
-    # instead of one failing with "database is locked" at its first write.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # instead of one failing with "database is locked" at its first write.  Reads
+    # (``Database.read``) begin deferred and never wait for a writer under WAL.
+    if conn.get_execution_options().get("mailticket_read"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -62,11 +66,19 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(
+            self.engine.execution_options(mailticket_read=True), expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any exception."""
         with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work: it does not queue behind writers on SQLite."""
+        with self.read_sessions() as session, session.begin():
             yield session
 
     # -- schema -----------------------------------------------------------------
