@@ -164,9 +164,7 @@ def test_night_of_dst_end(reference: BusinessCalendar) -> None:
     assert reference.add(friday, FOUR_HOURS) == paris(2026, 10, 26, 12)
     # Wall-clock durations are elapsed time: 8 hours after Saturday 22:00 CEST the
     # clock reads 05:00 CET, not 06:00.
-    assert reference.add(paris(2026, 10, 24, 22), parse_duration("8 hours")) == utc(
-        2026, 10, 25, 4
-    )
+    assert reference.add(paris(2026, 10, 24, 22), parse_duration("8 hours")) == utc(2026, 10, 25, 4)
 
 
 def test_night_of_dst_start(reference: BusinessCalendar) -> None:
@@ -446,9 +444,7 @@ ANY_DURATION = st.one_of(
 )
 OPEN_TIME = st.integers(1, 40 * 3600).map(lambda s: timedelta(seconds=s))
 
-PROPERTY = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def as_utc(instant: datetime) -> datetime:
@@ -593,9 +589,7 @@ def test_open_time_matches_a_minute_by_minute_oracle(
 def test_is_open_agrees_with_intervals(data: st.DataObject) -> None:
     cal = data.draw(calendars())
     instant = data.draw(instants(cal))
-    inside = any(
-        s <= instant < e for d in days_around(cal, instant) for s, e in cal.intervals(d)
-    )
+    inside = any(s <= instant < e for d in days_around(cal, instant) for s, e in cal.intervals(d))
     assert cal.is_open(instant) == inside
 
 
