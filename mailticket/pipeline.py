@@ -27,6 +27,7 @@ from mailticket.mail.subject import base_subject
 from mailticket.mail.templates import Templates
 from mailticket.mail.threading import Decision, find_ticket
 from mailticket.mailer import Mailer
+from mailticket.sla.calendar import SECONDS
 from mailticket.store.models import Event, Message, Participant, Ticket
 
 log = logging.getLogger("mailticket.pipeline")
@@ -208,7 +209,8 @@ class Pipeline:
         duration = sla.response_duration
         ticket.clock_started_at = now
         # Whole minutes: the promise shows minutes, and must be the very same instant.
-        ticket.due_at = ceil_minute(cal.add(now, duration))
+        due = cal.add(now, duration)
+        ticket.due_at = due if duration.unit == SECONDS else ceil_minute(due)
         ticket.warn_at = cal.warn_instant(now, duration, sla.warn_at)
         ticket.escalation_level = 0
         ticket.next_notice_at = ticket.warn_at

@@ -149,7 +149,8 @@ class World:
 
 
 def world_config(dovecot: Dovecot, relay: SmtpRelay, domain: str, db_url: str,
-                 extra: str = "", poll_interval: float = 0.3) -> str:
+                 extra: str = "", poll_interval: float = 0.3,
+                 sla: str = 'response = "1 business day"') -> str:
     def imap(local: str) -> str:
         return (f'{{ host = "127.0.0.1", port = {dovecot.imap_port}, security = "none", '
                 f'username = "{local}@{domain}", password = "{Dovecot.PASSWORD}", '
@@ -173,7 +174,7 @@ def world_config(dovecot: Dovecot, relay: SmtpRelay, domain: str, db_url: str,
         hours = {{ {WEEK} }}
         holidays = "FR"
         [sla]
-        response = "1 business day"
+        {sla}
         {extra}
         [[departments]]
         name = "support"
@@ -196,10 +197,10 @@ def make_world(dovecot: Dovecot, relay: SmtpRelay, tmp_path: Path):
     apps: list[App] = []
 
     def make(db_url: str | None = None, clock: Clock | None = None, extra: str = "",
-             poll_interval: float = 0.3) -> World:
+             poll_interval: float = 0.3, sla: str = 'response = "1 business day"') -> World:
         domain = f"w{next(_counter)}-{uuid.uuid4().hex[:6]}.example"
         url = db_url or f"sqlite:///{tmp_path}/{domain}.db"
-        text_ = world_config(dovecot, relay, domain, url, extra, poll_interval)
+        text_ = world_config(dovecot, relay, domain, url, extra, poll_interval, sla)
         path = tmp_path / f"{domain}.toml"
         path.write_text(text_)
         config = parse_config(text_, str(path))

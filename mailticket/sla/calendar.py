@@ -26,6 +26,7 @@ __all__ = [
     "BUSINESS_HOURS",
     "HOURS",
     "MINUTES",
+    "SECONDS",
     "BusinessCalendar",
     "Duration",
     "parse_duration",
@@ -35,12 +36,14 @@ BUSINESS_DAYS = "business_days"
 BUSINESS_HOURS = "business_hours"
 MINUTES = "minutes"
 HOURS = "hours"
-_UNITS = (BUSINESS_DAYS, BUSINESS_HOURS, MINUTES, HOURS)
+SECONDS = "seconds"  # wall clock; for trying things out and for tests
+_UNITS = (BUSINESS_DAYS, BUSINESS_HOURS, MINUTES, HOURS, SECONDS)
 _UNIT_WORDS = {
     BUSINESS_DAYS: ("business day", "business days"),
     BUSINESS_HOURS: ("business hour", "business hours"),
     MINUTES: ("minute", "minutes"),
     HOURS: ("hour", "hours"),
+    SECONDS: ("second", "seconds"),
 }
 
 #: How far ahead a search for open time may go before the calendar is declared empty.
@@ -53,7 +56,8 @@ _MINUTES_PER_DAY = 24 * 60
 _DAY_CACHE_MAX = 20_000
 
 _DURATION_RE = re.compile(
-    r"^\s*(\d+)\s+(?:(business)\s+)?(day|days|hour|hours|minute|minutes)\s*$", re.IGNORECASE
+    r"^\s*(\d+)\s+(?:(business)\s+)?(day|days|hour|hours|minute|minutes|second|seconds)\s*$",
+    re.IGNORECASE,
 )
 _DURATION_HELP = "use 'N business days', 'N business hours', 'N hours' or 'N minutes'"
 _TIME_RE = r"(\d{1,2}):(\d{2})"
@@ -118,6 +122,8 @@ def parse_duration(text: str) -> Duration:
         unit = HOURS
     elif not business and word == "minute":
         unit = MINUTES
+    elif not business and word == "second":
+        unit = SECONDS
     else:  # "N days" (ambiguous: calendar or business?) and "N business minutes"
         raise ValueError(f"{text!r} is not a duration; {_DURATION_HELP}")
     return Duration(amount, unit)
@@ -465,6 +471,8 @@ class BusinessCalendar:
             return utc + timedelta(minutes=duration.amount)
         if duration.unit == HOURS:
             return utc + timedelta(hours=duration.amount)
+        if duration.unit == SECONDS:
+            return utc + timedelta(seconds=duration.amount)
         if duration.unit == BUSINESS_HOURS:
             return self.add_open_time(utc, timedelta(hours=duration.amount))
         return self._add_business_days(utc, duration.amount)
