@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -240,3 +244,55 @@ def test_internal_note_reaches_other_agents_never_the_customer(ticket):
     t = show(w)
     assert t["messages"][-2]["kind"] == "note" or t["messages"][-1]["kind"] == "note"
     assert t["state"] == "new" and t["sla"] == "on_track"
+
+
+def test_mutt_reply_reaches_the_customer_with_only_the_agents_text(ticket, tmp_path):
+    """A real mail client nobody here wrote: Debian's mutt, replying with its own quoting."""
+    if not shutil.which("mutt"):
+        if os.environ.get("CI"):
+            pytest.fail("mutt is not installed (apt-get install mutt)")
+        pytest.skip("mutt is not installed")
+    w = ticket
+    editor = tmp_path / "editor.sh"
+    # The "agent" types above the quote, as one does, and leaves mutt's quote below.
+    editor.write_text('#!/bin/sh\nprintf "Hi Jane,\\n\\nplease unplug it first.\\n\\nAlice\\n\\n"'
+                      ' > "$1.new" && cat "$1" >> "$1.new" && mv "$1.new" "$1"\n')
+    editor.chmod(0o755)
+    user = f"alice%40{w.domain}"
+    (tmp_path / "muttrc").write_text(f"""\
+set folder="imap://{user}:{w.dovecot.PASSWORD}@127.0.0.1:{w.dovecot.imap_port}/"
+set spoolfile="+INBOX"
+set smtp_url="smtp://helpdesk:relay-pw@127.0.0.1:{w.relay.port}/"
+set from="alice@{w.domain}"
+set realname="Alice Martin"
+set editor="{editor}"
+set edit_headers=no
+set include=yes
+set fast_reply=yes
+set reply_to=yes
+set ssl_starttls=no
+set ssl_force_tls=no
+set record=""
+set copy=no
+set postpone=no
+set mail_check=0
+set header_cache=""
+set message_cachedir=""
+""")
+    cmd = f"mutt -n -F {tmp_path}/muttrc -e 'push \"<reply><send-message><quit>\"'"
+    r = subprocess.run(["script", "-qfec", cmd, "/dev/null"], capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL, env={**os.environ, "TERM": "xterm",
+                                                      "HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stdout[-2000:]
+    # mutt's mail went through the SMTP relay to the token address, i.e. into support@.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        w.poll()
+        if len(w.inbox("jane")) >= 2:
+            break
+    answer = relayed_to_jane(w)
+    got = body(answer)
+    assert got.startswith("Hi Jane,\n\nplease unplug it first.\n\nAlice\n")
+    assert_clean(got, w)
+    assert answer["In-Reply-To"] == w.first["Message-ID"]
+    assert show(w)["state"] == "pending"
