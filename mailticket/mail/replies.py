@@ -27,6 +27,7 @@ _ATTRIBUTION = [
     r".{0,200}\bescribi[óo]\s*:",                      # es, short form
     r"на\b.{0,200}\bнаписа\s*:",                       # bg
     r".{0,200}\bнаписа\s*:",                           # bg, short form
+    r".{0,200}\bнаписал[аи]?\s*:",                     # ru (Android, Yandex)
     r".{0,200}\bwrote\s*:",                            # en, short form (Thunderbird)
 ]
 _ATTRIBUTION_RE = re.compile(r"^\s*(?:" + "|".join(_ATTRIBUTION) + r")\s*$",
@@ -68,14 +69,24 @@ def _strip_tail(text: str) -> str:
             continue
         # Attribution lines may be wrapped over two lines by the client.
         joined2 = " ".join(x.strip() for x in lines[-2:])
-        if _ATTRIBUTION_RE.match(last):
-            lines.pop()
-            continue
         if len(lines) >= 2 and _ATTRIBUTION_RE.match(joined2):
             del lines[-2:]
             continue
+        if _ATTRIBUTION_RE.match(last):
+            lines.pop()
+            continue
         break
     return "\n".join(lines).strip("\n")
+
+
+def _below_quote(text: str) -> str:
+    """Bottom-posted or inline replies: the unquoted lines after the first quote."""
+    lines = text.split("\n")
+    first = next((i for i, x in enumerate(lines) if x.lstrip().startswith(">")), None)
+    if first is None:
+        return ""
+    kept = [x for x in lines[first:] if not x.lstrip().startswith(">")]
+    return _strip_tail("\n".join(kept)).strip()
 
 
 def new_text(text: str) -> str:
@@ -89,7 +100,8 @@ def new_text(text: str) -> str:
         else:
             blocks = quotequail.quote(text)
             cut = blocks[0][1] if blocks and blocks[0][0] else text
-    return _strip_tail(cut).strip()
+    top = _strip_tail(cut).strip()
+    return top or _below_quote(text)
 
 
 # -- commands ------------------------------------------------------------------------
