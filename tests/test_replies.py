@@ -9,7 +9,7 @@ def test_bottom_posted_reply_keeps_the_text_below_the_quote():
 
 
 def test_marker_cut_wins_even_without_quote_characters():
-    text = "Sure.\n\nFrom: x\n##- Please type your reply above this line -##\nNew ticket"
+    text = "Sure.\n\n##- Please type your reply above this line -##\nNew ticket from jane@x"
     assert new_text(text) == "Sure."
 
 
