@@ -7,9 +7,11 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import uuid
@@ -30,6 +32,24 @@ from mailticket.ingest.imap import ImapPoller
 from tests.mailservers import Dovecot, SmtpRelay
 
 WEEK = ", ".join(f'{d} = "09:00-17:00"' for d in ("mon", "tue", "wed", "thu", "fri"))
+def pytest_configure(config: pytest.Config) -> None:
+    """Each run gets its own temp root: pytest's shared numbered folders are pruned by
+    whichever run starts next, which pulls the maildirs from under a running Dovecot."""
+    if not config.option.basetemp:
+        config.option.basetemp = tempfile.mkdtemp(prefix="mailticket-tests-")
+        config._mailticket_basetemp = config.option.basetemp  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    base = getattr(config, "_mailticket_basetemp", None)
+    if base and not getattr(config, "_mailticket_failed", False):
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config._mailticket_failed = exitstatus != 0  # type: ignore[attr-defined]
+
+
 PG_URL = os.environ.get("MAILTICKET_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _counter = itertools.count(1)
 
