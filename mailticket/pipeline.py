@@ -71,6 +71,16 @@ def ceil_minute(t: datetime) -> datetime:
         t.replace(second=0, microsecond=0) + timedelta(minutes=1))
 
 
+MAX_TEXT = 200_000
+
+
+def _bounded(text: str) -> str:
+    """The text we keep for display; the raw mail keeps everything."""
+    if len(text) <= MAX_TEXT:
+        return text
+    return text[:MAX_TEXT] + f"\n\n[… {len(text) - MAX_TEXT} more characters in the raw mail]"
+
+
 def _addr_key(addr: str) -> str:
     return addr.strip().lower()
 
@@ -135,7 +145,7 @@ class Pipeline:
             from_addr=mail.from_.key if mail.from_ else "",
             from_name=mail.from_.name if mail.from_ else "",
             to=[a.key for a in mail.to], cc=[a.key for a in mail.cc],
-            subject=mail.subject, date=mail.date or now, text=mail.text,
+            subject=mail.subject, date=mail.date or now, text=_bounded(mail.text),
             attachments=[{"name": a.filename, "type": a.content_type, "size": a.size}
                          for a in mail.attachments],
             language=mail.content_language, verdict=verdict, source=source, raw=mail.raw,

@@ -25,6 +25,7 @@ from mailticket.store.models import MailboxState
 log = logging.getLogger("mailticket.ingest.imap")
 
 FETCH_BATCH = 200
+FETCH_BYTES = 32 * 1024 * 1024
 
 
 def connect(cfg: ImapConfig) -> IMAPClient:
@@ -98,8 +99,7 @@ class ImapPoller:
             last_uid = state.last_uid
         uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
         handled = 0
-        for i in range(0, len(uids), FETCH_BATCH):
-            batch = uids[i:i + FETCH_BATCH]
+        for batch in self._batches(client, uids):
             data = client.fetch(batch, ["BODY.PEEK[]"])
             for uid in batch:
                 if self.stop.is_set():
@@ -116,6 +116,27 @@ class ImapPoller:
                 log.debug("%s %s: %s", outcome.message_id, source, outcome.action)
                 handled += 1
         return handled
+
+    @staticmethod
+    def _batches(client: IMAPClient, uids: list[int]) -> list[list[int]]:
+        """Up to FETCH_BATCH mails and about FETCH_BYTES per FETCH, so a backlog of huge
+        mails never sits in memory at once (one mail larger than that goes alone)."""
+        batches: list[list[int]] = []
+        for i in range(0, len(uids), FETCH_BATCH):
+            chunk = uids[i:i + FETCH_BATCH]
+            sizes = client.fetch(chunk, ["RFC822.SIZE"])
+            current: list[int] = []
+            total = 0
+            for uid in chunk:
+                size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
+                if current and total + size > FETCH_BYTES:
+                    batches.append(current)
+                    current, total = [], 0
+                current.append(uid)
+                total += size
+            if current:
+                batches.append(current)
+        return batches
 
     # -- the scheduled job: never raises, backs off, logs once per outage -------------
     def run(self) -> int:

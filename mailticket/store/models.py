@@ -202,6 +202,16 @@ class Quarantine(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
+class Contact(Base):
+    """What we know about an address across tickets: the language it writes in."""
+
+    __tablename__ = "contacts"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Setting(Base):
     """Small key/value facts the installation keeps, such as the generated token secret."""
 

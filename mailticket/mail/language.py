@@ -1,0 +1,166 @@
+"""Which language a customer wrote in, so that we can answer in it.
+
+The sender's ``Content-Language`` header is trusted first when it names a language
+we have templates for; otherwise the text itself is classified with Lingua, built
+for the configured languages only (all-languages mode costs over a gigabyte). Lingua
+carries its models inside its wheel: nothing is downloaded at run time.
+
+Guessing wrong is worse than answering in the department's default language, so a
+text that is too short, not confidently classified, or split between languages
+gets the fallback instead of a guess.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import lingua
+
+DEFAULT_LANGUAGES: frozenset[str] = frozenset({"en", "fr", "sv", "es", "bg", "de"})
+
+# Measured on one- to five-line customer mails in the six default languages: correct
+# answers scored 0.64 and up, while two-word replies ("Tack!", "OK") stay under 0.5.
+DEFAULT_MIN_CONFIDENCE = 0.5
+# Below about twenty letters ("ok thanks", "Danke!") any classifier is guessing.
+DEFAULT_MIN_LETTERS = 20
+# A sentence this short is not classified on its own when weighing a mixed text.
+_SEGMENT_LETTERS = 12
+# Share of the classified sentences the winning language must hold in a mixed text.
+DEFAULT_MIN_SHARE = 2 / 3
+
+_URL_OR_ADDRESS = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+", re.IGNORECASE)
+_SEGMENT_SPLIT = re.compile(r"\n|(?<=[.!?…;:])\s+")
+_COMMENT = re.compile(r"\([^()]*\)")
+
+# One Lingua detector per language set and accuracy mode, per process: building one
+# is cheap, but the models it loads take about 170 MB (high accuracy, six languages).
+_DETECTORS: dict[tuple[frozenset[str], bool], lingua.LanguageDetector] = {}
+_DETECTORS_LOCK = threading.Lock()
+
+
+def _lingua_detector(languages: frozenset[str], low_memory: bool) -> lingua.LanguageDetector:
+    key = (languages, low_memory)
+    detector = _DETECTORS.get(key)
+    if detector is None:
+        with _DETECTORS_LOCK:
+            detector = _DETECTORS.get(key)
+            if detector is None:
+                from lingua import IsoCode639_1, LanguageDetectorBuilder
+
+                codes = [IsoCode639_1.from_str(code) for code in sorted(languages)]
+                builder = LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
+                if low_memory:
+                    builder = builder.with_low_accuracy_mode()
+                detector = _DETECTORS[key] = builder.build()
+    return detector
+
+
+def _letters(text: str) -> int:
+    return sum(ch.isalpha() for ch in text)
+
+
+def header_language(content_language: str | None, languages: frozenset[str]) -> str | None:
+    """The first configured language named by a Content-Language value ("fr-FR, en")."""
+    if not content_language:
+        return None
+    value = _COMMENT.sub(" ", str(content_language))
+    for tag in value.split(","):
+        primary = tag.split(";")[0].strip().replace("_", "-").split("-")[0].lower()
+        if primary in languages:
+            return primary
+    return None
+
+
+def clean_text(text: str) -> str:
+    """The customer's own words: quoted lines, links and addresses say nothing of them.
+
+    The "On … wrote:" line above a quote is written by the mail client, often in
+    another language than the customer's, so it goes with the quote.
+    """
+    kept: list[str] = []
+    for line in text.splitlines():
+        if line.lstrip().startswith(">"):
+            while kept and not kept[-1].strip():
+                kept.pop()
+            if kept and kept[-1].rstrip().endswith(":"):
+                kept.pop()
+            continue
+        kept.append(line)
+    return _URL_OR_ADDRESS.sub(" ", "\n".join(kept))
+
+
+class LanguageDetector:
+    """Picks the language to answer a customer in, among the configured ones."""
+
+    def __init__(
+        self,
+        languages: frozenset[str] | set[str] | list[str] | tuple[str, ...] = DEFAULT_LANGUAGES,
+        *,
+        min_letters: int = DEFAULT_MIN_LETTERS,
+        min_share: float = DEFAULT_MIN_SHARE,
+        low_memory: bool = False,
+    ) -> None:
+        """``low_memory`` uses Lingua's trigram-only mode: ~25 MB instead of ~170 MB.
+
+        Unsupported language codes raise ``ValueError`` here, at configuration time,
+        rather than on the first mail.
+        """
+        from lingua import IsoCode639_1
+
+        self.languages = frozenset(code.strip().lower() for code in languages)
+        for code in self.languages:
+            try:
+                IsoCode639_1.from_str(code)
+            except ValueError:
+                raise ValueError(f"language {code!r} is not supported by lingua") from None
+        self.min_letters = min_letters
+        self.min_share = min_share
+        self.low_memory = low_memory
+
+    def warm_up(self) -> None:
+        """Load the models now (daemon start) rather than while a mail waits."""
+        if len(self.languages) >= 2:
+            detector = _lingua_detector(self.languages, self.low_memory)
+            detector.compute_language_confidence_values("warm up the language models")
+
+    def detect(
+        self,
+        text: str,
+        content_language: str | None = None,
+        fallback: str = "en",
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    ) -> tuple[str, str]:
+        """``(language, how)``, how being ``"header"``, ``"detected"`` or ``"fallback"``."""
+        named = header_language(content_language, self.languages)
+        if named:
+            return named, "header"
+        found = self._classify(clean_text(text or ""), min_confidence)
+        return (found, "detected") if found else (fallback, "fallback")
+
+    def _classify(self, text: str, min_confidence: float) -> str | None:
+        # One configured language leaves nothing to tell apart.
+        if len(self.languages) < 2 or _letters(text) < self.min_letters:
+            return None
+        detector = _lingua_detector(self.languages, self.low_memory)
+        best = detector.compute_language_confidence_values(text)[0]
+        if best.value < min_confidence:
+            return None
+        winner = best.language.iso_code_639_1.name.lower()
+        # Lingua's confidence over a whole text grows with its length, even when half
+        # of it is in another language: weigh the sentences one by one as well.
+        weights: Counter[str] = Counter()
+        for segment in _SEGMENT_SPLIT.split(text):
+            letters = _letters(segment)
+            if letters < _SEGMENT_LETTERS:
+                continue
+            top = detector.compute_language_confidence_values(segment)[0]
+            if top.value >= min_confidence:
+                weights[top.language.iso_code_639_1.name.lower()] += letters
+        total = sum(weights.values())
+        if total and weights[winner] / total < self.min_share:
+            return None
+        return winner
