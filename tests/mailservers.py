@@ -661,14 +661,64 @@ class _QuietSession(Session):
         self._login_data = value
 
 
+class _OpenSessions:
+    """Sessions of one controller, so stop() can close their sockets: aiosmtpd only
+    cancels tasks and leaves sockets to the garbage collector (ResourceWarnings)."""
+
+    def __init__(self) -> None:
+        self.sessions: set[SMTP] = set()
+        self.closing = False
+
+    def close_all(self) -> None:
+        self.closing = True
+        for session in list(self.sessions):
+            if session.transport is not None:
+                session.transport.close()
+
+
 class _RelaySMTP(SMTP):
+    def __init__(self, registry: _OpenSessions, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._registry = registry
+
     def _create_session(self) -> Session:
         return _QuietSession(self.loop)
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._registry.sessions.add(self)
+        if self._registry.closing:  # accepted just as the relay stops
+            transport.close()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._registry.sessions.discard(self)
+        super().connection_lost(error)
+
 
 class _RelayController(Controller):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._registry = _OpenSessions()
+        super().__init__(*args, **kwargs)
+
     def factory(self) -> SMTP:
-        return _RelaySMTP(self.handler, **self.SMTP_kwargs)
+        return _RelaySMTP(self._registry, self.handler, **self.SMTP_kwargs)
+
+    async def _wind_down(self) -> None:
+        # Stop accepting without closing the server yet: a connection accepted a moment
+        # ago is still a pending task holding a bare socket, which aiosmtpd's stop would
+        # cancel (leaking the socket) and which fails if the server is already closed.
+        if self.server is not None:
+            for sock in self.server.sockets:
+                self.loop.remove_reader(sock.fileno())
+        await asyncio.sleep(0.02)
+        self._registry.close_all()
+        await asyncio.sleep(0.01)  # connection_lost callbacks
+
+    def stop(self, no_assert: bool = False) -> None:
+        if self._thread is not None and self.loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._wind_down(), self.loop).result(5)
+        super().stop(no_assert)
 
 
 class _RelayHandler:

@@ -11,10 +11,7 @@ from pathlib import Path
 
 import pytest
 
-try:  # tests/ is on sys.path under pytest's default import mode (no tests/__init__.py)
-    from mailservers import Dovecot, SmtpRelay
-except ImportError:  # tests/ turned into a package, or importlib mode from the repo root
-    from tests.mailservers import Dovecot, SmtpRelay
+from tests.mailservers import Dovecot, SmtpRelay
 
 pytestmark = pytest.mark.integration
 
@@ -41,15 +38,17 @@ def port_refuses(port: int) -> bool:
         return True
 
 
+# Function-scoped on purpose (these tests stop, kill and restart servers), and named
+# apart from conftest's session-wide `dovecot`/`relay` so nothing shadows them.
 @pytest.fixture
-def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
+def own_dovecot(tmp_path: Path) -> Iterator[Dovecot]:
     with Dovecot(tmp_path / "dovecot") as server:
         yield server
 
 
 @pytest.fixture
-def relay(dovecot: Dovecot) -> Iterator[SmtpRelay]:
-    with SmtpRelay(dovecot) as server:
+def own_relay(own_dovecot: Dovecot) -> Iterator[SmtpRelay]:
+    with SmtpRelay(own_dovecot) as server:
         yield server
 
 
@@ -75,85 +74,87 @@ def test_start_is_fast_and_stop_frees_the_ports(tmp_path: Path) -> None:
         sock.listen()
 
 
-def test_append_then_messages_in_uid_order(dovecot: Dovecot) -> None:
+def test_append_then_messages_in_uid_order(own_dovecot: Dovecot) -> None:
     first, second = make_mail("first"), make_mail("second")
-    uid1 = dovecot.append(SUPPORT, first)
-    uid2 = dovecot.append(SUPPORT, second)
+    uid1 = own_dovecot.append(SUPPORT, first)
+    uid2 = own_dovecot.append(SUPPORT, second)
     assert uid1 is not None and uid2 is not None and uid1 < uid2
-    assert dovecot.messages(SUPPORT) == [first, second]
+    assert own_dovecot.messages(SUPPORT) == [first, second]
     # Other mailboxes and folders stay separate; a missing folder is created by append.
-    assert dovecot.messages(CUSTOMER) == []
-    dovecot.append(SUPPORT, make_mail("archived"), folder="Archive/2024")
-    assert [subject_of(m) for m in dovecot.messages(SUPPORT, "Archive/2024")] == ["archived"]
-    assert len(dovecot.messages(SUPPORT)) == 2
+    assert own_dovecot.messages(CUSTOMER) == []
+    own_dovecot.append(SUPPORT, make_mail("archived"), folder="Archive/2024")
+    assert [subject_of(m) for m in own_dovecot.messages(SUPPORT, "Archive/2024")] == ["archived"]
+    assert len(own_dovecot.messages(SUPPORT)) == 2
 
 
-def test_messages_does_not_set_seen(dovecot: Dovecot) -> None:
-    dovecot.append(SUPPORT, make_mail("unread"))
-    dovecot.messages(SUPPORT)
-    dovecot.wait_for_messages(SUPPORT, 1)
-    with dovecot.client(SUPPORT) as client:
+def test_messages_does_not_set_seen(own_dovecot: Dovecot) -> None:
+    own_dovecot.append(SUPPORT, make_mail("unread"))
+    own_dovecot.messages(SUPPORT)
+    own_dovecot.wait_for_messages(SUPPORT, 1)
+    with own_dovecot.client(SUPPORT) as client:
         client.select_folder("INBOX", readonly=True)
         flags = client.get_flags(client.search(["ALL"]))
     assert flags and all(b"\\Seen" not in f for f in flags.values()), flags
 
 
-def test_smtp_mail_to_two_recipients_lands_once_in_each(dovecot: Dovecot, relay: SmtpRelay) -> None:
+def test_smtp_mail_to_two_recipients_lands_once_in_each(
+    own_dovecot: Dovecot, own_relay: SmtpRelay
+) -> None:
     raw = make_mail("two recipients", to=f"{SUPPORT}, {CUSTOMER}")
-    with smtplib.SMTP(relay.host, relay.port, timeout=10) as smtp:
+    with smtplib.SMTP(own_relay.host, own_relay.port, timeout=10) as smtp:
         refused = smtp.sendmail("sender@example.net", [SUPPORT, CUSTOMER], raw)
     assert refused == {}
     for user in (SUPPORT, CUSTOMER):
-        got = dovecot.wait_for_messages(user, 1)
+        got = own_dovecot.wait_for_messages(user, 1)
         assert len(got) == 1
         message = email.message_from_bytes(got[0])
         assert message["Subject"] == "two recipients"
         assert message["Delivered-To"] == user
         assert message["Return-Path"] == "<sender@example.net>"
     time.sleep(0.3)  # a duplicate delivery would show up by now
-    assert len(dovecot.messages(SUPPORT)) == 1
-    assert len(dovecot.messages(CUSTOMER)) == 1
-    assert relay.received == [("sender@example.net", [SUPPORT, CUSTOMER], raw)]
+    assert len(own_dovecot.messages(SUPPORT)) == 1
+    assert len(own_dovecot.messages(CUSTOMER)) == 1
+    assert own_relay.received == [("sender@example.net", [SUPPORT, CUSTOMER], raw)]
 
 
-def test_lmtp_delivery_normalises_address_and_plus_detail(dovecot: Dovecot) -> None:
-    dovecot.deliver_lmtp("Support+ticket-42@Example.COM", make_mail("plus address"))
-    assert [subject_of(m) for m in dovecot.wait_for_messages(SUPPORT, 1)] == ["plus address"]
+def test_lmtp_delivery_normalises_address_and_plus_detail(own_dovecot: Dovecot) -> None:
+    own_dovecot.deliver_lmtp("Support+ticket-42@Example.COM", make_mail("plus address"))
+    assert [subject_of(m) for m in own_dovecot.wait_for_messages(SUPPORT, 1)] == ["plus address"]
 
 
-def test_restart_keeps_mail_and_ports(dovecot: Dovecot, relay: SmtpRelay) -> None:
-    dovecot.append(SUPPORT, make_mail("before restart"))
-    imap_port, lmtp_port, smtp_port = dovecot.imap_port, dovecot.lmtp_port, relay.port
-    dovecot.restart()
-    relay.restart()
-    assert (dovecot.imap_port, dovecot.lmtp_port, relay.port) == (imap_port, lmtp_port, smtp_port)
-    with smtplib.SMTP(relay.host, relay.port, timeout=10) as smtp:
+def test_restart_keeps_mail_and_ports(own_dovecot: Dovecot, own_relay: SmtpRelay) -> None:
+    own_dovecot.append(SUPPORT, make_mail("before restart"))
+    ports = (own_dovecot.imap_port, own_dovecot.lmtp_port, own_relay.port)
+    own_dovecot.restart()
+    own_relay.restart()
+    assert (own_dovecot.imap_port, own_dovecot.lmtp_port, own_relay.port) == ports
+    with smtplib.SMTP(own_relay.host, own_relay.port, timeout=10) as smtp:
         smtp.sendmail("sender@example.net", [SUPPORT], make_mail("after restart"))
-    got = dovecot.wait_for_messages(SUPPORT, 2)
+    got = own_dovecot.wait_for_messages(SUPPORT, 2)
     assert [subject_of(m) for m in got] == ["before restart", "after restart"]
 
 
-def test_outage_gives_smtp_4xx_then_recovers(dovecot: Dovecot, relay: SmtpRelay) -> None:
-    dovecot.stop()
+def test_outage_gives_smtp_4xx_then_recovers(own_dovecot: Dovecot, own_relay: SmtpRelay) -> None:
+    own_dovecot.stop()
     with (
-        smtplib.SMTP(relay.host, relay.port, timeout=10) as smtp,
+        smtplib.SMTP(own_relay.host, own_relay.port, timeout=10) as smtp,
         pytest.raises(smtplib.SMTPDataError) as failure,
     ):
         smtp.sendmail("sender@example.net", [SUPPORT], make_mail("during outage"))
     assert 400 <= failure.value.smtp_code < 500
-    assert relay.received == []
-    dovecot.start()
-    with smtplib.SMTP(relay.host, relay.port, timeout=10) as smtp:
+    assert own_relay.received == []
+    own_dovecot.start()
+    with smtplib.SMTP(own_relay.host, own_relay.port, timeout=10) as smtp:
         smtp.sendmail("sender@example.net", [SUPPORT], make_mail("after outage"))
-    assert [subject_of(m) for m in dovecot.wait_for_messages(SUPPORT, 1)] == ["after outage"]
+    assert [subject_of(m) for m in own_dovecot.wait_for_messages(SUPPORT, 1)] == ["after outage"]
 
 
-def test_stop_ends_imap_sessions_with_bye(dovecot: Dovecot) -> None:
-    client = dovecot.client(SUPPORT)
+def test_stop_ends_imap_sessions_with_bye(own_dovecot: Dovecot) -> None:
+    client = own_dovecot.client(SUPPORT)
     client.select_folder("INBOX")
     client.idle()
-    dovecot.stop()
-    assert port_refuses(dovecot.imap_port)
+    own_dovecot.stop()
+    assert port_refuses(own_dovecot.imap_port)
     try:
         responses = client.idle_check(timeout=2)
     finally:
@@ -161,28 +162,28 @@ def test_stop_ends_imap_sessions_with_bye(dovecot: Dovecot) -> None:
     assert responses and responses[0][0] == b"BYE", responses
 
 
-def test_kill_drops_sessions_and_restarts_cleanly(dovecot: Dovecot) -> None:
-    dovecot.append(SUPPORT, make_mail("survives a crash"))
-    client = dovecot.client(SUPPORT)
+def test_kill_drops_sessions_and_restarts_cleanly(own_dovecot: Dovecot) -> None:
+    own_dovecot.append(SUPPORT, make_mail("survives a crash"))
+    client = own_dovecot.client(SUPPORT)
     client.select_folder("INBOX")
     client.idle()
-    dovecot.kill()
-    assert port_refuses(dovecot.imap_port)
+    own_dovecot.kill()
+    assert port_refuses(own_dovecot.imap_port)
     try:
         assert client.idle_check(timeout=2) == []  # EOF without a BYE
     except OSError:
         pass  # or a reset: either way no goodbye
     finally:
         client.shutdown()
-    dovecot.start()
-    assert [subject_of(m) for m in dovecot.messages(SUPPORT)] == ["survives a crash"]
+    own_dovecot.start()
+    assert [subject_of(m) for m in own_dovecot.messages(SUPPORT)] == ["survives a crash"]
 
 
-def test_idle_is_woken_by_lmtp_delivery(dovecot: Dovecot) -> None:
-    with dovecot.client(SUPPORT) as client:
+def test_idle_is_woken_by_lmtp_delivery(own_dovecot: Dovecot) -> None:
+    with own_dovecot.client(SUPPORT) as client:
         client.select_folder("INBOX")
         client.idle()
-        dovecot.deliver_lmtp(SUPPORT, make_mail("wake up"))
+        own_dovecot.deliver_lmtp(SUPPORT, make_mail("wake up"))
         deadline = time.monotonic() + 5
         events: list[tuple[int | bytes, ...]] = []
         while not events and time.monotonic() < deadline:
@@ -191,16 +192,16 @@ def test_idle_is_woken_by_lmtp_delivery(dovecot: Dovecot) -> None:
     assert events, "IDLE did not report the new message"
 
 
-def test_wait_for_messages_times_out_with_a_helpful_message(dovecot: Dovecot) -> None:
-    dovecot.append(SUPPORT, make_mail("only one"))
+def test_wait_for_messages_times_out_with_a_helpful_message(own_dovecot: Dovecot) -> None:
+    own_dovecot.append(SUPPORT, make_mail("only one"))
     began = time.monotonic()
     with pytest.raises(AssertionError, match=r"at least 2 .*found 1.*only one"):
-        dovecot.wait_for_messages(SUPPORT, 2, timeout=0.3)
+        own_dovecot.wait_for_messages(SUPPORT, 2, timeout=0.3)
     assert time.monotonic() - began < 3
 
 
-def test_smtp_auth_required_when_configured(dovecot: Dovecot) -> None:
-    with SmtpRelay(dovecot, auth={"helpdesk": "s3cret"}) as relay:
+def test_smtp_auth_required_when_configured(own_dovecot: Dovecot) -> None:
+    with SmtpRelay(own_dovecot, auth={"helpdesk": "s3cret"}) as relay:
         with smtplib.SMTP(relay.host, relay.port, timeout=10) as smtp:
             with pytest.raises(smtplib.SMTPSenderRefused) as refused:
                 smtp.sendmail("helpdesk@example.com", [CUSTOMER], make_mail("no auth"))
@@ -213,17 +214,17 @@ def test_smtp_auth_required_when_configured(dovecot: Dovecot) -> None:
             smtp.login("helpdesk", "s3cret")
             smtp.sendmail("helpdesk@example.com", [CUSTOMER], make_mail("with auth"))
         assert [r.mail_from for r in relay.received] == ["helpdesk@example.com"]
-    assert [subject_of(m) for m in dovecot.wait_for_messages(CUSTOMER, 1)] == ["with auth"]
+    assert [subject_of(m) for m in own_dovecot.wait_for_messages(CUSTOMER, 1)] == ["with auth"]
 
 
-def test_smtp_without_auth_option_offers_no_auth(relay: SmtpRelay) -> None:
-    with smtplib.SMTP(relay.host, relay.port, timeout=10) as smtp:
+def test_smtp_without_auth_option_offers_no_auth(own_relay: SmtpRelay) -> None:
+    with smtplib.SMTP(own_relay.host, own_relay.port, timeout=10) as smtp:
         smtp.ehlo()
         assert not smtp.has_extn("auth")
 
 
-def test_relay_stop_frees_its_port(dovecot: Dovecot) -> None:
-    relay = SmtpRelay(dovecot)
+def test_relay_stop_frees_its_port(own_dovecot: Dovecot) -> None:
+    relay = SmtpRelay(own_dovecot)
     relay.start()
     assert not port_refuses(relay.port)
     relay.stop()
@@ -238,9 +239,9 @@ def test_two_instances_are_isolated(tmp_path: Path) -> None:
         assert [subject_of(m) for m in one.messages(SUPPORT)] == ["in one"]
 
 
-def test_seed_inbox_is_visible_over_imap(dovecot: Dovecot) -> None:
-    assert dovecot.seed_inbox(SUPPORT, [make_mail(f"seed {i}") for i in range(50)]) == 50
-    got = dovecot.wait_for_messages(SUPPORT, 50)
+def test_seed_inbox_is_visible_over_imap(own_dovecot: Dovecot) -> None:
+    assert own_dovecot.seed_inbox(SUPPORT, [make_mail(f"seed {i}") for i in range(50)]) == 50
+    got = own_dovecot.wait_for_messages(SUPPORT, 50)
     assert sorted(subject_of(m) for m in got) == sorted(f"seed {i}" for i in range(50))
 
 
