@@ -70,8 +70,8 @@ class App:
 
     @cached_property
     def outbox(self) -> Outbox:
-        return Outbox(self.db, make_transport(self.config.outgoing), self.clock,
-                      self.config.outgoing.max_attempts)
+        out = self.config.outgoing
+        return Outbox(self.db, make_transport(out), self.clock, out.max_attempts, out.lease)
 
     def ingest(
         self, raw: bytes, *, department: str | None, source: str,

@@ -73,6 +73,7 @@ class OutgoingConfig(_Strict):
     timeout: float = Field(30.0, gt=0)
     interval: float = Field(5.0, gt=0, description="seconds between outbox runs")
     max_attempts: int = Field(50, ge=1)
+    lease: float = Field(120.0, gt=0, description="seconds a sender holds a claimed batch")
 
     def resolved_password(self) -> str | None:
         return _secret(self.password, self.password_env, "outgoing.password")

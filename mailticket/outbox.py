@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
@@ -73,24 +73,39 @@ class DeliveryReport:
 
 class Outbox:
     def __init__(self, db: Database, transport: Transport, clock: Clock,
-                 max_attempts: int = 50) -> None:
+                 max_attempts: int = 50, lease: float = 120.0) -> None:
+        self.lease = lease
         self.db = db
         self.transport = transport
         self.clock = clock
         self.max_attempts = max_attempts
         self._down_since: datetime | None = None
 
-    def deliver(self, batch: int = 200, retry_all: bool = False) -> DeliveryReport:
+    def _claim(self, batch: int, retry_all: bool) -> list:  # type: ignore[type-arg]
+        """Take a batch for this process: its retry time moves past the lease, so another
+        daemon sharing the database skips it (and takes it over if we die)."""
+        now = self.clock.now()
+        due = [OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None)]
+        if not retry_all:
+            due.append(OutboxItem.next_attempt_at <= now)
+        with self.db.read() as s:  # the common case, nothing due, takes no write lock
+            if s.scalar(select(OutboxItem.id).where(*due).limit(1)) is None:
+                return []
+        with self.db.transaction() as s:
+            items = s.execute(
+                select(OutboxItem.id, OutboxItem.mail_from, OutboxItem.rcpt_to, OutboxItem.raw,
+                       OutboxItem.message_id, OutboxItem.attempts)
+                .where(*due).order_by(OutboxItem.id).limit(batch)
+                .with_for_update(skip_locked=True)).all()
+            if items:
+                s.execute(update(OutboxItem).where(OutboxItem.id.in_([i[0] for i in items]))
+                          .values(next_attempt_at=now + timedelta(seconds=self.lease)))
+        return items
+
+    def deliver(self, batch: int = 100, retry_all: bool = False) -> DeliveryReport:
         """Send what is due; stop early when the server is unreachable."""
         report = DeliveryReport()
-        now = self.clock.now()
-        with self.db.read() as s:
-            q = select(OutboxItem.id, OutboxItem.mail_from, OutboxItem.rcpt_to, OutboxItem.raw,
-                       OutboxItem.message_id, OutboxItem.attempts).where(
-                OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None))
-            if not retry_all:
-                q = q.where(OutboxItem.next_attempt_at <= now)
-            items = s.execute(q.order_by(OutboxItem.id).limit(batch)).all()
+        items = self._claim(batch, retry_all)
         if not items:
             return report
         try:

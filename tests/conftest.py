@@ -189,6 +189,7 @@ def world_config(dovecot: Dovecot, relay: SmtpRelay, domain: str, db_url: str,
         username = "helpdesk"
         password = "relay-pw"
         interval = 0.3
+        lease = 2
         [calendar]
         timezone = "Europe/Paris"
         hours = {{ {WEEK} }}
