@@ -193,6 +193,21 @@ class DepartmentConfig(_Strict):
         return self.tag or self.name.capitalize()
 
 
+class LanguageConfig(_Strict):
+    supported: list[str] = Field(default_factory=lambda: ["en", "fr", "sv", "es", "bg", "de"],
+                                 min_length=1)
+    min_confidence: float = Field(0.5, ge=0, le=1)
+    low_memory: bool = True
+
+    @field_validator("supported")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        from mailticket.mail.language import LanguageDetector
+
+        LanguageDetector(frozenset(x.lower() for x in v))  # ValueError names the bad code
+        return [x.lower() for x in v]
+
+
 class Config(_Strict):
     secret_env: str = "MAILTICKET_SECRET"
     secret: str | None = None
@@ -203,6 +218,7 @@ class Config(_Strict):
     calendar: CalendarConfig = CalendarConfig()
     sla: SlaConfig = SlaConfig()
     limits: LimitsConfig = LimitsConfig()
+    languages: LanguageConfig = LanguageConfig()
     template_dir: str | None = None
     departments: list[DepartmentConfig] = Field(min_length=1)
 

@@ -22,13 +22,15 @@ from mailticket.clock import Clock
 from mailticket.config import Config, DepartmentConfig
 from mailticket.mail import compose
 from mailticket.mail.classify import Kind, Verdict, classify
+from mailticket.mail.language import LanguageDetector
 from mailticket.mail.parse import ParsedMail, parse
+from mailticket.mail.replies import new_text
 from mailticket.mail.subject import base_subject
 from mailticket.mail.templates import Templates
 from mailticket.mail.threading import Decision, find_ticket
 from mailticket.mailer import Mailer
 from mailticket.sla.calendar import SECONDS
-from mailticket.store.models import Event, Message, Participant, Ticket
+from mailticket.store.models import Contact, Event, Message, Participant, Ticket
 
 log = logging.getLogger("mailticket.pipeline")
 
@@ -92,6 +94,8 @@ class Pipeline:
         self.secret = secret
         self.mailer = Mailer(config, templates, secret)
         self.own = config.own_addresses
+        langs = config.languages
+        self.detector = LanguageDetector(frozenset(langs.supported), low_memory=langs.low_memory)
 
     # -- entry point --------------------------------------------------------------
     def process(
@@ -173,6 +177,27 @@ class Pipeline:
             known.add(key)
             ticket.participants.append(Participant(address=key, name=a.name[:320], role=role))
 
+    def _language(self, session: Session, mail: ParsedMail, dept: DepartmentConfig,
+                  msg: Message, now: datetime) -> tuple[str, str]:
+        """The customer's language: header, else detected, else what they wrote before,
+        else the department's.  Remembered per address when the mail itself says it."""
+        address = mail.from_.key if mail.from_ else ""
+        contact = session.get(Contact, address) if address else None
+        known = contact.language if contact else None
+        lang, how = self.detector.detect(
+            new_text(mail.text), mail.header("Content-Language") or mail.content_language,
+            fallback=known or dept.language,
+            min_confidence=self.config.languages.min_confidence)
+        if how == "fallback" and known:
+            how = "customer"
+        if how in ("header", "detected") and address:
+            if contact is None:
+                session.add(Contact(address=address, language=lang, updated_at=now))
+            elif contact.language != lang:
+                contact.language, contact.updated_at = lang, now
+        msg.language = lang
+        return lang, how
+
     # -- acting -------------------------------------------------------------------
     def _machine(self, session: Session, mail: ParsedMail, verdict: Verdict, decision: Decision,
                  dept: DepartmentConfig, source: str, now: datetime) -> Outcome:
@@ -232,7 +257,7 @@ class Pipeline:
         ticket = Ticket(
             department=dept.name, subject=base_subject(mail.subject)[:1000],
             customer=customer.key if customer else "", customer_name=customer.name if customer
-            else "", state="new", priority="normal", language=mail.content_language,
+            else "", state="new", priority="normal",
             created_at=now, updated_at=now, participants=[], messages=[],
         )
         session.add(ticket)
@@ -240,9 +265,11 @@ class Pipeline:
         self._start_clock(ticket, dept, now)
         msg = self._store(session, mail, ticket, "customer",
                           f"{verdict.kind.value}: {verdict.reason}", source, now)
+        ticket.language, how = self._language(session, mail, dept, msg, now)
         session.flush()  # the ticket id is in every mail we write
         self._event(session, ticket, "created", now, actor=ticket.customer,
-                    message_id=mail.message_id, department=dept.name)
+                    message_id=mail.message_id, department=dept.name,
+                    language=ticket.language, language_from=how)
         log.info("%s opened ticket %d in %s", mail.message_id, ticket.id, dept.name)
         if answer:
             self.mailer.auto_response(session, ticket, dept, msg, now)
@@ -270,6 +297,10 @@ class Pipeline:
         self._add_participants(session, ticket, mail)
         msg = self._store(session, mail, ticket, "customer",
                           f"customer: {verdict.reason}; threaded by {decision.rule}", source, now)
+        lang, how = self._language(session, mail, dept, msg, now)
+        if how in ("header", "detected") and lang != ticket.language:
+            self._event(session, ticket, "language_changed", now, old=ticket.language, new=lang)
+            ticket.language = lang
         if ticket.state in ("closed", "pending", "new") and ticket.messages[:-1]:
             change_state(session, ticket, "open", msg.from_addr, now)
         ticket.updated_at = now

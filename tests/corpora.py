@@ -330,8 +330,9 @@ def quotequail_cases() -> list[QuoteCase]:
 HELPDESK_DOMAIN = "helpdesk.test"
 
 
-def throwaway_app(folder: Path, extra: str = "") -> App:
-    """A one-department helpdesk on its own SQLite file; outgoing mail goes to a maildir.
+def throwaway_app(folder: Path, extra: str = "", url: str | None = None) -> App:
+    """A one-department helpdesk on its own SQLite file (or ``url``); outgoing mail goes to
+    a maildir.
 
     Built the way the conftest builds its worlds (``parse_config`` → ``App`` →
     ``ensure_schema``) but with no mail server: corpus tests are about input only.
@@ -343,7 +344,7 @@ def throwaway_app(folder: Path, extra: str = "") -> App:
     text = f"""\
 secret = "corpus-secret"
 [database]
-url = "sqlite:///{folder}/x.db"
+url = "{url or f'sqlite:///{folder}/x.db'}"
 [outgoing]
 transport = "maildir"
 maildir = "{folder}/sent"

@@ -32,7 +32,11 @@ _SEGMENT_LETTERS = 12
 # Share of the classified sentences the winning language must hold in a mixed text.
 DEFAULT_MIN_SHARE = 2 / 3
 
-_URL_OR_ADDRESS = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+", re.IGNORECASE)
+# The opening of a long mail says which language it is in; reading on costs time only
+# (a megabyte of text would hold a worker for seconds).
+MAX_CHARS = 4000
+
+_WORD = re.compile(r"\S+")
 _SEGMENT_SPLIT = re.compile(r"\n|(?<=[.!?…;:])\s+")
 _COMMENT = re.compile(r"\([^()]*\)")
 
@@ -75,22 +79,35 @@ def header_language(content_language: str | None, languages: frozenset[str]) -> 
     return None
 
 
-def clean_text(text: str) -> str:
+def clean_text(text: str, limit: int = MAX_CHARS) -> str:
     """The customer's own words: quoted lines, links and addresses say nothing of them.
 
     The "On … wrote:" line above a quote is written by the mail client, often in
-    another language than the customer's, so it goes with the quote.
+    another language than the customer's, so it goes with the quote. At most about
+    ``limit`` characters are returned, whatever the size of the mail.
     """
     kept: list[str] = []
+    size = 0
     for line in text.splitlines():
         if line.lstrip().startswith(">"):
             while kept and not kept[-1].strip():
-                kept.pop()
+                size -= len(kept.pop())
             if kept and kept[-1].rstrip().endswith(":"):
-                kept.pop()
+                size -= len(kept.pop())
             continue
+        if size > 2 * limit:
+            break
+        line = line[: 2 * limit]
         kept.append(line)
-    return _URL_OR_ADDRESS.sub(" ", "\n".join(kept))
+        size += len(line)
+    return _WORD.sub(_drop_link_or_address, "\n".join(kept))[:limit]
+
+
+def _drop_link_or_address(word: re.Match[str]) -> str:
+    token = word.group()
+    if "@" in token or token.lower().startswith(("http://", "https://", "www.")):
+        return " "
+    return token
 
 
 class LanguageDetector:
@@ -138,7 +155,7 @@ class LanguageDetector:
         named = header_language(content_language, self.languages)
         if named:
             return named, "header"
-        found = self._classify(clean_text(text or ""), min_confidence)
+        found = self._classify(clean_text(text or "", MAX_CHARS), min_confidence)
         return (found, "detected") if found else (fallback, "fallback")
 
     def _classify(self, text: str, min_confidence: float) -> str | None:
