@@ -99,12 +99,24 @@ class App:
                 # and the duplicate check will see it.
                 if attempt:
                     raise
-            except OperationalError:
-                raise
+            except OperationalError as e:
+                if not self.database_answers():
+                    raise  # the database is down or locked: the mail is tried again later
+                return self.quarantine(raw, department, source, f"{type(e).__name__}: {e}",
+                                       also)
             except Exception as e:  # the mail broke the pipeline: keep it, move on
                 return self.quarantine(raw, department, source, f"{type(e).__name__}: {e}",
                                        also)
         raise AssertionError("unreachable")
+
+    def database_answers(self) -> bool:
+        """Tells a database that is down from a statement that failed on this mail."""
+        try:
+            with self.db.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
 
     def ingest_once(self, raw: bytes, *, department: str | None, source: str) -> Outcome:
         """Like ``ingest``, but a failure is reported instead of quarantined again."""

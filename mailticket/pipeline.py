@@ -8,6 +8,7 @@ outbox, or not at all.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,9 +50,13 @@ class DbLookups:
         self.s = session
 
     def ticket_for_message_ids(self, ids: Sequence[str]) -> int | None:
+        # Bounded: a hostile mail may list tens of thousands of references.
+        ids = list(dict.fromkeys(ids))
+        if len(ids) > 100:
+            ids = ids[:50] + ids[-50:]
         rows = self.s.execute(
             select(Message.message_id, Message.ticket_id).where(
-                Message.message_id.in_(list(ids)), Message.ticket_id.is_not(None))
+                Message.message_id.in_(ids), Message.ticket_id.is_not(None))
         ).all()
         found = dict(rows)  # type: ignore[arg-type]
         for i in ids:
@@ -83,6 +88,31 @@ def _bounded(text: str) -> str:
     return text[:MAX_TEXT] + f"\n\n[… {len(text) - MAX_TEXT} more characters in the raw mail]"
 
 
+_FINGERPRINT_HEADERS = (
+    "From", "Date", "Subject", "To", "Cc", "Reply-To", "In-Reply-To", "References",
+    "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Content-Disposition",
+    "Content-Language",
+)
+
+
+def fingerprint(mail: ParsedMail) -> str:
+    """What stays the same when one mail is delivered twice (only trace headers such as
+    Received, Delivered-To and Return-Path differ): its own headers and its body."""
+    raw = mail.raw
+    cut = raw.find(b"\r\n\r\n")
+    body = raw[cut + 4:] if cut >= 0 else raw[raw.find(b"\n\n") + 2:]
+    h = hashlib.sha256()
+    for name in _FINGERPRINT_HEADERS:
+        h.update((mail.header(name) or "").encode("utf-8", "replace") + b"\0")
+    h.update(body)
+    return h.hexdigest()
+
+
+def _fit(value: str, limit: int) -> str:
+    """Database columns have lengths; what does not fit is cut (the raw mail keeps it)."""
+    return value if len(value) <= limit else value[:limit]
+
+
 def _addr_key(addr: str) -> str:
     return addr.strip().lower()
 
@@ -103,8 +133,20 @@ class Pipeline:
         envelope_rcpts: Sequence[str] = (),
     ) -> Outcome:
         mail = parse(raw)
-        if session.scalar(select(Message.id).where(Message.message_id == mail.message_id)):
-            return Outcome("duplicate", None, mail.message_id, "Message-ID already stored")
+        fp = fingerprint(mail)
+        known = session.execute(select(Message.fingerprint).where(
+            Message.message_id == mail.message_id)).first()
+        if known is not None:
+            if known[0] in (None, fp):
+                return Outcome("duplicate", None, mail.message_id, "Message-ID already stored")
+            # A different mail under a Message-ID we know (broken scanners and web
+            # forms reuse one): keep it, under an id of its own.
+            reused = mail.message_id
+            mail.message_id = f"<{hashlib.sha256(raw).hexdigest()[:32]}@mailticket.invalid>"
+            log.warning("%s reuses the Message-ID of another mail; stored as %s", reused,
+                        mail.message_id)
+            if session.scalar(select(Message.id).where(Message.message_id == mail.message_id)):
+                return Outcome("duplicate", None, mail.message_id, "same mail already stored")
         verdict = classify(mail, self.own, compose.LOOP_HEADER)
         dept = self._department(mail, envelope_rcpts, mailbox_department)
         sender = mail.from_.key if mail.from_ else None
@@ -146,13 +188,14 @@ class Pipeline:
         m = Message(
             ticket=ticket, direction="in", kind=kind, message_id=mail.message_id,
             in_reply_to=" ".join(mail.in_reply_to) or None, references=mail.references,
-            from_addr=mail.from_.key if mail.from_ else "",
-            from_name=mail.from_.name if mail.from_ else "",
+            from_addr=_fit(mail.from_.key, 320) if mail.from_ else "",
+            from_name=_fit(mail.from_.name, 320) if mail.from_ else "",
+            fingerprint=fingerprint(mail),
             to=[a.key for a in mail.to], cc=[a.key for a in mail.cc],
             subject=mail.subject, date=mail.date or now, text=_bounded(mail.text),
             attachments=[{"name": a.filename, "type": a.content_type, "size": a.size}
                          for a in mail.attachments],
-            language=mail.content_language, verdict=verdict, source=source, raw=mail.raw,
+            language=None, verdict=verdict, source=source, raw=mail.raw,
         )
         session.add(m)
         return m
@@ -170,8 +213,8 @@ class Pipeline:
         people += [(a, "cc") for a in mail.all_recipients()]
         for a, role in people:
             key = a.key
-            if not key or "@" not in key or key in known:
-                continue
+            if not key or "@" not in key or key in known or len(key) > 320:
+                continue  # RFC 5321 caps an address at 254 characters
             if self.config.department_for_address(key) is not None:
                 continue  # our own addresses, token addresses included
             known.add(key)
@@ -181,7 +224,7 @@ class Pipeline:
                   msg: Message, now: datetime) -> tuple[str, str]:
         """The customer's language: header, else detected, else what they wrote before,
         else the department's.  Remembered per address when the mail itself says it."""
-        address = mail.from_.key if mail.from_ else ""
+        address = mail.from_.key if mail.from_ and len(mail.from_.key) <= 320 else ""
         contact = session.get(Contact, address) if address else None
         known = contact.language if contact else None
         lang, how = self.detector.detect(
@@ -256,8 +299,9 @@ class Pipeline:
         customer = mail.from_
         ticket = Ticket(
             department=dept.name, subject=base_subject(mail.subject)[:1000],
-            customer=customer.key if customer else "", customer_name=customer.name if customer
-            else "", state="new", priority="normal",
+            customer=_fit(customer.key, 320) if customer else "",
+            customer_name=_fit(customer.name, 320) if customer else "", state="new",
+            priority="normal",
             created_at=now, updated_at=now, participants=[], messages=[],
         )
         session.add(ticket)

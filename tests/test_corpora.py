@@ -197,8 +197,6 @@ def test_what_we_send_about_corpus_mail_is_well_formed(corpus: str, tmp_path: Pa
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason="pipeline drops any mail whose Message-ID is stored "
-                   "already, whatever its content (36 of 127 here); reported to the lead")
 def test_a_reused_message_id_does_not_make_a_different_mail_vanish(tmp_path: Path) -> None:
     """All of CPython's and enmime's mails into one helpdesk, as one busy mailbox would get them.
 
@@ -241,17 +239,7 @@ LONG_VALUES = {
 }
 # What fails on PostgreSQL today (SQLite ignores VARCHAR lengths and has a higher limit
 # of bound parameters), all reported to the lead.
-_PG_BUGS = {
-    "display-name-400": "tickets.customer_name / messages.from_name are VARCHAR(320), the "
-                        "name is not cut: DataError, quarantined",
-    "address-330": "tickets.customer / messages.from_addr are VARCHAR(320): DataError, "
-                   "quarantined",
-    "content-language-17": "tickets.language / messages.language are VARCHAR(16), the tag is "
-                           "neither validated nor cut: DataError, quarantined",
-    "references-70000": "DbLookups.ticket_for_message_ids binds every id (psycopg allows "
-                        "65535): OperationalError escapes App.ingest, the mail is retried "
-                        "for ever and blocks its mailbox",
-}
+_PG_BUGS: dict[str, str] = {}  # all fixed: long values are cut, ids are bounded
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -150,8 +150,6 @@ KNOWN_BUGS = {
     "name-u2028-u0085": "parse: getaddresses() reads the unquoted 'Eve Bcc: x@evil.test X-Evil: 1"
                         " <c@…>' as a group; the auto-response goes to 'x@evil.testx-evil', an"
                         " address glued together from display-name text",
-    "addr-quoted-comma": "compose._address splits the address at the first '@': To becomes"
-                         " 'Eve <\"\\\"evil\"@evil.test>,c\"@cust.test>\"' (two addresses)",
     "attachment-content-type": "compose.attachments_of copies the customer's Content-Type into"
                                " the notification: NUL/ESC and 'x-injected: 1' text in our header",
     "filename-bidi-override": "compose.attachments_of keeps U+202E in names forwarded to agents",

@@ -14,7 +14,7 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, unquote
 
 LOOP_HEADER = "X-Mailticket-Loop"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
@@ -48,8 +48,9 @@ def new_message_id(address: str) -> str:
 
 
 def _address(name: str, addr: str) -> Address:
-    local, _, domain = clean(addr, 320).partition("@")
-    return Address(display_name=clean(name, 120), username=local, domain=domain)
+    # The domain follows the last "@": a quoted local part may hold one too.
+    local, _, domain = clean(addr, 320).rpartition("@")
+    return Address(display_name=clean(name, 120), username=unquote(local), domain=domain)
 
 
 @dataclass

@@ -101,6 +101,9 @@ class Message(Base):
     direction: Mapped[str] = mapped_column(String(3))  # in | out
     kind: Mapped[str] = mapped_column(String(24))
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    # Hash of From, Date, Subject and body of incoming mail: tells the same mail
+    # fetched twice (trace headers differ) from a different mail reusing a Message-ID.
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     in_reply_to: Mapped[str | None] = mapped_column(Text, nullable=True)
     references: Mapped[list[str]] = mapped_column(JSON, default=list)
     from_addr: Mapped[str] = mapped_column(String(320), default="")

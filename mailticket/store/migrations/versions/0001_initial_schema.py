@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 10:11:27.565163
+Create Date: 2026-11-23 10:33:51.474333
 """
 
 from alembic import op
@@ -97,6 +97,7 @@ def upgrade() -> None:
     sa.Column('direction', sa.String(length=3), nullable=False),
     sa.Column('kind', sa.String(length=24), nullable=False),
     sa.Column('message_id', sa.String(length=998), nullable=False),
+    sa.Column('fingerprint', sa.String(length=64), nullable=True),
     sa.Column('in_reply_to', sa.Text(), nullable=True),
     sa.Column('references', sa.JSON(), nullable=False),
     sa.Column('from_addr', sa.String(length=320), nullable=False),
