@@ -108,9 +108,9 @@ def mail(sender: str, to: str | list[str], subject: str, body: str, *,
     if in_reply_to:
         m["In-Reply-To"] = in_reply_to
         m["References"] = in_reply_to
-    for k, v in (headers or {}).items():
-        m[k] = v
     m.set_content(body)
+    for k, v in (headers or {}).items():  # after set_content, which drops Content-* headers
+        m[k] = v
     return m
 
 

@@ -114,9 +114,9 @@ def build(
     # Ask Exchange and friends not to answer us with their own auto-replies.
     msg["X-Auto-Response-Suppress"] = "All"
     msg[LOOP_HEADER] = clean(instance, 100)
-    if language:
-        msg["Content-Language"] = clean(language, 20)
     msg.set_content(text, charset="utf-8", cte="quoted-printable")
+    if language:  # after set_content, which clears every Content-* header
+        msg["Content-Language"] = clean(language, 20)
     for filename, ctype, data in attachments:
         maintype, _, subtype = ctype.partition("/")
         msg.add_attachment(data, maintype=maintype or "application",

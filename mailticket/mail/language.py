@@ -174,9 +174,10 @@ class LanguageDetector:
             letters = _letters(segment)
             if letters < _SEGMENT_LETTERS:
                 continue
-            top = detector.compute_language_confidence_values(segment)[0]
-            if top.value >= min_confidence:
-                weights[top.language.iso_code_639_1.name.lower()] += letters
+            # Confidence-weighted, so one sentence that looks German inside a Swedish
+            # mail ("Lampan blinkar orange") counts only as much as lingua believes it.
+            for value in detector.compute_language_confidence_values(segment)[:3]:
+                weights[value.language.iso_code_639_1.name.lower()] += letters * value.value
         total = sum(weights.values())
         if total and weights[winner] / total < self.min_share:
             return None
