@@ -92,6 +92,8 @@ def handle_reply(session: Session, mailer: Mailer, ticket: Ticket, dept: Departm
                           detail={"message_id": msg.message_id}))
         return "note"
     if not body:
+        if cmds.close:
+            mailer.closed_notice(session, ticket, dept, now)
         return "commands"
     name = (mail.from_.name if mail.from_ else "") or ""
     sent_id = mailer.relay_answer(session, ticket, dept, agent, name, body,

@@ -202,10 +202,20 @@ def _change(ctx: Ctx, fn: Any, ticket_id: int, *args: Any) -> None:
 
 @main.command()
 @click.argument("ticket_id", type=int)
+@click.option("--quiet", is_flag=True, help="do not send the customer the closed notice")
 @pass_ctx
-def close(ctx: Ctx, ticket_id: int) -> None:
-    """Close a ticket (stops its SLA clock)."""
-    _change(ctx, actions.set_state, ticket_id, "closed")
+def close(ctx: Ctx, ticket_id: int, quiet: bool) -> None:
+    """Close a ticket (stops its SLA clock; tells the customer unless --quiet)."""
+    app = ctx.app()
+
+    def close_and_tell(s: Any, tid: int, now: datetime) -> Ticket:
+        t = actions.set_state(s, tid, "closed", now)
+        if not quiet:
+            dept = app.config.department(t.department)
+            app.pipeline.mailer.closed_notice(s, t, dept, now)
+        return t
+
+    _change(ctx, close_and_tell, ticket_id)
 
 
 @main.command()

@@ -179,6 +179,7 @@ class DepartmentConfig(_Strict):
     template_dir: str | None = None
     hide_agent_names: bool = False
     copy_answers_to_agents: bool = False
+    notify_customer_on_close: bool = True
 
     @property
     def key(self) -> str:

@@ -88,6 +88,24 @@ class Mailer:
             language=lang)
         enqueue(session, out, ticket=ticket, now=now)
 
+    def closed_notice(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
+                      now: datetime) -> None:
+        """Tell the customer the ticket is closed and that a reply reopens it."""
+        if not dept.notify_customer_on_close or not ticket.customer:
+            return
+        last = self.last_customer_message(ticket)
+        text, lang = self._render(
+            "closed.txt.j2", dept, [ticket.language or ""], customer_name=ticket.customer_name,
+            ref=tag(dept.tag_word, ticket.id), subject=ticket.subject)
+        out = self._build(
+            "closed_notice", dept, now, from_name=dept.sender_name,
+            to=[(ticket.customer_name, ticket.customer)],
+            subject=reply_subject(dept.tag_word, ticket.id, ticket.subject), text=text,
+            in_reply_to=last.message_id if last else None,
+            references=[*(last.references if last else []),
+                        *([last.message_id] if last else [])], language=lang)
+        enqueue(session, out, ticket=ticket, now=now)
+
     def relay_answer(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
                      agent: str, agent_name: str, text: str,
                      attachments: list[tuple[str, str, bytes]], now: datetime) -> str:

@@ -213,11 +213,15 @@ def test_commands(ticket):
     w.deliver("support", reply(w.note, f"alice@{w.domain}", "#close\n"))
     w.poll()
     assert show(w)["state"] == "closed"
-    assert len(w.inbox("jane")) == 2, "a bare command sends nothing to the customer"
+    # No answer text: the customer gets the closed notice, in the conversation.
+    closed = w.wait_inbox("jane", 3)[-1]
+    assert closed["Subject"] == "Re: [Support #1] Printer on fire"
+    assert "closed" in body(closed) and "reply" in body(closed)
 
     w.deliver("support", reply(w.note, f"alice@{w.domain}", "#reopen\n#pending\n"))
     w.poll()
     assert show(w)["state"] == "pending"
+    assert len(w.inbox("jane")) == 3, "commands alone send the customer nothing"
 
 
 def test_unknown_command_gets_an_error_and_nothing_is_relayed(ticket):

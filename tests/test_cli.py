@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from mailticket.cli import main
-from tests.conftest import mail
+from tests.conftest import body, mail
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,13 @@ def test_close_reopen_assign_are_recorded(make_world):
     assert "state closed" in run(w, "close", "1")
     t = json.loads(run(w, "show", "1", "--json"))
     assert (t["state"], t["due_at"], t["sla"]) == ("closed", None, "met")
+    w.poll()
+    assert "has now been closed" in body(w.wait_inbox("jane", 2)[-1])
     assert "state open" in run(w, "reopen", "1")
+    assert "state closed" in run(w, "close", "--quiet", "1")
+    run(w, "reopen", "1")
+    w.poll()
+    assert len(w.inbox("jane")) == 2, "--quiet sends nothing"
     assert f"assignee bob@{w.domain}" in run(w, "assign", "1", f"Bob@{w.domain}")
     assert json.loads(run(w, "tickets", "--json", "--state", "open"))[0]["assignee"] == \
         f"bob@{w.domain}"
