@@ -29,11 +29,21 @@ class SchemaOutdated(Exception):
     pass
 
 
+_TRANSIENT = ("locked", "busy", "timeout", "could not connect", "connection", "terminating",
+              "server closed", "deadlock", "could not serialize", "disk i/o", "database or disk")
+
+
+def transient(e: OperationalError) -> bool:
+    """A database that is busy, locked or gone: not the mail's fault, try it again later."""
+    text = str(e.orig if e.orig is not None else e).lower()
+    return bool(e.connection_invalidated) or any(t in text for t in _TRANSIENT)
+
+
 class App:
     def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or Clock()
-        self.db = Database(config.database.url)
+        self.db = Database(config.database.url, config.database.busy_timeout)
         self.templates = Templates(config.template_dir)
 
     def ensure_schema(self) -> None:
@@ -100,7 +110,7 @@ class App:
                 if attempt:
                     raise
             except OperationalError as e:
-                if not self.database_answers():
+                if transient(e) or not self.database_answers():
                     raise  # the database is down or locked: the mail is tried again later
                 return self.quarantine(raw, department, source, f"{type(e).__name__}: {e}",
                                        also)

@@ -90,6 +90,7 @@ class ListenerConfig(_Strict):
 class DatabaseConfig(_Strict):
     url: str = "sqlite:///mailticket.db"
     auto_upgrade: bool = True
+    busy_timeout: float = Field(30.0, gt=0, description="seconds to wait for a SQLite lock")
 
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from mailticket.ingest.imap import ImapPoller
 from tests.conftest import cli_json, mail, start_daemon, stop_daemon
@@ -175,3 +176,35 @@ def test_sigterm_during_a_backlog_stops_within_seconds_and_loses_nothing(make_wo
             stop_daemon(proc)
     tickets = cli_json(w, "tickets")
     assert sorted(int(t["subject"].split()[1]) for t in tickets) == list(range(150))
+
+
+def test_locked_database_delays_mail_but_never_quarantines_it(make_world, tmp_path):
+    import sqlite3
+
+    w = make_world()
+    text = w.config_path.read_text().replace("[database]\n", "[database]\nbusy_timeout = 0.5\n", 1)
+    w.config_path.write_text(text)
+    from mailticket.app import App
+    from mailticket.config import load_config
+
+    app = App(load_config(w.config_path))
+    db_file = w.config.database.url.removeprefix("sqlite:///")
+    poller = ImapPoller(app, app.config.department("support"))
+    w.deliver("support", mail(f"lock@{w.domain}", w.addr("support"), "Locked", "x"))
+    locker = sqlite3.connect(db_file, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # a backup or another program holds the database
+    try:
+        assert poller.run() == 0
+        # The pipeline itself meets the lock too: the mail is not blamed for it.
+        with pytest.raises(OperationalError):
+            app.ingest(bytes(mail(f"lock@{w.domain}", w.addr("support"), "Direct", "y")),
+                       department="support", source="test")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert cli_json(w, "quarantine") == []
+    assert cli_json(w, "tickets") == []
+    poller.retry_at = None
+    assert poller.run() == 1
+    assert [t["subject"] for t in cli_json(w, "tickets")] == ["Locked"]
+    app.close()
