@@ -138,6 +138,15 @@ class World:
     def addr(self, local: str) -> str:
         return f"{local}@{self.domain}"
 
+    def reconfigure(self, old: str, new: str) -> None:
+        """Edit the config file (the daemon and CLI read it) and rebuild the in-process app."""
+        text = self.config_path.read_text()
+        assert old in text, old
+        self.config_path.write_text(text.replace(old, new, 1))
+        self.app.close()
+        self.config = parse_config(self.config_path.read_text(), str(self.config_path))
+        self.app = App(self.config, self.app.clock)
+
     def deliver(self, department: str, m: EmailMessage) -> None:
         """Put a mail into a department's IMAP INBOX, as the MTA would."""
         self.dovecot.append(self.addr(department), bytes(m))

@@ -300,3 +300,19 @@ set message_cachedir=""
     assert_clean(got, w)
     assert answer["In-Reply-To"] == w.first["Message-ID"]
     assert show(w)["state"] == "pending"
+
+
+def test_hidden_agent_names_and_answers_copied_to_the_other_agents(ticket):
+    w = ticket
+    w.reconfigure('display_name = "Example Support"\n',
+                  'display_name = "Example Support"\nhide_agent_names = true\n'
+                  'copy_answers_to_agents = true\n')
+    w.deliver("support", reply(w.note, f"Alice Martin <alice@{w.domain}>",
+                               "Hello Jane, it is fixed now.\n\nThe support team"))
+    w.poll()
+    answer = relayed_to_jane(w)
+    assert answer["From"] == f"Example Support <support@{w.domain}>"
+    bob = w.wait_inbox("bob", 2)
+    assert "it is fixed now" in body(bob[-1])
+    assert "answered [Support #1]" in body(bob[-1])
+    assert len(w.inbox("alice")) == 1, "the author gets no copy of their own answer"
