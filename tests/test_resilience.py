@@ -208,3 +208,38 @@ def test_locked_database_delays_mail_but_never_quarantines_it(make_world, tmp_pa
     assert poller.run() == 1
     assert [t["subject"] for t in cli_json(w, "tickets")] == ["Locked"]
     app.close()
+
+
+def test_dovecot_killed_in_the_middle_of_a_fetch(make_world, dovecot):
+    import threading
+
+    w = make_world()
+    n = 400
+    dovecot.seed_inbox(w.addr("support"), [
+        bytes(mail(f"f{i}@{w.domain}", w.addr("support"), f"Fetch {i}", "x" * 2000))
+        for i in range(n)])
+    poller = ImapPoller(w.app, w.config.department("support"))
+    result: list[object] = []
+
+    def poll() -> None:
+        try:
+            result.append(poller.poll_once())
+        except Exception as e:  # the expected outcome: the server vanished
+            result.append(e)
+
+    t = threading.Thread(target=poll)
+    t.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(cli_json(w, "tickets")) < 20:
+        time.sleep(0.05)
+    dovecot.kill()
+    t.join(30)
+    try:
+        assert isinstance(result[0], Exception), "the poll should have lost its server"
+        done = len(cli_json(w, "tickets"))
+        assert 0 < done < n
+    finally:
+        dovecot.start()
+    assert poller.poll_once() == n - done
+    subjects = sorted(int(t["subject"].split()[1]) for t in cli_json(w, "tickets"))
+    assert subjects == list(range(n))
