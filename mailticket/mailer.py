@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from babel.core import UnknownLocaleError
+from babel.dates import format_timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -174,7 +176,8 @@ class Mailer:
                                ref=tag(dept.tag_word, ticket.id), text=msg.text)
         out = self._build(
             "agent_error", dept, now, from_name=dept.sender_name, to=[("", agent)],
-            subject="Not sent: " + ticket_subject(dept.tag_word, ticket.id, ticket.subject),
+            subject=f"{_label(dept, 'not_sent')}: "
+            + ticket_subject(dept.tag_word, ticket.id, ticket.subject),
             text=text, reply_to=token_address(dept.address, ticket.id, self.secret),
             in_reply_to=msg.message_id, references=[*msg.references, msg.message_id],
             language=dept.language)
@@ -192,9 +195,10 @@ class Mailer:
             customer=(f"{ticket.customer_name} <{ticket.customer}>" if ticket.customer_name
                       else ticket.customer),
             asked=last.text if last else "", asked_at=last.date if last else None,
-            due_at=ticket.due_at, late=_span(late), left=_span(left), state=ticket.state,
+            due_at=ticket.due_at, late=_span(late, dept.language),
+            left=_span(left, dept.language), state=ticket.state,
             priority=ticket.priority, assignee=ticket.assignee)
-        label = "Overdue" if kind == "escalation" else "Due soon"
+        label = _label(dept, "overdue" if kind == "escalation" else "due_soon")
         reply_to = token_address(dept.address, ticket.id, self.secret)
         for person in to:
             out = self._build(
@@ -205,14 +209,32 @@ class Mailer:
             enqueue(session, out, ticket=ticket, now=now)
 
 
-def _span(delta: timedelta | None) -> str | None:
-    """'1 day 3 h 5 min' — how late, or how long is left, for people."""
+# Subject prefixes of agent-facing mails, in the department's language.
+_LABELS = {
+    "en": {"not_sent": "Not sent", "overdue": "Overdue", "due_soon": "Due soon"},
+    "fr": {"not_sent": "Non envoyé", "overdue": "En retard", "due_soon": "Échéance proche"},
+    "sv": {"not_sent": "Ej skickat", "overdue": "Försenat", "due_soon": "Snart förfallet"},
+    "es": {"not_sent": "No enviado", "overdue": "Vencido", "due_soon": "Vence pronto"},
+    "bg": {"not_sent": "Неизпратено", "overdue": "Просрочено", "due_soon": "Изтича скоро"},
+    "de": {"not_sent": "Nicht gesendet", "overdue": "Überfällig", "due_soon": "Bald fällig"},
+}
+
+
+def _label(dept: DepartmentConfig, key: str) -> str:
+    return _LABELS.get(dept.language, _LABELS["en"])[key]
+
+
+def _span(delta: timedelta | None, language: str = "en") -> str | None:
+    """'3 hours 30 minutes', '1 jour 2 heures' — how late, or how long is left."""
     if delta is None:
         return None
-    minutes = int(delta.total_seconds() // 60)
+    minutes = max(0, int(delta.total_seconds() // 60))
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
-    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
-    parts += [f"{hours} h"] if hours else []
-    parts += [f"{mins} min"] if mins or not parts else []
-    return " ".join(parts)
+    units = [(days, "day"), (hours, "hour"), (mins, "minute")]
+    parts = [(n, unit) for n, unit in units if n] or [(0, "minute")]
+    try:
+        return " ".join(format_timedelta(timedelta(**{unit + "s": n}), granularity=unit,
+                                         threshold=10**6, locale=language) for n, unit in parts)
+    except (UnknownLocaleError, ValueError):
+        return _span(delta) if language != "en" else str(delta)

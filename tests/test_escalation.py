@@ -112,7 +112,7 @@ def test_escalation_mail_says_who_what_how_late_and_how_to_take_it(app):
     assert "Subject: Overdue: [Support #1] Printer on fire" in text
     assert "Jane <jane@customer.example>" in text
     assert "My printer is on fire" in text
-    assert "3 h 30 min late" in text
+    assert "3 hours 30 minutes late" in text
     assert "#assign me" in text
     assert "Reply-To: support+1-" in text
 

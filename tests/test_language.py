@@ -416,9 +416,11 @@ def test_a_missing_translation_falls_back_to_the_next_language():
     assert used == "en"
 
 
-def test_agent_facing_templates_stay_english():
+def test_agent_facing_templates_follow_the_department_language():
     templates = Templates()
     text, used = templates.render("notification.txt.j2", dept_name="support", dept_dir=None,
                                   languages=["fr"], **_all_variables("Marie", "Imprimante"))
-    assert used == "en"
-    assert "Tuesday 24 November 2026, 17:00 CET" in text
+    assert used == "fr"
+    assert "mardi 24 novembre 2026 à 17:00 (heure de Paris)" in text
+    # The marker the reply parser cuts at is the same in every language.
+    assert text.startswith("##- Please type your reply above this line -##")
