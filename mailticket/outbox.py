@@ -144,18 +144,18 @@ class Outbox:
                 refused: dict[str, str] | None = None) -> None:
         now = self.clock.now()
         with self.db.transaction() as s:
-            item = s.get(OutboxItem, id_)
-            assert item is not None
-            item.attempts += 1
+            values: dict[str, object] = {"attempts": OutboxItem.attempts + 1}
             if failed:
-                item.failed_at, item.last_error = now, failed
+                values.update(failed_at=now, last_error=failed)
             else:
-                item.sent_at = now
-                item.last_error = f"refused: {refused}" if refused else None
+                values.update(sent_at=now, last_error=f"refused: {refused}" if refused else None)
+            row = s.execute(update(OutboxItem).where(OutboxItem.id == id_).values(**values)
+                            .returning(OutboxItem.ticket_id, OutboxItem.kind,
+                                       OutboxItem.rcpt_to)).one()
             s.add(Event(
-                ticket_id=item.ticket_id, at=now,
+                ticket_id=row.ticket_id, at=now,
                 kind="mail_failed" if failed else "mail_sent",
-                detail={"kind": item.kind, "message_id": message_id, "to": item.rcpt_to,
+                detail={"kind": row.kind, "message_id": message_id, "to": row.rcpt_to,
                         **({"error": failed} if failed else {}),
                         **({"refused": refused} if refused else {})},
             ))

@@ -158,12 +158,7 @@ def test_every_corpus_mail_is_stored_byte_exact_or_quarantined(corpus: str,
     assert ledger.kept == ledger.inputs == len(items)
 
 
-_OUTGOING_BUGS = {
-    "enmime": "compose.attachments_of copies a broken Content-Type ('application/pdf "
-              "name=\"x.pdf\"', no semicolon) into the notification's attachment",
-    "flufl-bounce": "compose._address splits at the first '@': From <Postmaster\\@example.com"
-                    "@xxx.com> (simple_35) gives an auto-response whose To has no domain",
-}
+_OUTGOING_BUGS: dict[str, str] = {}  # all fixed
 
 
 @pytest.mark.parametrize("corpus", [
@@ -299,8 +294,6 @@ def _flufl_checked() -> list[tuple[corpora.Bounce, Kind, str, list[str]]]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="4 of 111: two non-null-sender bounces are CUSTOMER "
-                   "(simple_20, simple_22), two list-forwarded ones AUTO_REPLY/LIST; reported")
 def test_flufl_bounces_are_classified_as_bounces() -> None:
     """Every file for which flufl's detectors know a failed address must be a BOUNCE.
 
@@ -322,8 +315,6 @@ def test_flufl_bounces_are_classified_as_bounces() -> None:
     assert not wrong, "not classified as bounces:\n  " + "\n  ".join(wrong)
 
 
-@pytest.mark.xfail(strict=True, reason="bounced_recipients reads only message/delivery-status "
-                   "and X-Failed-Recipients: 11/100 today; reported to the lead")
 def test_flufl_bounces_name_the_failed_address() -> None:
     """For at least 95 % of flufl's permanent failures ``bounced_recipients`` has every
     address flufl expects (case-insensitive), so the participant gets marked bouncing.

@@ -146,15 +146,7 @@ ATTACKS = [
 
 # Cases that fail on the package today; strict, so a fix turns them into a failure
 # that asks for the marker to go.  Each is in the report to the lead.
-KNOWN_BUGS = {
-    "name-u2028-u0085": "parse: getaddresses() reads the unquoted 'Eve Bcc: x@evil.test X-Evil: 1"
-                        " <c@…>' as a group; the auto-response goes to 'x@evil.testx-evil', an"
-                        " address glued together from display-name text",
-    "attachment-content-type": "compose.attachments_of copies the customer's Content-Type into"
-                               " the notification: NUL/ESC and 'x-injected: 1' text in our header",
-    "filename-bidi-override": "compose.attachments_of keeps U+202E in names forwarded to agents",
-    "filename-dotdot": "compose.attachments_of forwards an attachment named '..'",
-}
+KNOWN_BUGS: dict[str, str] = {}  # all fixed; a new finding goes here as a strict xfail
 
 
 def _customer(a: Attack) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from mailticket.mail.parse import Address, ParsedMail
+from mailticket.mail.parse import Address, ParsedMail, listed_recipients
 
 __all__ = ["RULES", "Kind", "Rule", "Verdict", "classify", "own_key"]
 
@@ -165,8 +165,7 @@ def _failed_recipients(mail: ParsedMail, ctx: _Ctx) -> str | None:
     return f"X-Failed-Recipients: {_short(value)}"
 
 
-_DSN_SUBJECT_RE = re.compile(
-    r"^\s*(?:"
+_DSN_SUBJECT_WORDS = (
     r"undeliver(?:ed|able)\b"  # Postfix "Undelivered Mail …", Exchange "Undeliverable:"
     r"|delivery status notification"  # Gmail, Exchange
     r"|mail delivery failed"  # Exim
@@ -188,17 +187,90 @@ _DSN_SUBJECT_RE = re.compile(
     r"|delivery delayed"
     r"|delayed mail"
     r"|warning: could not send message"
-    r")",
-    re.IGNORECASE,
 )
+# The phrase opens the subject ("Undeliverable: Your order"), or closes it after
+# the original subject, as some gateways write it ("Re: Your order : non remis
+# (delivery failed)").
+_DSN_SUBJECT_RE = re.compile(rf"^\s*(?:{_DSN_SUBJECT_WORDS})", re.IGNORECASE)
+_DSN_SUBJECT_SUFFIX_RE = re.compile(
+    rf"[:(\[-]\s*(?:{_DSN_SUBJECT_WORDS}|delivery failed)[^:]{{0,40}}$", re.IGNORECASE
+)
+# Where the returned original starts inside a plain-text bounce.
+_EMBEDDED_HEADERS_RE = re.compile(r"(?im)^[ \t>]*(?:received: from|return-path: *<|message-id: *<)")
+_BOUNCE_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "ndr", "mdaemon"})
+_RETURNED_TYPES = frozenset({"message/rfc822", "text/rfc822-headers", "message/delivery-status"})
 
 
-def _null_sender_dsn_subject(mail: ParsedMail, ctx: _Ctx) -> str | None:
-    if mail.return_path != "":
-        return None
-    if _DSN_SUBJECT_RE.match(mail.subject):
-        return f"empty Return-Path and delivery-failure subject {_short(mail.subject)!r}"
+def _returns_a_message(mail: ParsedMail) -> bool:
+    """The mail carries a returned message: attached, or its headers quoted in the text."""
+    if any(a.content_type in _RETURNED_TYPES for a in mail.attachments):
+        return True
+    return bool(_EMBEDDED_HEADERS_RE.search(mail.text[:50_000]))
+
+
+def _bounce_sender(mail: ParsedMail) -> str | None:
+    """ndr@, postmaster@, mailer-daemon@, MDaemon@, or a BATV ``prvs=…=ndr@`` envelope."""
+    if mail.from_ is not None and _localpart(mail.from_) in _BOUNCE_LOCALPARTS:
+        return f"From is {mail.from_.key}"
+    rp = (mail.return_path or "").lower()
+    local = rp.rpartition("@")[0]
+    if local.startswith("prvs=") or local.startswith("btv1=="):
+        return f"Return-Path is {_short(rp, 60)}"
+    if local in _BOUNCE_LOCALPARTS:
+        return f"Return-Path is {_short(rp, 60)}"
     return None
+
+
+def _bounce_evidence(mail: ParsedMail) -> str | None:
+    """Why a delivery-report-looking mail is not a person writing about one."""
+    if mail.return_path == "":
+        return "empty Return-Path"
+    who = _bounce_sender(mail)
+    if who:
+        return who
+    if _returns_a_message(mail):
+        return "returns the original message"
+    listed = listed_recipients(mail)
+    if listed:
+        return f"lists failed recipient {_short(listed[0], 60)}"
+    return None
+
+
+# "Fwd: Undeliverable: …" is a person passing a bounce on: a customer's mail.
+_FORWARD_RE = re.compile(r"^\s*(?:fwd?|wg|tr|rv|enc|vl|vs|doorst|i)\s*:", re.IGNORECASE)
+
+
+def _dsn_subject(mail: ParsedMail, ctx: _Ctx) -> str | None:
+    """A delivery-report subject, backed by evidence that a machine wrote it.
+
+    Bounces are sent from the null sender, but a list or gateway that forwards
+    them puts its own Return-Path on them, and some gateways send theirs from
+    an ordinary address: the subject then needs one more sign (the returned
+    original, a bounce sender, failed recipients listed the way notices list
+    them).  A customer writing "Delivery failure" about a parcel has none of
+    them.
+    """
+    subject = mail.subject
+    if not (_DSN_SUBJECT_RE.match(subject) or _DSN_SUBJECT_SUFFIX_RE.search(subject)):
+        return None
+    if _FORWARD_RE.match(subject):
+        return None
+    why = _bounce_evidence(mail)
+    if why is None:
+        return None
+    return f"delivery-failure subject {_short(subject)!r}, {why}"
+
+
+def _failure_notice(mail: ParsedMail, ctx: _Ctx) -> str | None:
+    """A failure notice whatever its subject: failed recipients found in a notice from
+    a bounce sender (MDaemon: "Warning: a@b - User unknown!", relayed by a list
+    with ``Precedence: bulk``)."""
+    if not mail.bounced_recipients:
+        return None
+    who = _bounce_sender(mail)
+    if who is None:
+        return None
+    return f"names failed recipient {_short(mail.bounced_recipients[0], 60)}, {who}"
 
 
 # ---------------------------------------------------------------------------
@@ -396,7 +468,8 @@ RULES: tuple[Rule, ...] = (
     Rule("dsn_report", Kind.BOUNCE, _dsn_report),
     Rule("mailer_daemon", Kind.BOUNCE, _daemon_from),
     Rule("failed_recipients", Kind.BOUNCE, _failed_recipients),
-    Rule("dsn_subject", Kind.BOUNCE, _null_sender_dsn_subject),
+    Rule("dsn_subject", Kind.BOUNCE, _dsn_subject),
+    Rule("failure_notice", Kind.BOUNCE, _failure_notice),
     Rule("auto_submitted", Kind.AUTO_REPLY, _auto_submitted),
     Rule("x_autoreply", Kind.AUTO_REPLY, _x_autoreply),
     Rule("auto_response_suppress", Kind.AUTO_REPLY, _auto_response_suppress),

@@ -16,6 +16,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, unquote
 
+from mailticket.mail.parse import clean_filename, valid_content_type
+
 LOOP_HEADER = "X-Mailticket-Loop"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 
@@ -34,8 +36,8 @@ def attachments_of(raw: bytes) -> list[tuple[str, str, bytes]]:
             if part.is_multipart() or part.get_content_disposition() != "attachment":
                 continue
             data = part.get_payload(decode=True) or b""
-            name = (part.get_filename() or "").replace("\\", "/").rsplit("/", 1)[-1]
-            out.append((clean(name) or "attachment", part.get_content_type(), data))
+            name = clean_filename(part.get_filename() or "") or "attachment"
+            out.append((name, valid_content_type(part.get_content_type()), data))
         return out
     except Exception:  # a broken part is not worth losing the answer over
         return []

@@ -32,9 +32,11 @@ __all__ = [
     "Address",
     "Attachment",
     "ParsedMail",
+    "clean_filename",
     "decode_bytes",
     "decode_header_value",
     "extract_ids",
+    "listed_recipients",
     "parse",
 ]
 
@@ -49,6 +51,18 @@ MAX_HTML_CHARS = 1_000_000
 MAX_ID_LEN = 500
 #: At most this many defect notes are kept per mail.
 MAX_DEFECTS = 50
+#: In-Reply-To keeps its first ids; References its first (the thread root) and its
+#: last ones (the nearest parents).  A mail listing 70,000 ids must not become
+#: 70,000 database parameters.
+MAX_IN_REPLY_TO = 5
+MAX_REFERENCES = 50
+#: Message-IDs kept of the mails a bounce returns (see ParsedMail.original_message_ids).
+MAX_ORIGINAL_IDS = 20
+#: Longer display names are cut; longer addresses (RFC 5321 allows 254) dropped.
+MAX_NAME_LEN = 300
+MAX_ADDR_LEN = 320
+#: Content-Language longer than this is not a tag we could store.
+MAX_LANGUAGE_LEN = 16
 
 
 # ---------------------------------------------------------------------------
@@ -359,7 +373,10 @@ class ParsedMail:
     #: of the body.  Only meaningful for machine mail (anyone can write such a
     #: line); lets a bounce be attached to the ticket it concerns.
     original_message_ids: list[str] = field(default_factory=list)
-    #: Lowercased recipients a delivery-status report marks as failed.
+    #: Lowercased recipients a bounce names as failed (not merely delayed): from its
+    #: delivery-status report, X-Failed-Recipients, or, for mail that looks like
+    #: a bounce, the wording of its human-readable notice.  Like
+    #: ``original_message_ids``, only meaningful for machine mail.
     bounced_recipients: list[str] = field(default_factory=list)
 
     def all_recipients(self) -> list[Address]:
@@ -470,6 +487,36 @@ def _header_values(msg: Message) -> dict[str, list[str]]:
 _PLACEHOLDER_RE = re.compile("\ue000(\\d+)\ue001")
 
 
+def _mask_words(value: str) -> tuple[str, Callable[[str], str]]:
+    """Hide encoded words behind placeholders; return the masked text and an unhider."""
+    if "=?" not in value:
+        return value, lambda text: text
+    words: list[str] = []
+
+    def hide(m: re.Match[str]) -> str:
+        words.append(m.group(0))
+        return f"\ue000{len(words) - 1}\ue001"
+
+    def unhide(text: str) -> str:
+        return _PLACEHOLDER_RE.sub(lambda m: words[int(m.group(1))], text)
+
+    return _EW_RE.sub(hide, value), unhide
+
+
+def _address(name: str, addr: str, ctx: _Ctx) -> Address | None:
+    """One :class:`Address` from a raw (already unmasked) name and address, or None."""
+    addr = "".join(_clean(addr).split())
+    if not addr:
+        return None
+    if len(addr) > MAX_ADDR_LEN:
+        ctx.note(f"address longer than {MAX_ADDR_LEN} characters dropped: {addr[:60]!r}…")
+        return None
+    name = _one_line(decode_header_value(name, ctx.defects))
+    if len(name) > MAX_NAME_LEN:
+        name = name[:MAX_NAME_LEN].rstrip()
+    return Address(name, addr)
+
+
 def _parse_addresses(values: list[str], ctx: _Ctx) -> list[Address]:
     """Split address headers into :class:`Address` objects.
 
@@ -479,33 +526,46 @@ def _parse_addresses(values: list[str], ctx: _Ctx) -> list[Address]:
     """
     out: list[Address] = []
     for value in values:
-        words: list[str] = []
-
-        def hide(m: re.Match[str], words: list[str] = words) -> str:
-            words.append(m.group(0))
-            return f"\ue000{len(words) - 1}\ue001"
-
-        def unhide(text: str, words: list[str] = words) -> str:
-            return _PLACEHOLDER_RE.sub(lambda m: words[int(m.group(1))], text)
-
-        masked = _EW_RE.sub(hide, value) if "=?" in value else value
+        masked, unhide = _mask_words(value)
         try:
             pairs = getaddresses([masked])
         except Exception as exc:  # noqa: BLE001
             ctx.note(f"unparseable address header {value[:80]!r}: {exc}")
             continue
         for name, addr in pairs:
-            addr = "".join(_clean(unhide(addr)).split())
-            if not addr:
-                continue
-            name = _one_line(decode_header_value(unhide(name), ctx.defects))
-            out.append(Address(name, addr))
+            a = _address(unhide(name), unhide(addr), ctx)
+            if a is not None:
+                out.append(a)
     return out
 
 
+# Quoted strings and the angle-bracketed addr-specs outside them.
+_QUOTED_RE = re.compile(r'"(?:[^"\\]|\\.)*"?')
+_ANGLE_ADDR_RE = re.compile(r"<([^<>@]*+@[^<>]*+)>")
+
+
 def _first_address(values: list[str] | None, ctx: _Ctx) -> Address | None:
+    """The one mailbox of From or Sender.
+
+    When the header holds exactly one ``<addr-spec>`` (outside quoted strings
+    and encoded words), that address wins, as in DMARC checks and in what mail
+    clients display: ``Eve: x@evil.test <c@cust.test>`` is from c@cust.test,
+    whatever ``getaddresses`` makes of the unquoted colon (a group) or of
+    U+2028 and U+0085 in the display name.
+    """
     if not values:
         return None
+    value = values[0]
+    masked, unhide = _mask_words(value)
+    unquoted = _QUOTED_RE.sub(lambda m: " " * len(m.group(0)), masked)
+    angles = _ANGLE_ADDR_RE.findall(unquoted)
+    if len(angles) == 1:
+        start = unquoted.index("<" + angles[0] + ">")
+        name = masked[:start].strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = re.sub(r"\\(.)", r"\1", name[1:-1])
+        addr = masked[start + 1 : start + 1 + len(angles[0])]
+        return _address(unhide(name), unhide(addr), ctx)
     addrs = _parse_addresses(values[:1], ctx)
     return addrs[0] if addrs else None
 
@@ -545,8 +605,14 @@ def _delivered_to(headers: dict[str, list[str]], ctx: _Ctx) -> list[str]:
     return out
 
 
-def _clean_filename(name: str) -> str:
-    """Basename only, no control or bidi-override characters, never "." or ".."."""
+def clean_filename(name: str) -> str:
+    """A file name that is safe to show, store or write: never a path.
+
+    The basename only (after "/" or "\\"), without control characters or
+    bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069, which
+    disguise "exe" names), whitespace collapsed, at most 255 characters; ""
+    when nothing usable is left (".", "..", "/").
+    """
     name = name.translate(_DELETE_CTRL_TABLE).translate(_BIDI_TABLE)
     name = " ".join(name.replace("\\", "/").rsplit("/", 1)[-1].split())
     if name in (".", ".."):
@@ -554,11 +620,20 @@ def _clean_filename(name: str) -> str:
     return name[:255]
 
 
+_CTYPE_RE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
+
+
+def valid_content_type(ctype: str, default: str = "application/octet-stream") -> str:
+    """``type/subtype`` as RFC 2045 allows it (lowercase), else ``default``."""
+    ctype = ctype.strip().lower()
+    return ctype if len(ctype) <= 255 and _CTYPE_RE.fullmatch(ctype) else default
+
+
 def _filename(part: Message, ctx: _Ctx) -> str:
     raw = ctx.safe("filename", part.get_filename, None)
     if not raw:
         return ""
-    return _clean_filename(decode_header_value(str(raw), ctx.defects))
+    return clean_filename(decode_header_value(str(raw), ctx.defects))
 
 
 def _disposition(part: Message) -> str:
@@ -660,7 +735,7 @@ class _Walker:
         self.attachments.append(
             Attachment(
                 filename=filename,
-                content_type=ctype,
+                content_type=valid_content_type(ctype),
                 size=len(data),
                 content_id=_content_id(part),
                 inline=disposition == "inline"
@@ -702,7 +777,7 @@ class _Walker:
         self.attachments.append(
             Attachment(
                 filename=_filename(part, self.ctx),
-                content_type=ctype,
+                content_type=valid_content_type(ctype),
                 size=_serialized_size(payload),
                 content_id=_content_id(part),
                 inline=_disposition(part) == "inline",
@@ -733,32 +808,446 @@ def html_to_text(html: str) -> str:
         return html_mod.unescape(_TAG_RE.sub(" ", html))
 
 
-def _dsn_recipients(parts: list[Message]) -> list[str]:
+# ---------------------------------------------------------------------------
+# Bounces: which recipients could not be reached
+# ---------------------------------------------------------------------------
+#
+# Strongest evidence first: the machine-readable report (message/delivery-status,
+# RFC 3464), also when it comes forwarded inside a message/rfc822; Exim's
+# X-Failed-Recipients header; then, only for mail that looks like a bounce, the
+# human-readable notice (everything before the returned message), read with
+# patterns for the formats MTAs write (Postfix, qmail, Sendmail, Exim, Exchange,
+# GroupWise, Yahoo, SMTP32 ...) and, failing those, every address in the notice
+# that is clearly not someone else (the bounce's own sender and recipients,
+# postmasters, the original's headers).  A delay warning names no failed
+# address.
+
+#: At most this many failed recipients are kept per bounce.
+MAX_BOUNCED = 100
+#: Only this much of a bounce's notice is read.
+_NOTICE_CHARS = 20_000
+_NOTICE_LINES = 400
+_NOTICE_LINE_CHARS = 1000
+#: An unknown format's notice is read only when it names at most this many addresses.
+_MAX_GUESSED = 3
+
+_FAILED_ACTIONS = ("failed", "failure", "error")  # RFC 3464 says "failed"; MTAs vary
+_DSN_FIELD_RE = re.compile(r"([!-9;-~]+)[ \t]*:[ \t]*(.*)")
+_RECIPIENT_FIELDS = ("original-recipient", "final-recipient")
+
+
+def _dsn_text(part: Message, ctx: _Ctx) -> str:
+    """The text of a message/delivery-status part, however the parser stored it."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        lines: list[str] = []
+        for block in payload[:1000]:
+            if isinstance(block, Message):
+                lines.extend(
+                    f"{_fix8bit(str(k))}: {_fix8bit(str(v))}" for k, v in block.raw_items()
+                )
+                lines.append("")
+        return "\n".join(lines)
+    return decode_bytes(_part_payload(part, ctx, "delivery-status")[:100_000])[0]
+
+
+def _dsn_records(text: str) -> list[dict[str, str]]:
+    """Field blocks of a delivery-status text, lowercase names.
+
+    Blank and whitespace-only lines separate blocks (some MTAs write a space on
+    the separating line, which RFC 5322 would read as a fold); a second
+    Final-Recipient or Original-Recipient in one block starts a new one too.
+    """
+    records: list[dict[str, str]] = []
+    cur: dict[str, str] = {}
+    last: str | None = None
+    for line in _FOLD_RE.split(text)[:5000]:
+        if not line.strip():
+            if cur:
+                records.append(cur)
+            cur, last = {}, None
+        elif line[0] in " \t":
+            if last is not None:
+                cur[last] = f"{cur[last]} {line.strip()}"
+        elif m := _DSN_FIELD_RE.match(line):
+            name = m.group(1).lower()
+            if name in _RECIPIENT_FIELDS and name in cur:
+                records.append(cur)
+                cur = {}
+            last = None
+            if name not in cur:
+                cur[name], last = m.group(2).strip(), name
+        else:
+            last = None
+    if cur:
+        records.append(cur)
+    return records
+
+
+def _dsn_address(value: str | None) -> str | None:
+    """``rfc822; <A@b>`` → ``a@b``; None unless it looks like an address."""
+    if not value:
+        return None
+    addr = "".join(_clean(value.rsplit(";", 1)[-1]).split()).strip("<>").lower()
+    if "@" not in addr or len(addr) > MAX_ADDR_LEN:
+        return None
+    return addr
+
+
+def _dsn_recipients(parts: list[Message], ctx: _Ctx) -> tuple[list[str], bool]:
+    """(failed recipients, whether the reports had any per-recipient block)."""
     out: list[str] = []
+    reported = False
     for part in parts:
-        blocks = part.get_payload()
-        if not isinstance(blocks, list):
-            continue
-        for block in blocks[1:]:  # block 0 is the per-message block
-            if not isinstance(block, Message):
+        for rec in _dsn_records(_dsn_text(part, ctx)):
+            addr = _dsn_address(rec.get("original-recipient")) or _dsn_address(
+                rec.get("final-recipient")
+            )
+            if addr is None:
                 continue
-            action = str(block.get("action", "failed")).strip().lower()
-            if not action.startswith("failed"):
-                continue
-            rcpt = block.get("original-recipient") or block.get("final-recipient")
-            if not rcpt:
-                continue
-            addr = "".join(_clean(str(rcpt).rsplit(";", 1)[-1]).split()).strip("<>").lower()
-            if addr and addr not in out:
+            reported = True
+            action = rec.get("action", "failed").strip().lower()
+            if action.startswith(_FAILED_ACTIONS) and addr not in out:
                 out.append(addr)
+    return out, reported
+
+
+def _nested_dsn_parts(embedded: list[Message]) -> list[Message]:
+    """Delivery-status parts inside attached messages (a bounce that was forwarded)."""
+    found: list[Message] = []
+    stack = [(m, 0) for m in reversed(embedded)]
+    visited = 0
+    while stack and visited < 1000:
+        part, depth = stack.pop()
+        visited += 1
+        payload = part.get_payload()
+        if part.get_content_type() == "message/delivery-status":
+            found.append(part)
+        elif isinstance(payload, list) and depth < MAX_DEPTH:
+            stack.extend((p, depth + 1) for p in reversed(payload) if isinstance(p, Message))
+    return found
+
+
+# -- does it look like a bounce at all? (cheap: headers only) -----------------
+
+_BOUNCE_SENDER_RE = re.compile(
+    r"mailer[-_. ]?daemon|mail[-_. ]?daemon|\bmdaemon|postmaster|^ndr@|^prvs=.*=ndr@"
+    r"|mail[-_. ]?delivery|delivery[-_. ]?(?:sub)?system|mail (?:system|administrator)"
+    r"|system[-_. ]?administrator|antivirus|smtp|mail[-_. ]?service|jetmail|mailserver",
+    re.IGNORECASE,
+)
+_BOUNCE_SUBJECT_RE = re.compile(
+    r"undeliver|not (?:be )?deliver|non[- ]?deliver|deliver(?:y|ed)?\b.{0,25}"
+    r"(?:fail|status|problem|notif|report|error|warning|delay)"
+    r"|fail(?:ed|ure)\b.{0,25}(?:deliver|mail|notice)|returned (?:mail|message)"
+    r"|non[- ]?remis|unzustellbar|olevererbar|no se puede entregar|mail (?:system )?error"
+    r"|user unknown|unknown user|could not be delivered|rejected mail|mail not delivered",
+    re.IGNORECASE,
+)
+
+
+def _looks_like_bounce(mail: ParsedMail, walker: _Walker) -> bool:
+    if mail.return_path == "" or walker.dsn_parts or mail.content_type == "multipart/report":
+        return True
+    for who in (mail.from_, mail.sender):
+        if who is not None and _BOUNCE_SENDER_RE.search(f"{who.addr} {who.name}"):
+            return True
+    if mail.return_path and _BOUNCE_SENDER_RE.search(mail.return_path):
+        return True
+    return bool(_BOUNCE_SUBJECT_RE.search(mail.subject[:500]))
+
+
+# -- the human-readable notice --------------------------------------------------
+
+# Starts only where a run of local-part characters starts, and never backtracks
+# into it: a 20,000-character line must not cost quadratic time.
+_ADDR = (
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9_%+-][A-Za-z0-9._%+-]*+@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)+"
+)
+_ADDR_RE = re.compile(_ADDR)
+
+# Where the returned message starts: "--- Below this line is a copy of the
+# message.", "------ This is a copy of the message, including all the headers.",
+# "Original message follows.", "----- Message header follows -----", an inline
+# header block ...
+_RETURNED_PHRASE_RE = re.compile(
+    r"copy of (?:the|your)\b.{0,40}\bmessage|(?:original|returned|unsent|undelivered|source)"
+    r" (?:message|mail)\b|message (?:header|headers|text|body)s?\b.{0,20}\bfollow"
+    r"|headers? of the (?:original|source)|header and top|message reads|forwarded message"
+    r"|mensaje original|lines of (?:the|your) (?:original )?message",
+    re.IGNORECASE,
+)
+_RETURNED_TAIL_RE = re.compile(
+    r"(?:follows?|following|below|attached|as follows)\b|:\s*$|\(in part\)", re.IGNORECASE
+)
+_DECORATED_RE = re.compile(r"^\s*(?:[-=|*_~]{2,}|\[)")
+_INLINE_HEADER_RE = re.compile(
+    r"^>?(?:received|return-path|message-id|dkim-signature|delivered-to):", re.IGNORECASE
+)
+
+
+def _notice_lines(text: str) -> list[str]:
+    """The lines of a bounce before its returned message."""
+    out: list[str] = []
+    for line in text[:_NOTICE_CHARS].split("\n")[:_NOTICE_LINES]:
+        line = line[:_NOTICE_LINE_CHARS]
+        if _INLINE_HEADER_RE.match(line):
+            break
+        if _INTRO_RE.search(line):  # "did NOT receive a copy of your message:"
+            out.append(line)
+            continue
+        if (
+            len(line) < 120
+            and _RETURNED_PHRASE_RE.search(line)
+            and (_DECORATED_RE.match(line) or _RETURNED_TAIL_RE.search(line))
+        ):
+            break
+        out.append(line)
     return out
+
+
+_DELAY_RE = re.compile(
+    r"\bdelay|not yet been delivered|has not been delivered yet|will (?:continue|keep)"
+    r" (?:to )?(?:try|attempt)|delivery attempts will continue|will be retried|(?:is|just)"
+    r" a warning|warning message only|advisory|postponed|still (?:being )?(?:tried|trying)",
+    re.IGNORECASE,
+)
+_PERMANENT_RE = re.compile(
+    r"permanent|fatal|given up|giving up|not going to try again|no longer valid", re.IGNORECASE
+)
+#: Phrases of a failure notice (reading an unknown format needs one).
+_FAILURE_RE = re.compile(
+    r"could ?n[o']t be (?:delivered|reached)|(?:was|were|is) not delivered|not be delivered"
+    r"|undeliverable|delivery (?:has )?failed|delivery failure|(?:failed|unable) to deliver"
+    r"|(?:could ?n[o']t|cannot|can't|unable to|not able to|wasn't able to) deliver"
+    r"|did not reach|permanent (?:fatal )?error|failed recipient|user unknown|unknown user"
+    r"|no such user|not (?:a )?(?:valid|known) (?:user|recipient)|mailbox (?:is )?"
+    r"(?:full|unavailable)|over quota|quota exceeded|returned mail|n'a pas pu|non remis",
+    re.IGNORECASE,
+)
+
+# A block of failed addresses follows: "The following addresses had permanent
+# fatal errors", "did not reach the following recipient(s):", "Delivery has
+# failed to these recipients or groups:", "Your message could not be delivered to"
+_INTRO_RE = re.compile(
+    r"following (?:\w+ )?(?:recipients?|address(?:\(?es\)?)?|destinations?|users?)\b"
+    r"|(?:recipients?|address(?:\(?es\)?)?) (?:failed|follows?)\b|failed (?:recipients|address)"
+    r"|permanent fatal errors|delivery has failed to|these recipients"
+    r"|(?:could ?n[o']t|cannot|can't|unable to|not able to|wasn't able to|not) (?:be )?"
+    r"deliver(?:ed)?(?: your)?(?: message| mail)? to\b|did not reach|could not be reached"
+    r"|addressed to (?:e-?mail )?address|n'a pas pu (?:etre|être) d[eé]livr[eé] a",
+    re.IGNORECASE,
+)
+# The failed address opens the line: "<a@b>:", "a@b:", "  a@b", "* a@b", "[a@b]: 550".
+_LEAD_ADDR_RE = re.compile(rf"^[\s>*\-\u2022]*[\[<\"'(]*(?:smtp[:=])?({_ADDR})", re.IGNORECASE)
+_POSTFIX_RE = re.compile(rf"^\s*<({_ADDR})>:")
+_TRAILING_RE = re.compile(
+    rf"({_ADDR})>?[ \t]*[-:]?[ \t]*(?:no such user|user unknown|unknown user|does not exist"
+    r"|is unavailable|mailbox (?:is )?(?:full|unavailable))",
+    re.IGNORECASE,
+)
+# In a failure list: "Failed Recipient: a@b", "Recipient: [SMTP:a@b]".
+_LABEL_LINE_RE = re.compile(
+    rf"^\s*[A-Za-z][\w .-]{{0,30}}:[ \t]*[\[<\"']*(?:smtp:)?({_ADDR})", re.I
+)
+_ADDR_COLON_RE = re.compile(r"[>\]\"']*[ \t]*:[ \t]*$")
+# A bare user name alone on its line, right after the intro (AOL: "\tscreenname").
+_BARE_LOCAL_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]{0,63})\s*$")
+# The failed address follows a label on the same line.
+_LABEL_RE = re.compile(
+    r"(?:failed recipient|intended recipient|undeliverable address|unknown user"
+    r"|invalid final delivery userid|delivery failed \d+ attempts|undeliverable +to"
+    r"|originally addressed to|error-for|generated from|expanded from|rcpt to"
+    r"|(?:could ?n[o']t|cannot|can't|unable to|not able to|wasn't able to|not) (?:be )?"
+    r"deliver(?:ed)?(?: your)?(?: message| mail)? to|did not reach the following recipient"
+    r"(?:\(s\))?|your message to|message to|local mailbox|quota violation for"
+    r"|addressed(?: to)?,?|mailbox (?:is )?full|user unknown|unknown user|smtp[:=]"
+    r"|\b[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3} +)?)"
+    rf"[ \t]*:?[ \t]*[\[<\"'(]*[ \t]*({_ADDR})",
+    re.IGNORECASE,
+)
+# Lines whose addresses are never the failed recipient.
+_NOT_RECIPIENT_LINE_RE = re.compile(
+    r"^[\s>*|-]*(?:from|sender|reply-to|cc|return-path|errors-to|message-id|received"
+    r"|by|with|id)\b\s*:?|contact|mailto:|https?://|\bfrom\s*<",
+    re.IGNORECASE,
+)
+_NOT_RECIPIENT_LOCALPARTS = frozenset(
+    {
+        "postmaster",
+        "mailer-daemon",
+        "mailer_daemon",
+        "mailerdaemon",
+        "mdaemon",
+        "abuse",
+        "hostmaster",
+        "webmaster",
+        "root",
+        "noreply",
+        "no-reply",
+        "ndr",
+        "nobody",
+    }
+)
+
+
+def _anchored(lines: list[str], from_domain: str) -> tuple[list[str], list[str]]:
+    """Addresses the notice names as failed, by the formats' own wording.
+
+    Returns (listed, labelled): addresses on lines of their own in a failure
+    list ("<a@b>:", a block after "The following addresses failed:"), and
+    addresses after a label within a sentence ("Unknown user: a@b").
+    """
+    listed: list[str] = []
+    labelled: list[str] = []
+    n = len(lines)
+    for i, line in enumerate(lines):
+        labelled.extend(m.group(1) for m in _LABEL_RE.finditer(line))
+        labelled.extend(m.group(1) for m in _TRAILING_RE.finditer(line))
+        m = _LEAD_ADDR_RE.match(line)
+        if m and _ADDR_COLON_RE.match(line, m.end()):
+            listed.append(m.group(1))  # qmail, Yahoo, Exim: "<a@b>:" or "a@b:" alone
+        elif m := _POSTFIX_RE.match(line):
+            listed.append(m.group(1))  # Postfix: "<a@b>: host x said: 550 ..."
+        intro = _INTRO_RE.search(line)
+        if intro is None:
+            continue
+        tail = line[intro.end() :]
+        rest = _LEAD_ADDR_RE.match(tail.lstrip(" \t:.-"))
+        if rest:  # "recipient: a@b" lists it; "delivered to a@b." is a sentence
+            (listed if tail.lstrip().startswith(":") else labelled).append(rest.group(1))
+        # The block: addresses opening the lines below, up to the next blank
+        # line; at most two other lines (the intro's tail) before the first.
+        got = skipped = 0
+        prev = line
+        for nxt in lines[i + 1 : min(n, i + 40)]:
+            if not nxt.strip():
+                if got:
+                    break
+                continue
+            m = _LEAD_ADDR_RE.match(nxt) or (
+                None if _NOT_RECIPIENT_LINE_RE.search(nxt) else _LABEL_LINE_RE.match(nxt)
+            )
+            if m:
+                listed.append(m.group(1))
+                got += 1
+            elif (
+                not got
+                and from_domain
+                and prev.rstrip().endswith(":")
+                and (b := _BARE_LOCAL_RE.match(nxt))
+            ):
+                listed.append(f"{b.group(1)}@{from_domain}")  # "...recipients:\n\tjoe"
+                got += 1
+            elif not got:
+                skipped += 1
+                if skipped > 2:
+                    break
+            prev = nxt
+    return listed, labelled
+
+
+def _generic(lines: list[str]) -> list[str]:
+    """Every address of the notice, except on lines that name senders or contacts."""
+    found: list[str] = []
+    for line in lines:
+        if "@" in line and not _NOT_RECIPIENT_LINE_RE.search(line):
+            found.extend(_ADDR_RE.findall(line))
+    return found
+
+
+def _usable(mail: ParsedMail, addrs: list[str]) -> list[str]:
+    """Lowercased and deduplicated, without the bounce's own sender and recipients
+    and without role addresses (postmaster, mailer-daemon ...)."""
+    own = {
+        a.key
+        for a in [mail.from_, mail.sender, *mail.to, *mail.cc, *mail.reply_to]
+        if a is not None
+    }
+    if mail.return_path:
+        own.add(mail.return_path.lower())
+    out: list[str] = []
+    for a in addrs:
+        a = a.rstrip(".").lower()
+        local = a.rpartition("@")[0]
+        if a in own or local in _NOT_RECIPIENT_LOCALPARTS or len(a) > MAX_ADDR_LEN or a in out:
+            continue
+        out.append(a)
+    return out
+
+
+def _machine_sender(mail: ParsedMail) -> bool:
+    """Null envelope sender, or a From / Return-Path of a mail system."""
+    if mail.return_path == "" or (mail.return_path and _BOUNCE_SENDER_RE.search(mail.return_path)):
+        return True
+    return mail.from_ is not None and bool(
+        _BOUNCE_SENDER_RE.search(f"{mail.from_.addr} {mail.from_.name}")
+    )
+
+
+def _text_recipients(mail: ParsedMail) -> list[str]:
+    lines = _notice_lines(mail.text)
+    notice = "\n".join(lines)
+    if (_DELAY_RE.search(mail.subject) or _DELAY_RE.search(notice)) and not (
+        _PERMANENT_RE.search(notice)
+    ):
+        return []
+    from_domain = ""
+    if mail.from_ is not None and _BOUNCE_SENDER_RE.search(mail.from_.addr):
+        from_domain = mail.from_.key.rpartition("@")[2]
+    listed, labelled = _anchored(lines, from_domain)
+    found = _usable(mail, listed + labelled)
+    if (
+        not found
+        and _machine_sender(mail)
+        and (_FAILURE_RE.search(notice) or _FAILURE_RE.search(mail.subject))
+    ):
+        # An unknown format from a mail system: every address of the notice
+        # that is not someone else's.  A notice that names many addresses in
+        # free text is explaining something ("if a@b fails, try c@d"):
+        # guessing would mark bystanders.
+        found = _usable(mail, _generic(lines))
+        if len(found) > _MAX_GUESSED:
+            found = []
+    return found[:MAX_BOUNCED]
+
+
+def listed_recipients(mail: ParsedMail) -> list[str]:
+    """Addresses that the text of ``mail`` lists the way delivery-failure notices do.
+
+    Only addresses on lines of their own are counted ("<a@b>:", or a block
+    after "could not be delivered to the following recipients:"), delays
+    included, never the mail's own sender or recipients.  A machine sign for
+    :mod:`classify`: a person mentioning an address in a sentence does not
+    write that way.
+    """
+    listed, _ = _anchored(_notice_lines(mail.text), "")
+    return _usable(mail, listed)[:MAX_BOUNCED]
+
+
+def _bounced_recipients(
+    mail: ParsedMail, walker: _Walker, hv: dict[str, list[str]], ctx: _Ctx
+) -> list[str]:
+    found, reported = _dsn_recipients(walker.dsn_parts, ctx)
+    if reported:
+        return found[:MAX_BOUNCED]
+    failed = _parse_addresses(hv.get("x-failed-recipients", []), ctx)
+    if failed:  # Exim names them in a header
+        return _dedupe(a.key for a in failed)[:MAX_BOUNCED]
+    if walker.embedded:
+        found, reported = _dsn_recipients(_nested_dsn_parts(walker.embedded), ctx)
+        if reported:
+            return found[:MAX_BOUNCED]
+    if not _looks_like_bounce(mail, walker):
+        return []
+    return _text_recipients(mail)
 
 
 _BODY_MSGID_RE = re.compile(r"(?im)^[ >]*message-id:[ \t]*(<[^<>\s]+>)")
 
 
 def _original_ids(embedded: list[Message], text: str, ctx: _Ctx) -> list[str]:
-    out: list[str] = []
+    out: dict[str, None] = {}
     for sub in embedded:
         values: list[str] = []
         if sub.get_content_type() == "text/rfc822-headers":
@@ -769,15 +1258,41 @@ def _original_ids(embedded: list[Message], text: str, ctx: _Ctx) -> list[str]:
         else:
             values = [str(v) for v in sub.get_all("message-id", [])]
         for v in values:
-            for ident in extract_ids(v):
-                if ident not in out:
-                    out.append(ident)
+            out.update(dict.fromkeys(extract_ids(v)))
+        if len(out) >= MAX_ORIGINAL_IDS:
+            break
     if not out and text:
         for m in _BODY_MSGID_RE.finditer(text[:200_000]):
-            ident = m.group(1)
-            if len(ident) <= MAX_ID_LEN and ident not in out:
-                out.append(ident)
-    return out
+            if len(m.group(1)) <= MAX_ID_LEN:
+                out[m.group(1)] = None
+                if len(out) >= MAX_ORIGINAL_IDS:
+                    break
+    return list(out)[:MAX_ORIGINAL_IDS]
+
+
+def _capped_ids(values: list[str], head: int, tail: int, ctx: _Ctx) -> list[str]:
+    """The distinct ids of a header, only the first ``head`` and last ``tail`` of them."""
+    ids = _dedupe(i for v in values for i in extract_ids(v))
+    if len(ids) > head + tail:
+        ctx.note(f"{len(ids)} Message-IDs in one header: kept {head + tail}")
+        ids = ids[:head] + (ids[-tail:] if tail else [])
+    return ids
+
+
+# RFC 5646 in its common shapes ("en", "sv-SE", "zh-Hant-TW", "x-klingon").
+_LANGUAGE_TAG_RE = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+
+
+def _content_language(sources: list[list[str] | None], ctx: _Ctx) -> str | None:
+    """The first language tag of the first Content-Language that holds a valid one."""
+    for source in sources:
+        tag = _one_line(str(source[0])).split(",")[0].strip() if source else ""
+        if not tag:
+            continue
+        if len(tag) <= MAX_LANGUAGE_LEN and _LANGUAGE_TAG_RE.fullmatch(tag):
+            return tag
+        ctx.note(f"invalid Content-Language {tag[:40]!r} ignored")
+    return None
 
 
 def _parse(raw: bytes, ctx: _Ctx) -> ParsedMail:
@@ -804,22 +1319,17 @@ def _parse(raw: bytes, ctx: _Ctx) -> ParsedMail:
             ctx.note(f"HTML body over {MAX_HTML_CHARS} characters: text cut short")
         text = _body_text_clean(ctx.safe("html conversion", lambda: html_to_text(html), ""))
 
-    content_language = None
     sources = [hv.get("content-language")]
     if walker.text_part is not None:
         sources.append(walker.text_part.get_all("content-language"))
-    for source in sources:
-        tag = _one_line(str(source[0])).split(",")[0].strip() if source else ""
-        if tag:
-            content_language = tag
-            break
+    content_language = _content_language(sources, ctx)
 
     mail = ParsedMail(
         raw=raw,
         message_id=message_id,
         synthetic_id=synthetic,
-        in_reply_to=[i for v in hv.get("in-reply-to", []) for i in extract_ids(v)],
-        references=_dedupe(i for v in hv.get("references", []) for i in extract_ids(v)),
+        in_reply_to=_capped_ids(hv.get("in-reply-to", []), MAX_IN_REPLY_TO, 0, ctx),
+        references=_capped_ids(hv.get("references", []), 1, MAX_REFERENCES - 1, ctx),
         from_=_first_address(hv.get("from"), ctx),
         sender=_first_address(hv.get("sender"), ctx),
         reply_to=_parse_addresses(hv.get("reply-to", []), ctx),
@@ -834,15 +1344,14 @@ def _parse(raw: bytes, ctx: _Ctx) -> ParsedMail:
         text=text,
         html=html,
         attachments=walker.attachments,
-        content_type=ctx.safe("content type", msg.get_content_type, "text/plain"),
+        content_type=valid_content_type(
+            ctx.safe("content type", msg.get_content_type, "text/plain"), "text/plain"
+        ),
         defects=ctx.defects,
     )
-    mail.in_reply_to = _dedupe(mail.in_reply_to)
-    bounced = ctx.safe("delivery status", lambda: _dsn_recipients(walker.dsn_parts), [])
-    if not bounced:  # Exim's plain-text bounces name them in a header
-        failed = _parse_addresses(hv.get("x-failed-recipients", []), ctx)
-        bounced = _dedupe(a.key for a in failed)
-    mail.bounced_recipients = bounced
+    mail.bounced_recipients = ctx.safe(
+        "delivery status", lambda: _bounced_recipients(mail, walker, hv, ctx), []
+    )
     mail.original_message_ids = ctx.safe(
         "original ids", lambda: _original_ids(walker.embedded, text, ctx), []
     )

@@ -79,11 +79,13 @@ class Ticket(Base):
     next_notice_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True,
                                                             index=True)
 
+    # Loaded when used, never with every ticket: a listing of a million tickets must not
+    # read their threads.
     messages: Mapped[list[Message]] = relationship(
-        back_populates="ticket", order_by="Message.id", lazy="selectin"
+        back_populates="ticket", order_by="Message.id", lazy="select"
     )
     participants: Mapped[list[Participant]] = relationship(
-        back_populates="ticket", order_by="Participant.id", lazy="selectin"
+        back_populates="ticket", order_by="Participant.id", lazy="select"
     )
 
     __table_args__ = (
@@ -118,7 +120,7 @@ class Message(Base):
     # Why the pipeline treated it this way: "auto_reply: Auto-Submitted: auto-replied".
     verdict: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(200), default="")
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # read only when needed
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="messages")
 

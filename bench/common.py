@@ -1,0 +1,229 @@
+"""Pieces every benchmark stage shares: the SMTP sink, the helpdesk config, machine facts."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import re
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.mailservers import Dovecot, free_port
+
+LOCALHOST = "127.0.0.1"
+_IN_REPLY_TO = re.compile(rb"(?mi)^In-Reply-To:[ \t]*(<[^>\r\n]*>)")
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One mail the sink accepted: when (time.monotonic), to whom, in reply to what."""
+
+    at: float
+    rcpts: tuple[str, ...]
+    in_reply_to: str | None
+
+
+class _SinkHandler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        at = time.monotonic()
+        raw = envelope.original_content or b""
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        match = _IN_REPLY_TO.search(head)
+        self.sink.record(Arrival(at, tuple(envelope.rcpt_tos),
+                                 match.group(1).decode() if match else None))
+        return "250 2.0.0 OK"
+
+
+class SmtpSink:
+    """An aiosmtpd server that accepts everything and only counts (and, when asked,
+    records arrival time and In-Reply-To).  Runs in a thread of this process."""
+
+    def __init__(self, *, record: bool = False, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.keep = record
+        self.count = 0
+        self.arrivals: list[Arrival] = []
+        self._cond = threading.Condition()
+        self._controller = Controller(_SinkHandler(self), hostname=LOCALHOST, port=self.port,
+                                      server_hostname="bench-sink", ready_timeout=10.0)
+
+    def record(self, arrival: Arrival) -> None:
+        with self._cond:
+            self.count += 1
+            if self.keep:
+                self.arrivals.append(arrival)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Any, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self), timeout)
+
+    def __enter__(self) -> SmtpSink:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()
+
+
+class SinkProcess:
+    """The counting sink in a process of its own (``python -m bench.sink``), so that
+    measuring the sender's rate does not share one GIL with the server it sends to.
+    ``count`` asks it over its stdin how many mails it has accepted."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._proc: subprocess.Popen[str] | None = None
+
+    @property
+    def count(self) -> int:
+        assert self._proc is not None and self._proc.stdin and self._proc.stdout
+        self._proc.stdin.write("count\n")
+        self._proc.stdin.flush()
+        return int(self._proc.stdout.readline())
+
+    def __enter__(self) -> SinkProcess:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.sink", str(self.port)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+        assert self._proc.stdout is not None
+        if self._proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("SMTP sink process did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is None:
+            return
+        with contextlib.suppress(OSError):
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+WEEK = ", ".join(f'{d} = "09:00-17:00"' for d in ("mon", "tue", "wed", "thu", "fri"))
+
+
+def write_config(path: Path, *, dovecot: Dovecot, domain: str, db: Path, smtp_port: int,
+                 idle: bool = False, poll_interval: float = 60.0,
+                 outbox_interval: float = 5.0) -> Path:
+    """A two-department helpdesk on the private Dovecot (support@ has the IMAP mailbox),
+    sending everything to the SMTP sink."""
+    imap = (f'{{ host = "{LOCALHOST}", port = {dovecot.imap_port}, security = "none", '
+            f'username = "support@{domain}", password = "{Dovecot.PASSWORD}", '
+            f'poll_interval = {poll_interval}, idle = {str(idle).lower()}, timeout = 60 }}')
+    path.write_text(textwrap.dedent(f"""\
+        secret = "bench-secret-{domain}"
+        instance = "mailticket-bench"
+        [database]
+        url = "sqlite:///{db}"
+        [outgoing]
+        transport = "smtp"
+        host = "{LOCALHOST}"
+        port = {smtp_port}
+        security = "none"
+        interval = {outbox_interval}
+        [calendar]
+        timezone = "Europe/Paris"
+        hours = {{ {WEEK} }}
+        holidays = "FR"
+        [sla]
+        response = "1 business day"
+        escalation = ["1 business day"]
+        [[departments]]
+        name = "support"
+        address = "support@{domain}"
+        display_name = "Bench Support"
+        agents = ["alice@{domain}", "bob@{domain}"]
+        escalate_to = ["lead@{domain}"]
+        imap = {imap}
+        [[departments]]
+        name = "sales"
+        address = "sales@{domain}"
+        display_name = "Bench Sales"
+        agents = ["carol@{domain}"]
+        """))
+    return path
+
+
+def log_to_file(path: Path) -> None:
+    """INFO to a file, as the daemon logs: its cost is part of what is measured."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for noisy in ("mail.log", "aiosmtpd", "imapclient", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process, from /proc."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def machine() -> dict[str, str]:
+    """The facts docs/benchmarks.md asks for, read from this machine."""
+    cpu = "?"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with contextlib.suppress(OSError), open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    dovecot = "?"
+    with contextlib.suppress(Exception):
+        binary = "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else "dovecot"
+        dovecot = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                                 timeout=10).stdout.split()[0]
+    return {"nproc": str(os.cpu_count()), "cpu": cpu, "ram": mem,
+            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+            "dovecot": dovecot}
+
+
+@contextlib.contextmanager
+def timer() -> Iterator[list[float]]:
+    """``with timer() as t: ...`` then ``t[0]`` is the elapsed seconds."""
+    box: list[float] = []
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box.append(time.perf_counter() - start)

@@ -1,0 +1,52 @@
+"""``python -m bench.drain CONFIG TOTAL``: drain a department's backlog in a fresh process
+and report its memory, so nothing of the benchmark itself is counted.
+
+One ``ImapPoller.poll_once`` handles the whole backlog, as a daemon that starts in
+front of a full mailbox would.  ``App.ingest`` is wrapped (in this process only) to
+count mails; at 25 %, 50 % and 100 % of TOTAL the resident set (VmRSS) is noted.
+The last line printed is JSON: count, seconds, the marks and the peak (VmHWM).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import log_to_file, peak_rss_mb, rss_mb
+from bench.ingest import make_app
+from mailticket.ingest.imap import ImapPoller
+
+
+def main() -> None:
+    config, total = Path(sys.argv[1]), int(sys.argv[2])
+    log_to_file(config.with_suffix(".log"))
+    app = make_app(config)
+    marks = {max(1, total // 4): "25%", max(1, total // 2): "50%", total: "100%"}
+    seen: dict[str, Any] = {"count": 0, "rss": {}}
+    inner = app.ingest
+    start = time.perf_counter()
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        outcome = inner(*args, **kwargs)
+        seen["count"] += 1
+        label = marks.get(seen["count"])
+        if label:
+            seen["rss"][label] = {"mails": seen["count"], "rss_mb": round(rss_mb(), 1),
+                                  "seconds": round(time.perf_counter() - start, 1)}
+            print(json.dumps({"mark": label, **seen["rss"][label]}), flush=True)
+        return outcome
+
+    app.ingest = counting  # type: ignore[method-assign]
+    baseline = rss_mb()
+    handled = ImapPoller(app, app.config.department("support")).poll_once()
+    seconds = time.perf_counter() - start
+    print(json.dumps({"count": handled, "seconds": seconds, "baseline_mb": round(baseline, 1),
+                      "marks": seen["rss"], "peak_mb": round(peak_rss_mb(), 1)}), flush=True)
+    app.close()
+
+
+if __name__ == "__main__":
+    main()
