@@ -73,14 +73,13 @@ def list_tickets(session: Session, config: Config, now: datetime, *,
     if state:
         q = q.where(Ticket.state == state)
     if overdue or at_risk:
-        # Indexed on (state, due_at): only tickets with a running clock are read.
-        q = q.where(Ticket.due_at.is_not(None), Ticket.state != "closed")
+        # Running clocks only (partial index on warn_at), most urgent first.
+        q = q.where(Ticket.due_at.is_not(None), Ticket.warn_at <= now).order_by(None).order_by(
+            Ticket.due_at, Ticket.id)
         if overdue and not at_risk:
             q = q.where(Ticket.due_at <= now)
         elif at_risk and not overdue:
-            q = q.where(Ticket.warn_at <= now, Ticket.due_at > now)
-        else:
-            q = q.where(Ticket.warn_at <= now)
+            q = q.where(Ticket.due_at > now)
     return [ticket_dict(config, t, now) for t in session.scalars(q)]
 
 
@@ -89,15 +88,16 @@ def status(session: Session, config: Config, now: datetime) -> dict[str, Any]:
     for d in config.departments:
         tz = (d.calendar or config.calendar).timezone
         mbox = session.scalar(select(MailboxState).where(MailboxState.department == d.name))
-        running = select(func.count()).select_from(Ticket).where(
-            Ticket.department == d.name, Ticket.state != "closed")
+        count = select(func.count()).select_from(Ticket).where(Ticket.department == d.name)
+        running = count.where(Ticket.due_at.is_not(None))  # partial index: clocks only
         depts.append({
             "department": d.name, "address": d.address,
             "imap": bool(d.imap),
             "last_fetch": _iso(mbox.last_success_at, tz) if mbox else None,
             "last_error": mbox.last_error if mbox else None,
             "last_error_at": _iso(mbox.last_error_at, tz) if mbox else None,
-            "open": session.scalar(running) or 0,
+            "open": session.scalar(count.where(
+                Ticket.state.in_(("new", "open", "pending")))) or 0,
             "at_risk": session.scalar(running.where(
                 Ticket.warn_at <= now, Ticket.due_at > now)) or 0,
             "breached": session.scalar(running.where(Ticket.due_at <= now)) or 0,

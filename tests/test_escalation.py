@@ -180,10 +180,11 @@ def test_cli_sla_at_a_future_instant_and_overdue_listings(app, tmp_path):
         return [(r["id"], r["sla"]) for r in rows]
 
     assert refs(run("sla", "--at", "2026-11-23T16:00+01:00", "--json")) == [(2, "breached")]
+    # Most urgent first.
     assert refs(run("sla", "--at", "2026-11-23T16:30+01:00", "--json")) == [
-        (1, "at_risk"), (2, "breached")]
+        (2, "breached"), (1, "at_risk")]
     assert refs(run("sla", "--at", "2026-11-24T10:15", "--json")) == [
-        (1, "breached"), (2, "breached")]
+        (2, "breached"), (1, "breached")]
     # "now" is the real clock: ticket 2 (due 3 November) is overdue whatever day it is.
     assert 2 in [r["id"] for r in run("tickets", "--overdue", "--json")]
     status = run("status", "--json")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 10:33:51.474333
+Create Date: 2026-11-23 11:01:08.084435
 """
 
 from alembic import op
@@ -73,10 +73,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.create_index('ix_tickets_clock_department_due', ['department', 'due_at'], unique=False, sqlite_where=sa.text('due_at IS NOT NULL'), postgresql_where=sa.text('due_at IS NOT NULL'))
+        batch_op.create_index('ix_tickets_clock_warn', ['warn_at'], unique=False, sqlite_where=sa.text('due_at IS NOT NULL'), postgresql_where=sa.text('due_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_tickets_customer'), ['customer'], unique=False)
-        batch_op.create_index(batch_op.f('ix_tickets_department'), ['department'], unique=False)
+        batch_op.create_index('ix_tickets_department_state', ['department', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_next_notice_at'), ['next_notice_at'], unique=False)
-        batch_op.create_index('ix_tickets_open_due', ['state', 'due_at'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -169,10 +170,11 @@ def downgrade() -> None:
 
     op.drop_table('events')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.drop_index('ix_tickets_open_due')
         batch_op.drop_index(batch_op.f('ix_tickets_next_notice_at'))
-        batch_op.drop_index(batch_op.f('ix_tickets_department'))
+        batch_op.drop_index('ix_tickets_department_state')
         batch_op.drop_index(batch_op.f('ix_tickets_customer'))
+        batch_op.drop_index('ix_tickets_clock_warn', sqlite_where=sa.text('due_at IS NOT NULL'), postgresql_where=sa.text('due_at IS NOT NULL'))
+        batch_op.drop_index('ix_tickets_clock_department_due', sqlite_where=sa.text('due_at IS NOT NULL'), postgresql_where=sa.text('due_at IS NOT NULL'))
 
     op.drop_table('tickets')
     op.drop_table('settings')
