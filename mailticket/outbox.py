@@ -30,11 +30,10 @@ log = logging.getLogger("mailticket.outbox")
 
 def enqueue(session: Session, out: Outgoing, *, ticket: Ticket | None, now: datetime) -> None:
     """Queue one mail and record it on its ticket, in the caller's transaction."""
-    raw = out.message.as_bytes()
+    raw = out.raw
     session.add(Message(
         ticket=ticket, direction="out", kind=out.kind, message_id=out.message_id,
-        in_reply_to=out.message.get("In-Reply-To"),
-        references=str(out.message.get("References", "")).split(),
+        in_reply_to=out.in_reply_to, references=out.references,
         from_addr=out.mail_from, from_name="", to=out.to, cc=out.cc,
         subject=out.subject, date=now, text=out.text, raw=raw, source="outbox",
         verdict="", attachments=[],
