@@ -119,6 +119,52 @@ class App:
                                        also)
         raise AssertionError("unreachable")
 
+    def ingest_batch(self, items: Sequence[tuple[bytes, str, Callable[[Session], None]]],
+                     *, department: str | None) -> list[Outcome]:
+        """Several mails in one transaction, each in a savepoint of its own.
+
+        One commit per batch instead of per mail; the watermark still moves in the same
+        transaction as the mails it covers, so a crash loses the whole uncommitted batch
+        or nothing, and the batch is fetched again.  A mail that breaks the pipeline is
+        rolled back to its savepoint and quarantined alone; a database that is down or
+        locked aborts the batch, to be tried again later.
+        """
+        outcomes = []
+        with self.db.transaction() as s:
+            for raw, source, also in items:
+                outcome = None
+                for attempt in range(2):
+                    try:
+                        with s.begin_nested():
+                            outcome = self.pipeline.process(
+                                s, raw, mailbox_department=department, source=source)
+                        break
+                    except IntegrityError:
+                        if attempt:  # raced twice by another daemon: let the batch retry
+                            raise
+                    except OperationalError as e:
+                        if transient(e):
+                            raise
+                        outcome = self._quarantine_in(s, raw, department, source, e)
+                        break
+                    except Exception as e:  # the mail broke the pipeline: keep it, move on
+                        outcome = self._quarantine_in(s, raw, department, source, e)
+                        break
+                also(s)
+                assert outcome is not None
+                outcomes.append(outcome)
+        return outcomes
+
+    def _quarantine_in(self, s: Session, raw: bytes, department: str | None, source: str,
+                       e: Exception) -> Outcome:
+        reason = f"{type(e).__name__}: {e}"
+        log.error("%s quarantined: %s", source, reason, exc_info=True)
+        q = Quarantine(at=self.clock.now(), source=source, department=department,
+                       reason=reason[:4000], raw=raw)
+        s.add(q)
+        s.flush()
+        return Outcome("quarantined", None, f"quarantine:{q.id}", reason)
+
     def database_answers(self) -> bool:
         """Tells a database that is down from a statement that failed on this mail."""
         try:

@@ -214,7 +214,7 @@ def test_dovecot_killed_in_the_middle_of_a_fetch(make_world, dovecot):
     import threading
 
     w = make_world()
-    n = 400
+    n = 1200  # six FETCH batches of 200: the kill lands while some are still to come
     dovecot.seed_inbox(w.addr("support"), [
         bytes(mail(f"f{i}@{w.domain}", w.addr("support"), f"Fetch {i}", "x" * 2000))
         for i in range(n)])

@@ -26,6 +26,7 @@ log = logging.getLogger("mailticket.ingest.imap")
 
 FETCH_BATCH = 200
 FETCH_BYTES = 32 * 1024 * 1024
+COMMIT_EVERY = 50  # mails per transaction: one commit each, watermark included
 
 
 def connect(cfg: ImapConfig) -> IMAPClient:
@@ -101,20 +102,29 @@ class ImapPoller:
         handled = 0
         for batch in self._batches(client, uids):
             data = client.fetch(batch, ["BODY.PEEK[]"])
-            for uid in batch:
+            for i in range(0, len(batch), COMMIT_EVERY):
                 if self.stop.is_set():
                     return handled  # the rest waits for the next start; nothing is lost
-                item = data.get(uid)
-                source = f"imap:{self.dept.name}:{uidvalidity}:{uid}"
-                if item is None or b"BODY[]" not in item:
-                    # Expunged between SEARCH and FETCH: nothing to keep.
+                chunk = batch[i:i + COMMIT_EVERY]
+                items = []
+                for uid in chunk:
+                    item = data.get(uid)
+                    if item is None or b"BODY[]" not in item:
+                        continue  # expunged between SEARCH and FETCH: nothing to keep
+                    items.append((bytes(item[b"BODY[]"]),
+                                  f"imap:{self.dept.name}:{uidvalidity}:{uid}",
+                                  self._advance(uid)))
+                if not items:
                     with self.app.db.transaction() as s:
-                        self._advance(uid)(s)
+                        self._advance(chunk[-1])(s)
                     continue
-                outcome = self.app.ingest(bytes(item[b"BODY[]"]), department=self.dept.name,
-                                          source=source, also=self._advance(uid))
-                log.debug("%s %s: %s", outcome.message_id, source, outcome.action)
-                handled += 1
+                outcomes = self.app.ingest_batch(items, department=self.dept.name)
+                if chunk[-1] != int(items[-1][1].rsplit(":", 1)[1]):
+                    with self.app.db.transaction() as s:
+                        self._advance(chunk[-1])(s)
+                for (_, source, _), outcome in zip(items, outcomes, strict=True):
+                    log.debug("%s %s: %s", outcome.message_id, source, outcome.action)
+                handled += len(items)
         return handled
 
     @staticmethod
