@@ -43,10 +43,7 @@ def enqueue(session: Session, out: Outgoing, *, ticket: Ticket | None, now: date
         mail_from=out.mail_from, rcpt_to=out.recipients, raw=raw, created_at=now,
         attempts=0, next_attempt_at=now,
     ))
-    session.add(Event(
-        ticket_id=ticket.id if ticket else None, at=now, kind="mail_queued",
-        detail={"kind": out.kind, "message_id": out.message_id, "to": out.recipients},
-    ))
+    # The outbox row is the record that it was queued; "mail_sent" events follow.
 
 
 def backoff(attempts: int) -> timedelta:

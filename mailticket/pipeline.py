@@ -25,7 +25,6 @@ from mailticket.mail import compose
 from mailticket.mail.classify import Kind, Verdict, classify
 from mailticket.mail.language import LanguageDetector
 from mailticket.mail.parse import ParsedMail, parse
-from mailticket.mail.replies import new_text
 from mailticket.mail.subject import base_subject
 from mailticket.mail.templates import Templates
 from mailticket.mail.threading import Decision, find_ticket
@@ -227,8 +226,9 @@ class Pipeline:
         address = mail.from_.key if mail.from_ and len(mail.from_.key) <= 320 else ""
         contact = session.get(Contact, address) if address else None
         known = contact.language if contact else None
+        # The detector skips quoted lines itself; no need for the full reply parser here.
         lang, how = self.detector.detect(
-            new_text(mail.text), mail.header("Content-Language") or mail.content_language,
+            mail.text, mail.header("Content-Language") or mail.content_language,
             fallback=known or dept.language,
             min_confidence=self.config.languages.min_confidence)
         if how == "fallback" and known:

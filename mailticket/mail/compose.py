@@ -75,7 +75,7 @@ def _mailbox(name: str, addr: str) -> str:
 
 def _text(value: str) -> str:
     """An unstructured header value: ASCII as is, anything else as RFC 2047 words."""
-    return value if value.isascii() else Header(value, "utf-8").encode()
+    return value if value.isascii() else Header(value, "utf-8").encode(linesep="\r\n")
 
 
 @dataclass
@@ -152,14 +152,13 @@ def build(
         ("X-Auto-Response-Suppress", "All"),
         (LOOP_HEADER, _text(clean(instance, 100))),
     ]
-    top = Message()
-    for name, value in headers:
-        if value:
-            top[name] = value
-    for name, value in msg.items():  # MIME-Version and Content-* after our headers
-        top[name] = value
-    top.set_payload(msg.get_payload())
-    raw = top.as_bytes(policy=_SMTP32)
+    # Our header lines are ASCII by now (clean() removed every control character,
+    # RFC 2047 words carry the rest), so they are written as they are; only
+    # References, which can be long, is folded between its ids.
+    lines = [f"{name}: {value}\r\n" for name, value in headers if value and name != "References"]
+    if refs:
+        lines.append("References: " + "\r\n ".join(refs) + "\r\n")
+    raw = "".join(lines).encode("ascii", "replace") + msg.as_bytes(policy=_SMTP32)
     to_addrs = [clean(a, 320) for _, a in to]
     cc_addrs = [clean(a, 320) for _, a in cc]
     return Outgoing(
