@@ -27,6 +27,8 @@ from mailticket.transport import PermanentError, Transport, TransportDown
 
 log = logging.getLogger("mailticket.outbox")
 
+MARK_EVERY = 10  # sent mails recorded per transaction
+
 
 def enqueue(session: Session, out: Outgoing, *, ticket: Ticket | None, now: datetime) -> None:
     """Queue one mail and record it on its ticket, in the caller's transaction."""
@@ -104,26 +106,32 @@ class Outbox:
         items = self._claim(batch, retry_all)
         if not items:
             return report
+        marks: list[tuple[int, str, str | None, dict[str, str] | None]] = []
         try:
             with self.transport.session() as conn:
                 for item in items:
-                    self._send_one(conn, item, report)
+                    self._send_one(conn, item, report, marks)
+                    if len(marks) >= MARK_EVERY:
+                        self._finish(marks)
         except TransportDown as e:
+            self._finish(marks)
             report.down = str(e)
             self._mark_down(str(e), [i for i in items])
             return report
+        self._finish(marks)
         if self._down_since is not None:
             log.warning("outbox: mail server reachable again after %s",
                         self.clock.now() - self._down_since)
             self._down_since = None
         return report
 
-    def _send_one(self, conn: object, item: object, report: DeliveryReport) -> None:
+    def _send_one(self, conn: object, item: object, report: DeliveryReport,
+                  marks: list[tuple[int, str, str | None, dict[str, str] | None]]) -> None:
         id_, mail_from, rcpts, raw, message_id, attempts = item  # type: ignore[misc]
         try:
             refused = conn.send(mail_from, list(rcpts), raw)  # type: ignore[attr-defined]
         except PermanentError as e:
-            self._finish(id_, message_id, failed=str(e))
+            marks.append((id_, message_id, str(e), None))
             report.failed += 1
             log.error("%s outbox: permanently refused: %s", message_id, e)
             return
@@ -133,28 +141,34 @@ class Outbox:
             self._defer(id_, message_id, attempts, str(e))
             report.deferred += 1
             return
-        self._finish(id_, message_id, refused=refused)
+        marks.append((id_, message_id, None, refused))
         report.sent += 1
 
-    def _finish(self, id_: int, message_id: str, failed: str | None = None,
-                refused: dict[str, str] | None = None) -> None:
+    def _finish(self, marks: list[tuple[int, str, str | None, dict[str, str] | None]]) -> None:
+        """Record what the server took, a few mails per transaction.  A crash before this
+        commits resends at most MARK_EVERY mails, with their Message-IDs unchanged."""
+        if not marks:
+            return
         now = self.clock.now()
         with self.db.transaction() as s:
-            values: dict[str, object] = {"attempts": OutboxItem.attempts + 1}
-            if failed:
-                values.update(failed_at=now, last_error=failed)
-            else:
-                values.update(sent_at=now, last_error=f"refused: {refused}" if refused else None)
-            row = s.execute(update(OutboxItem).where(OutboxItem.id == id_).values(**values)
-                            .returning(OutboxItem.ticket_id, OutboxItem.kind,
-                                       OutboxItem.rcpt_to)).one()
-            s.add(Event(
-                ticket_id=row.ticket_id, at=now,
-                kind="mail_failed" if failed else "mail_sent",
-                detail={"kind": row.kind, "message_id": message_id, "to": row.rcpt_to,
-                        **({"error": failed} if failed else {}),
-                        **({"refused": refused} if refused else {})},
-            ))
+            for id_, message_id, failed, refused in marks:
+                values: dict[str, object] = {"attempts": OutboxItem.attempts + 1}
+                if failed:
+                    values.update(failed_at=now, last_error=failed)
+                else:
+                    values.update(sent_at=now,
+                                  last_error=f"refused: {refused}" if refused else None)
+                row = s.execute(update(OutboxItem).where(OutboxItem.id == id_).values(**values)
+                                .returning(OutboxItem.ticket_id, OutboxItem.kind,
+                                           OutboxItem.rcpt_to)).one()
+                s.add(Event(
+                    ticket_id=row.ticket_id, at=now,
+                    kind="mail_failed" if failed else "mail_sent",
+                    detail={"kind": row.kind, "message_id": message_id, "to": row.rcpt_to,
+                            **({"error": failed} if failed else {}),
+                            **({"refused": refused} if refused else {})},
+                ))
+        marks.clear()
 
     def _defer(self, id_: int, message_id: str, attempts: int, error: str) -> None:
         now = self.clock.now()
