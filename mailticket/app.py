@@ -119,8 +119,8 @@ class App:
                                        also)
         raise AssertionError("unreachable")
 
-    def ingest_batch(self, items: Sequence[tuple[bytes, str, Callable[[Session], None]]],
-                     *, department: str | None) -> list[Outcome]:
+    def ingest_batch(self, items: Sequence[tuple[bytes, str]], *, department: str | None,
+                     also: Callable[[Session], None]) -> list[Outcome]:
         """Several mails in one transaction, each in a savepoint of its own.
 
         One commit per batch instead of per mail; the watermark still moves in the same
@@ -131,7 +131,7 @@ class App:
         """
         outcomes = []
         with self.db.transaction() as s:
-            for raw, source, also in items:
+            for raw, source in items:
                 outcome = None
                 for attempt in range(2):
                     try:
@@ -150,9 +150,9 @@ class App:
                     except Exception as e:  # the mail broke the pipeline: keep it, move on
                         outcome = self._quarantine_in(s, raw, department, source, e)
                         break
-                also(s)
                 assert outcome is not None
                 outcomes.append(outcome)
+            also(s)
         return outcomes
 
     def _quarantine_in(self, s: Session, raw: bytes, department: str | None, source: str,

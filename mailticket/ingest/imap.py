@@ -106,23 +106,12 @@ class ImapPoller:
                 if self.stop.is_set():
                     return handled  # the rest waits for the next start; nothing is lost
                 chunk = batch[i:i + COMMIT_EVERY]
-                items = []
-                for uid in chunk:
-                    item = data.get(uid)
-                    if item is None or b"BODY[]" not in item:
-                        continue  # expunged between SEARCH and FETCH: nothing to keep
-                    items.append((bytes(item[b"BODY[]"]),
-                                  f"imap:{self.dept.name}:{uidvalidity}:{uid}",
-                                  self._advance(uid)))
-                if not items:
-                    with self.app.db.transaction() as s:
-                        self._advance(chunk[-1])(s)
-                    continue
-                outcomes = self.app.ingest_batch(items, department=self.dept.name)
-                if chunk[-1] != int(items[-1][1].rsplit(":", 1)[1]):
-                    with self.app.db.transaction() as s:
-                        self._advance(chunk[-1])(s)
-                for (_, source, _), outcome in zip(items, outcomes, strict=True):
+                # Expunged between SEARCH and FETCH: nothing to keep, the mark moves on.
+                items = [(bytes(data[uid][b"BODY[]"]), f"imap:{self.dept.name}:{uidvalidity}:{uid}")
+                         for uid in chunk if b"BODY[]" in data.get(uid, {})]
+                outcomes = self.app.ingest_batch(items, department=self.dept.name,
+                                                 also=self._advance(chunk[-1]))
+                for (_, source), outcome in zip(items, outcomes, strict=True):
                     log.debug("%s %s: %s", outcome.message_id, source, outcome.action)
                 handled += len(items)
         return handled
