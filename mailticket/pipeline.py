@@ -132,11 +132,10 @@ class Pipeline:
         envelope_rcpts: Sequence[str] = (),
     ) -> Outcome:
         mail = parse(raw)
-        fp = fingerprint(mail)
         known = session.execute(select(Message.fingerprint).where(
             Message.message_id == mail.message_id)).first()
         if known is not None:
-            if known[0] in (None, fp):
+            if known[0] in (None, fingerprint(mail)):
                 return Outcome("duplicate", None, mail.message_id, "Message-ID already stored")
             # A different mail under a Message-ID we know (broken scanners and web
             # forms reuse one): keep it, under an id of its own.
