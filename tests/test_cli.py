@@ -64,3 +64,17 @@ def test_check_config_tries_the_logins(make_world):
     w.config_path.write_text(text)
     bad = CliRunner().invoke(main, ["--config", str(w.config_path), "check-config"])
     assert bad.exit_code == 1 and "SMTP FAILED" in bad.output
+
+
+def test_db_upgrade_when_automatic_upgrades_are_off(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/new.db"\nauto_upgrade = false\n'
+                   '[[departments]]\nname = "support"\naddress = "support@example.com"\n')
+    runner = CliRunner()
+    before = runner.invoke(main, ["--config", str(cfg), "status"])
+    assert before.exit_code == 2 and "mailticket db upgrade" in before.output
+    up = runner.invoke(main, ["--config", str(cfg), "db", "upgrade"])
+    assert up.exit_code == 0 and "revision 0001 (was empty)" in up.output
+    after = runner.invoke(main, ["--config", str(cfg), "status", "--json"])
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.output)["outbox_depth"] == 0
