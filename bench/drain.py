@@ -2,7 +2,7 @@
 and report its memory, so nothing of the benchmark itself is counted.
 
 One ``ImapPoller.poll_once`` handles the whole backlog, as a daemon that starts in
-front of a full mailbox would.  ``App.ingest`` is wrapped (in this process only) to
+front of a full mailbox would.  ``App.ingest_batch`` is wrapped (in this process only) to
 count mails; at 25 %, 50 % and 100 % of TOTAL the resident set (VmRSS) is noted.
 The last line printed is JSON: count, seconds, the marks and the peak (VmHWM).
 """
@@ -26,20 +26,21 @@ def main() -> None:
     app = make_app(config)
     marks = {max(1, total // 4): "25%", max(1, total // 2): "50%", total: "100%"}
     seen: dict[str, Any] = {"count": 0, "rss": {}}
-    inner = app.ingest
+    inner = app.ingest_batch
     start = time.perf_counter()
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        outcome = inner(*args, **kwargs)
-        seen["count"] += 1
-        label = marks.get(seen["count"])
-        if label:
-            seen["rss"][label] = {"mails": seen["count"], "rss_mb": round(rss_mb(), 1),
-                                  "seconds": round(time.perf_counter() - start, 1)}
-            print(json.dumps({"mark": label, **seen["rss"][label]}), flush=True)
-        return outcome
+    def counting(items: Any, **kwargs: Any) -> Any:
+        outcomes = inner(items, **kwargs)
+        before = seen["count"]
+        seen["count"] += len(items)
+        for at, label in marks.items():  # a mark passed inside this batch
+            if before < at <= seen["count"]:
+                seen["rss"][label] = {"mails": seen["count"], "rss_mb": round(rss_mb(), 1),
+                                      "seconds": round(time.perf_counter() - start, 1)}
+                print(json.dumps({"mark": label, **seen["rss"][label]}), flush=True)
+        return outcomes
 
-    app.ingest = counting  # type: ignore[method-assign]
+    app.ingest_batch = counting  # type: ignore[method-assign]
     baseline = rss_mb()
     handled = ImapPoller(app, app.config.department("support")).poll_once()
     seconds = time.perf_counter() - start
