@@ -10,24 +10,8 @@ from email.utils import make_msgid
 import pytest
 from sqlalchemy import select
 
-from mailticket.app import App
-from mailticket.config import parse_config
 from mailticket.store.models import Message, OutboxItem
-from tests.corpora import talon_standard_replies
-
-CONFIG = """
-secret = "s"
-[database]
-url = "sqlite:///{tmp}/x.db"
-[outgoing]
-transport = "maildir"
-maildir = "{tmp}/sent"
-[[departments]]
-name = "support"
-address = "support@example.com"
-agents = ["alice@example.com"]
-"""
-
+from tests.corpora import HELPDESK_DOMAIN, talon_standard_replies, throwaway_app
 
 
 def _norm(text: str) -> str:
@@ -40,11 +24,10 @@ def replies():
 
 
 def test_each_real_client_reply_is_relayed_with_exactly_its_new_text(tmp_path, replies):
-    app = App(parse_config(CONFIG.format(tmp=tmp_path)))
-    app.ensure_schema()
+    app = throwaway_app(tmp_path / "desk")
     failures = []
     for n, reply in enumerate(replies, start=1):
-        customer = (f"From: Jane <jane{n}@customer.example>\r\nTo: support@example.com\r\n"
+        customer = (f"From: Jane <jane{n}@customer.example>\r\nTo: support@{HELPDESK_DOMAIN}\r\n"
                     f"Subject: Question {n}\r\nMessage-ID: <q{n}@customer.example>\r\n\r\n"
                     f"Hello, question {n}.\r\n").encode()
         assert app.ingest(customer, department="support", source="test").action == "new_ticket"
@@ -57,7 +40,7 @@ def test_each_real_client_reply_is_relayed_with_exactly_its_new_text(tmp_path, r
         for h in ("From", "To", "Cc", "In-Reply-To", "References", "Message-ID", "Reply-To",
                   "Sender"):
             del msg[h]
-        msg["From"] = "Alice <alice@example.com>"
+        msg["From"] = f"Alice <alice@{HELPDESK_DOMAIN}>"
         msg["To"] = str(reply_to)
         msg["Message-ID"] = make_msgid(domain="talon.example")
         msg["In-Reply-To"] = note_id
