@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.actions import change_state, stop_clock
 from mailticket.config import DepartmentConfig
-from mailticket.mail.compose import attachments_of
+from mailticket.mail.compose import files_of
 from mailticket.mail.parse import ParsedMail
 from mailticket.mail.replies import Commands, new_text, split_commands
 from mailticket.mail.threading import Decision
@@ -97,7 +97,7 @@ def handle_reply(session: Session, mailer: Mailer, ticket: Ticket, dept: Departm
         return "commands"
     name = (mail.from_.name if mail.from_ else "") or ""
     sent_id = mailer.relay_answer(session, ticket, dept, agent, name, body,
-                                  attachments_of(mail.raw), now)
+                                  files_of(mail), now)
     session.add(Event(ticket_id=ticket.id, at=now, kind="answered", actor=agent,
                       detail={"message_id": msg.message_id, "relayed_as": sent_id}))
     stop_clock(ticket, now)

@@ -46,11 +46,15 @@ class Mailer:
 
     def _build(self, kind: str, dept: DepartmentConfig, now: datetime, **kw: object
                ) -> compose.Outgoing:
+        return self._build_each(kind, dept, now, each_to=[kw.pop("to")], **kw)[0]
+
+    def _build_each(self, kind: str, dept: DepartmentConfig, now: datetime, **kw: object
+                    ) -> list[compose.Outgoing]:
         auto = "auto-generated" if kind in ("notification", "note", "agent_error",
                                             "escalation", "warning") else "auto-replied"
-        return compose.build(kind, from_addr=dept.address, date=now,
-                             instance=self.config.instance, auto_submitted=auto,
-                             **kw)  # type: ignore[arg-type]
+        return compose.build_each(kind, from_addr=dept.address, date=now,
+                                  instance=self.config.instance, auto_submitted=auto,
+                                  **kw)  # type: ignore[arg-type]
 
     def last_customer_message(self, ticket: Ticket) -> Message | None:
         for m in reversed(ticket.messages):
@@ -131,8 +135,13 @@ class Mailer:
     # -- to agents ------------------------------------------------------------------
     def notify_agents(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
                       msg: Message, now: datetime, *, is_new: bool,
-                      agents: list[str] | None = None, kind: str = "notification") -> None:
-        """One mail per agent, each with its own unguessable Message-ID, so a reply proves who."""
+                      agents: list[str] | None = None, kind: str = "notification",
+                      files: list[tuple[str, str, bytes]] | None = None) -> None:
+        """One mail per agent, each with its own unguessable Message-ID, so a reply proves who.
+
+        ``files`` are the message's attachments when the caller has them at hand;
+        otherwise they are read from its stored raw mail.
+        """
         if agents is None:
             agents = [ticket.assignee] if ticket.assignee else list(dept.agents)
         if not agents:
@@ -145,9 +154,10 @@ class Mailer:
         ][-5:]
         customer = (f"{ticket.customer_name} <{ticket.customer}>" if ticket.customer_name
                     else ticket.customer)
-        files: list[tuple[str, str, bytes]] = []
         total = sum(int(a.get("size", 0)) for a in msg.attachments)
-        if msg.attachments and total <= self.config.limits.notification_attachments_max:
+        if not msg.attachments or total > self.config.limits.notification_attachments_max:
+            files = []
+        elif files is None:
             files = compose.attachments_of(msg.raw)
         text, _ = self._render(
             "notification.txt.j2", dept, [], marker=MARKER, is_new=is_new, kind=msg.kind,
@@ -161,13 +171,13 @@ class Mailer:
         if msg.kind in ("agent", "note"):
             who = msg.from_name or msg.from_addr
         reply_to = token_address(dept.address, ticket.id, self.secret)
-        for agent in agents:
-            out = self._build(
-                kind, dept, now, from_name=f"{who} via {dept.sender_name}", to=[("", agent)],
+        for out in self._build_each(
+                kind, dept, now, from_name=f"{who} via {dept.sender_name}",
+                each_to=[[("", agent)] for agent in agents],
                 subject=ticket_subject(dept.tag_word, ticket.id, ticket.subject), text=text,
                 reply_to=reply_to, in_reply_to=msg.message_id,
                 references=[*msg.references, msg.message_id], language=dept.language,
-                attachments=files)
+                attachments=files):
             enqueue(session, out, ticket=ticket, now=now)
 
     def agent_error(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
@@ -200,12 +210,12 @@ class Mailer:
             priority=ticket.priority, assignee=ticket.assignee)
         label = _label(dept, "overdue" if kind == "escalation" else "due_soon")
         reply_to = token_address(dept.address, ticket.id, self.secret)
-        for person in to:
-            out = self._build(
-                kind, dept, now, from_name=f"{dept.sender_name} SLA", to=[("", person)],
+        for out in self._build_each(
+                kind, dept, now, from_name=f"{dept.sender_name} SLA",
+                each_to=[[("", person)] for person in to],
                 subject=f"{label}: " + ticket_subject(dept.tag_word, ticket.id, ticket.subject),
                 text=text, reply_to=reply_to, in_reply_to=last.message_id if last else None,
-                references=[last.message_id] if last else [], language=dept.language)
+                references=[last.message_id] if last else [], language=dept.language):
             enqueue(session, out, ticket=ticket, now=now)
 
 

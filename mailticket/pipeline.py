@@ -264,7 +264,7 @@ class Pipeline:
         if verdict.kind is Kind.BOUNCE:
             self._mark_bouncing(session, ticket, mail, now)
             self.mailer.notify_agents(session, ticket, self.config.department(
-                ticket.department), msg, now, is_new=False)
+                ticket.department), msg, now, is_new=False, files=compose.files_of(mail))
         log.info("%s attached to ticket %d: %s", mail.message_id, ticket.id, why)
         return Outcome("attached", ticket.id, mail.message_id, why)
 
@@ -316,7 +316,8 @@ class Pipeline:
         log.info("%s opened ticket %d in %s", mail.message_id, ticket.id, dept.name)
         if answer:
             self.mailer.auto_response(session, ticket, dept, msg, now)
-        self.mailer.notify_agents(session, ticket, dept, msg, now, is_new=True)
+        self.mailer.notify_agents(session, ticket, dept, msg, now, is_new=True,
+                                  files=compose.files_of(mail))
         return Outcome("new_ticket", ticket.id, mail.message_id, "new ticket")
 
     def _follow_up(self, session: Session, mail: ParsedMail, verdict: Verdict,
@@ -351,5 +352,6 @@ class Pipeline:
         self._event(session, ticket, "customer_message", now, actor=msg.from_addr,
                     message_id=mail.message_id, rule=decision.rule)
         log.info("%s joined ticket %d (%s)", mail.message_id, ticket.id, decision.reason)
-        self.mailer.notify_agents(session, ticket, dept, msg, now, is_new=False)
+        self.mailer.notify_agents(session, ticket, dept, msg, now, is_new=False,
+                                  files=compose.files_of(mail))
         return Outcome("follow_up", ticket.id, mail.message_id, decision.reason)

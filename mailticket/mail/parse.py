@@ -341,6 +341,9 @@ class Attachment:
     size: int
     content_id: str | None
     inline: bool
+    #: The decoded bytes of a leaf part sent as a file (Content-Disposition:
+    #: attachment), so agents get it passed on without parsing the mail again.
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -740,6 +743,7 @@ class _Walker:
                 content_id=_content_id(part),
                 inline=disposition == "inline"
                 or (not disposition and part.get("content-id") is not None),
+                data=data if disposition == "attachment" else None,
             )
         )
         return [], []

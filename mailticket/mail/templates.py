@@ -9,6 +9,7 @@ translation falls back instead of failing.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import jinja2
 from mailticket.mail.dates import format_instant
 
 
+@cache
 def builtin_dir() -> Path:
     """Installed wheels carry the templates inside the package; a checkout has them at the top."""
     inside = Path(__file__).resolve().parent.parent / "templates"
@@ -27,6 +29,9 @@ class Templates:
     def __init__(self, global_dir: str | None = None) -> None:
         self.global_dir = Path(global_dir) if global_dir else None
         self._envs: dict[tuple[str, ...], jinja2.Environment] = {}
+        # Which file answers (dirs, name, department, languages): looked up once per
+        # process; edits to that file are still picked up (Jinja checks its mtime).
+        self._found: dict[tuple[object, ...], str] = {}
 
     def _env(self, dirs: tuple[str, ...]) -> jinja2.Environment:
         env = self._envs.get(dirs)
@@ -58,12 +63,21 @@ class Templates:
         """Rendered text and the language actually used."""
         dirs = tuple(str(d) for d in (dept_dir, self.global_dir, builtin_dir()) if d)
         env = self._env(dirs)
+        key = (dirs, name, dept_name, *languages)
+        path = self._found.get(key)
+        if path is None:
+            path = self._find(env, name, dept_name, languages, dirs)
+            self._found[key] = path
+        lang = path.split("/")[-2]
+        return env.get_template(path).render(language=lang, **context), lang
+
+    def _find(self, env: jinja2.Environment, name: str, dept_name: str, languages: list[str],
+              dirs: tuple[str, ...]) -> str:
         langs = [lang for lang in dict.fromkeys([*languages, "en"]) if lang]
         for path in self.candidates(name, dept_name, langs):
             try:
-                template = env.get_template(path)
+                env.get_template(path)
             except jinja2.TemplateNotFound:
                 continue
-            lang = path.split("/")[-2]
-            return template.render(language=lang, **context), lang
+            return path
         raise LookupError(f"template {name!r} not found in {', '.join(dirs)}")
