@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
 from mailticket.config import Config
+from mailticket.mail.parse import parse
 from mailticket.mail.templates import Templates
 from mailticket.outbox import Outbox
 from mailticket.pipeline import Outcome, Pipeline
@@ -121,14 +122,39 @@ class App:
 
     def ingest_batch(self, items: Sequence[tuple[bytes, str]], *, department: str | None,
                      also: Callable[[Session], None]) -> list[Outcome]:
-        """Several mails in one transaction, each in a savepoint of its own.
+        """Several mails in one transaction: one commit per batch instead of per mail.
 
-        One commit per batch instead of per mail; the watermark still moves in the same
-        transaction as the mails it covers, so a crash loses the whole uncommitted batch
-        or nothing, and the batch is fetched again.  A mail that breaks the pipeline is
-        rolled back to its savepoint and quarantined alone; a database that is down or
-        locked aborts the batch, to be tried again later.
+        The watermark moves in the same transaction as the mails it covers, so a crash
+        loses the whole uncommitted batch or nothing, and the batch is fetched again.
+        The batch is first tried in one go; if a mail breaks the pipeline, all of it
+        is rolled back and done again with a savepoint per mail, so that mail alone is
+        quarantined.  A database that is down or locked aborts the batch, to be tried
+        again later.
         """
+        try:
+            with self.db.transaction() as s:
+                batch_mails = [parse(raw) for raw, _ in items]
+                batch = self.pipeline.batch(s, batch_mails)
+                outcomes = [
+                    self.pipeline.process_parsed(s, mail, batch, mailbox_department=department,
+                                                 source=source)
+                    for mail, (_, source) in zip(batch_mails, items, strict=True)]
+                also(s)
+            return outcomes
+        except OperationalError as e:
+            if transient(e):
+                raise
+            failure: Exception = e
+        except Exception as e:  # noqa: BLE001 - one mail broke it; find which, below
+            failure = e
+        log.warning("a batch of %d mails failed (%s: %s); processing it again mail by mail",
+                    len(items), type(failure).__name__, failure)
+        return self._ingest_careful(items, department, also)
+
+    def _ingest_careful(self, items: Sequence[tuple[bytes, str]], department: str | None,
+                        also: Callable[[Session], None]) -> list[Outcome]:
+        """Each mail in a savepoint of its own: one that breaks is rolled back to it and
+        quarantined alone."""
         outcomes = []
         with self.db.transaction() as s:
             for raw, source in items:

@@ -70,18 +70,20 @@ class Mailer:
         return int(session.scalar(q) or 0)
 
     def auto_response(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
-                      msg: Message, now: datetime) -> None:
-        """Acknowledge a new ticket, with the promise — unless this sender had enough today."""
+                      msg: Message, now: datetime, sent_today: int | None = None) -> bool:
+        """Acknowledge a new ticket, with the promise — unless this sender had enough today
+        (``sent_today`` auto-responses, counted here unless the caller knows)."""
         if not ticket.customer:
-            return
+            return False
         limit = self.config.limits.auto_responses_per_sender_per_day
-        sent = self.auto_responses_today(session, ticket.customer, now)
+        sent = (self.auto_responses_today(session, ticket.customer, now)
+                if sent_today is None else sent_today)
         if sent >= limit:
             log.warning("%s no auto-response: %s had %d in 24 h (limit %d)",
                         msg.message_id, ticket.customer, sent, limit)
             session.add(Event(ticket_id=ticket.id, at=now, kind="auto_response_suppressed",
                               detail={"reason": f"{sent} auto-responses in 24 h"}))
-            return
+            return False
         text, lang = self._render(
             "auto_response.txt.j2", dept, [ticket.language or ""],
             customer_name=ticket.customer_name, ref=tag(dept.tag_word, ticket.id),
@@ -93,6 +95,7 @@ class Mailer:
             in_reply_to=msg.message_id, references=[*msg.references, msg.message_id],
             language=lang)
         enqueue(session, out, ticket=ticket, now=now)
+        return True
 
     def closed_notice(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
                       now: datetime) -> None:

@@ -30,6 +30,7 @@ from mailticket.mail.templates import Templates
 from mailticket.mail.threading import Decision, find_ticket
 from mailticket.mailer import Mailer
 from mailticket.sla.calendar import SECONDS
+from mailticket.store.batch import Batch
 from mailticket.store.models import Contact, Event, Message, Participant, Ticket
 
 log = logging.getLogger("mailticket.pipeline")
@@ -131,20 +132,36 @@ class Pipeline:
         self, session: Session, raw: bytes, *, mailbox_department: str | None, source: str,
         envelope_rcpts: Sequence[str] = (),
     ) -> Outcome:
+        """One mail on its own (the listener, the CLI)."""
         mail = parse(raw)
-        known = session.execute(select(Message.fingerprint).where(
-            Message.message_id == mail.message_id)).first()
-        if known is not None:
-            if known[0] in (None, fingerprint(mail)):
+        return self.process_parsed(
+            session, mail, self.batch(session, [mail]), mailbox_department=mailbox_department,
+            source=source, envelope_rcpts=envelope_rcpts)
+
+    def batch(self, session: Session, mails: Sequence[ParsedMail]) -> Batch:
+        """Look up, in a few queries, what processing these mails will ask about."""
+        return Batch(session, message_ids=[m.message_id for m in mails],
+                     senders=[m.from_.key for m in mails if m.from_], now=self.clock.now())
+
+    def process_parsed(
+        self, session: Session, mail: ParsedMail, batch: Batch, *,
+        mailbox_department: str | None, source: str, envelope_rcpts: Sequence[str] = (),
+    ) -> Outcome:
+        stored, known = batch.lookup(mail.message_id)
+        mine = fingerprint(mail)
+        if stored:
+            if known in (None, mine):
                 return Outcome("duplicate", None, mail.message_id, "Message-ID already stored")
             # A different mail under a Message-ID we know (broken scanners and web
             # forms reuse one): keep it, under an id of its own.
             reused = mail.message_id
-            mail.message_id = f"<{hashlib.sha256(raw).hexdigest()[:32]}@mailticket.invalid>"
+            mail.message_id = (
+                f"<{hashlib.sha256(mail.raw).hexdigest()[:32]}@mailticket.invalid>")
             log.warning("%s reuses the Message-ID of another mail; stored as %s", reused,
                         mail.message_id)
-            if session.scalar(select(Message.id).where(Message.message_id == mail.message_id)):
+            if batch.lookup(mail.message_id)[0]:
                 return Outcome("duplicate", None, mail.message_id, "same mail already stored")
+        batch.remember(mail.message_id, mine)
         verdict = classify(mail, self.own, compose.LOOP_HEADER)
         dept = self._department(mail, envelope_rcpts, mailbox_department)
         sender = mail.from_.key if mail.from_ else None
@@ -159,10 +176,10 @@ class Pipeline:
             log.warning("%s token rejected (bad mac): %s", mail.message_id, bad)
         now = self.clock.now()
         if verdict.kind is not Kind.CUSTOMER:
-            return self._machine(session, mail, verdict, decision, dept, source, now)
+            return self._machine(session, batch, mail, verdict, decision, dept, source, now)
         if decision.is_new:
-            return self._new_ticket(session, mail, verdict, dept, source, now)
-        return self._follow_up(session, mail, verdict, decision, source, now)
+            return self._new_ticket(session, batch, mail, verdict, dept, source, now)
+        return self._follow_up(session, batch, mail, verdict, decision, source, now)
 
     # -- where it goes ------------------------------------------------------------
     def _department(self, mail: ParsedMail, envelope: Sequence[str],
@@ -218,12 +235,12 @@ class Pipeline:
             known.add(key)
             ticket.participants.append(Participant(address=key, name=a.name[:320], role=role))
 
-    def _language(self, session: Session, mail: ParsedMail, dept: DepartmentConfig,
+    def _language(self, batch: Batch, mail: ParsedMail, dept: DepartmentConfig,
                   msg: Message, now: datetime) -> tuple[str, str]:
         """The customer's language: header, else detected, else what they wrote before,
         else the department's.  Remembered per address when the mail itself says it."""
         address = mail.from_.key if mail.from_ and len(mail.from_.key) <= 320 else ""
-        contact = session.get(Contact, address) if address else None
+        contact = batch.contact(address) if address else None
         known = contact.language if contact else None
         # The detector skips quoted lines itself; no need for the full reply parser here.
         lang, how = self.detector.detect(
@@ -234,15 +251,16 @@ class Pipeline:
             how = "customer"
         if how in ("header", "detected") and address:
             if contact is None:
-                session.add(Contact(address=address, language=lang, updated_at=now))
+                batch.add_contact(Contact(address=address, language=lang, updated_at=now))
             elif contact.language != lang:
                 contact.language, contact.updated_at = lang, now
         msg.language = lang
         return lang, how
 
     # -- acting -------------------------------------------------------------------
-    def _machine(self, session: Session, mail: ParsedMail, verdict: Verdict, decision: Decision,
-                 dept: DepartmentConfig, source: str, now: datetime) -> Outcome:
+    def _machine(self, session: Session, batch: Batch, mail: ParsedMail, verdict: Verdict,
+                 decision: Decision, dept: DepartmentConfig, source: str, now: datetime
+                 ) -> Outcome:
         """Machine mail never opens a ticket and never gets an answer; it is kept all the same."""
         why = f"{verdict.kind.value}: {verdict.reason}"
         ticket_id = decision.ticket_id
@@ -253,7 +271,8 @@ class Pipeline:
         if verdict.kind is Kind.OWN:
             ticket = None  # our own mail coming back: keep it, attach it nowhere
         if ticket is None and verdict.kind is Kind.LIST and self.config.limits.lists_open_tickets:
-            return self._new_ticket(session, mail, verdict, dept, source, now, answer=False)
+            return self._new_ticket(session, batch, mail, verdict, dept, source, now,
+                                    answer=False)
         msg = self._store(session, mail, ticket, verdict.kind.value, why, source, now)
         if ticket is None:
             log.info("%s stored without a ticket: %s", mail.message_id, why)
@@ -292,12 +311,13 @@ class Pipeline:
         ticket.escalation_level = 0
         ticket.next_notice_at = ticket.warn_at
 
-    def _new_ticket(self, session: Session, mail: ParsedMail, verdict: Verdict,
+    def _new_ticket(self, session: Session, batch: Batch, mail: ParsedMail, verdict: Verdict,
                     dept: DepartmentConfig, source: str, now: datetime, answer: bool = True
                     ) -> Outcome:
         customer = mail.from_
         ticket = Ticket(
-            department=dept.name, subject=base_subject(mail.subject)[:1000],
+            id=batch.new_ticket_id(), department=dept.name,
+            subject=base_subject(mail.subject)[:1000],
             customer=_fit(customer.key, 320) if customer else "",
             customer_name=_fit(customer.name, 320) if customer else "", state="new",
             priority="normal",
@@ -308,19 +328,20 @@ class Pipeline:
         self._start_clock(ticket, dept, now)
         msg = self._store(session, mail, ticket, "customer",
                           f"{verdict.kind.value}: {verdict.reason}", source, now)
-        ticket.language, how = self._language(session, mail, dept, msg, now)
-        session.flush()  # the ticket id is in every mail we write
+        ticket.language, how = self._language(batch, mail, dept, msg, now)
         self._event(session, ticket, "created", now, actor=ticket.customer,
                     message_id=mail.message_id, department=dept.name,
                     language=ticket.language, language_from=how)
         log.info("%s opened ticket %d in %s", mail.message_id, ticket.id, dept.name)
-        if answer:
-            self.mailer.auto_response(session, ticket, dept, msg, now)
+        if answer and ticket.customer:
+            sent = batch.auto_responses_today(ticket.customer, now)
+            if self.mailer.auto_response(session, ticket, dept, msg, now, sent_today=sent):
+                batch.count_auto_response(ticket.customer)
         self.mailer.notify_agents(session, ticket, dept, msg, now, is_new=True,
                                   files=compose.files_of(mail))
         return Outcome("new_ticket", ticket.id, mail.message_id, "new ticket")
 
-    def _follow_up(self, session: Session, mail: ParsedMail, verdict: Verdict,
+    def _follow_up(self, session: Session, batch: Batch, mail: ParsedMail, verdict: Verdict,
                    decision: Decision, source: str, now: datetime) -> Outcome:
         ticket = session.get(Ticket, decision.ticket_id)
         assert ticket is not None
@@ -341,7 +362,7 @@ class Pipeline:
         self._add_participants(session, ticket, mail)
         msg = self._store(session, mail, ticket, "customer",
                           f"customer: {verdict.reason}; threaded by {decision.rule}", source, now)
-        lang, how = self._language(session, mail, dept, msg, now)
+        lang, how = self._language(batch, mail, dept, msg, now)
         if how in ("header", "detected") and lang != ticket.language:
             self._event(session, ticket, "language_changed", now, old=ticket.language, new=lang)
             ticket.language = lang

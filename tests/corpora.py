@@ -334,6 +334,7 @@ def throwaway_app(folder: Path, extra: str = "", url: str | None = None) -> App:
     """A one-department helpdesk on its own SQLite file (or ``url``); outgoing mail goes to
     a maildir.
 
+    ``extra`` is TOML placed before the first table: top-level keys, or whole tables.
     Built the way the conftest builds its worlds (``parse_config`` → ``App`` →
     ``ensure_schema``) but with no mail server: corpus tests are about input only.
     """
@@ -343,12 +344,12 @@ def throwaway_app(folder: Path, extra: str = "", url: str | None = None) -> App:
     folder.mkdir(parents=True, exist_ok=True)
     text = f"""\
 secret = "corpus-secret"
+{extra}
 [database]
 url = "{url or f'sqlite:///{folder}/x.db'}"
 [outgoing]
 transport = "maildir"
 maildir = "{folder}/sent"
-{extra}
 [[departments]]
 name = "support"
 address = "support@{HELPDESK_DOMAIN}"

@@ -163,6 +163,10 @@ class Event(Base):
     actor: Mapped[str] = mapped_column(String(320), default="system")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
+    # Not read by the code: it tells the session to write tickets before the rows naming them
+    # when one flush holds both (ticket numbers are given before the ticket is written).
+    ticket: Mapped[Ticket | None] = relationship()
+
 
 class MailboxState(Base):
     """Where a department's IMAP sync stands; the UID watermark moves in the mail's own commit."""
@@ -199,6 +203,8 @@ class OutboxItem(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    ticket: Mapped[Ticket | None] = relationship()  # write order, as for Event
 
     __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "next_attempt_at"),)
 

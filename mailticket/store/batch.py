@@ -1,0 +1,111 @@
+"""What one ingest transaction has already looked up, so a batch of mails costs a few
+queries instead of a dozen per mail.
+
+Only reads are remembered here; every write still goes through the session, and a
+query that is still made sees the batch's earlier mails through autoflush.  The
+memo lives exactly as long as the transaction (or savepoint run) it was made in:
+after a rollback it is thrown away with what it remembered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from mailticket.store.models import Contact, Message, Ticket
+
+_CHUNK = 500  # bound parameters per IN (...), well below every backend's limit
+
+
+def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+    items = list(dict.fromkeys(v for v in values if v))
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
+
+
+class Batch:
+    def __init__(self, session: Session, *, message_ids: Iterable[str] = (),
+                 senders: Iterable[str] = (), now: datetime | None = None) -> None:
+        self.s = session
+        conn = session.connection()  # no autoflush: nothing of this batch is pending yet
+        # Message-ID -> fingerprint of what is stored (None for mail we sent).
+        self.stored: dict[str, str | None] = {}
+        for ids in _chunks(message_ids):
+            rows = conn.execute(select(Message.message_id, Message.fingerprint)
+                                .where(Message.message_id.in_(ids)))
+            self.stored.update((mid, fp) for mid, fp in rows)
+        self._asked = set(message_ids)
+        addresses = [a for a in senders if a and len(a) <= 320]
+        self.contacts: dict[str, Contact | None] = dict.fromkeys(addresses)
+        for chunk in _chunks(addresses):
+            for c in session.scalars(select(Contact).where(Contact.address.in_(chunk))):
+                self.contacts[c.address] = c
+        # Auto-responses each sender got in the last 24 hours (the per-sender limit).
+        self.auto_responses: dict[str, int] = dict.fromkeys(addresses, 0)
+        if now is not None:
+            for chunk in _chunks(addresses):
+                rows = conn.execute(
+                    select(Ticket.customer, func.count())
+                    .select_from(Message).join(Ticket)
+                    .where(Message.kind == "auto_response", Ticket.customer.in_(chunk),
+                           Message.date >= now - timedelta(days=1))
+                    .group_by(Ticket.customer))
+                self.auto_responses.update((who, int(n)) for who, n in rows)
+        self._next_id: int | None = None
+
+    # -- Message-IDs ----------------------------------------------------------------
+    def lookup(self, message_id: str) -> tuple[bool, str | None]:
+        """(stored?, its fingerprint) — from the memo when the batch asked for it."""
+        if message_id in self.stored:
+            return True, self.stored[message_id]
+        if message_id in self._asked:
+            return False, None
+        row = self.s.execute(select(Message.fingerprint)
+                             .where(Message.message_id == message_id)).first()
+        return (True, row[0]) if row is not None else (False, None)
+
+    def remember(self, message_id: str, fingerprint: str | None) -> None:
+        self.stored[message_id] = fingerprint
+
+    # -- contacts ---------------------------------------------------------------------
+    def contact(self, address: str) -> Contact | None:
+        if address not in self.contacts:
+            self.contacts[address] = self.s.get(Contact, address)
+        return self.contacts[address]
+
+    def add_contact(self, contact: Contact) -> None:
+        self.s.add(contact)
+        self.contacts[contact.address] = contact
+
+    # -- auto-responses ---------------------------------------------------------------
+    def auto_responses_today(self, address: str, now: datetime) -> int:
+        if address not in self.auto_responses:
+            self.auto_responses[address] = int(self.s.scalar(
+                select(func.count()).select_from(Message).join(Ticket)
+                .where(Message.kind == "auto_response", Ticket.customer == address,
+                       Message.date >= now - timedelta(days=1))) or 0)
+        return self.auto_responses[address]
+
+    def count_auto_response(self, address: str) -> None:
+        self.auto_responses[address] = self.auto_responses.get(address, 0) + 1
+
+    # -- ticket numbers ---------------------------------------------------------------
+    def new_ticket_id(self) -> int:
+        """The next ticket number, known before the row is written, so the mails it
+        causes are composed without flushing the session once per ticket.
+
+        SQLite: one writer at a time (BEGIN IMMEDIATE), so the highest number plus
+        one is free until we commit.  Other databases: the column's own sequence.
+        """
+        conn = self.s.connection()
+        if conn.dialect.name != "sqlite":
+            return int(conn.execute(
+                text("SELECT nextval(pg_get_serial_sequence('tickets', 'id'))")).scalar_one())
+        if self._next_id is None:
+            self._next_id = int(conn.execute(select(func.max(Ticket.id))).scalar() or 0) + 1
+        else:
+            self._next_id += 1
+        return self._next_id

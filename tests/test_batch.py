@@ -1,0 +1,121 @@
+"""The poller hands mails over in batches of 50, one transaction each.  Mails of one batch
+must behave exactly as if they had come one by one: a reply to a mail of the same batch
+joins its ticket, a duplicate is dropped, the per-sender auto-response limit counts the
+batch's own auto-responses, and a mail that breaks is quarantined alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from mailticket.store.models import MailboxState, Message, OutboxItem, Ticket
+from tests.corpora import HELPDESK_DOMAIN, throwaway_app
+
+SUPPORT = f"support@{HELPDESK_DOMAIN}"
+
+
+def raw(n: int, sender: str, subject: str, body: str = "Hello, my printer is broken.",
+        reply_to: str | None = None, name: str = "Customer") -> bytes:
+    head = (f"From: {name} <{sender}>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n"
+            f"Date: Mon, 23 Nov 2026 10:00:{n:02d} +0100\r\n"
+            f"Message-ID: <m{n}@customer.example>\r\nContent-Language: en\r\n")
+    if reply_to:
+        head += f"In-Reply-To: {reply_to}\r\nReferences: {reply_to}\r\n"
+    return (head + "\r\n" + body + "\r\n").encode()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path: Path) -> str | None:
+    return request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+
+
+def ingest(app, mails: list[bytes], last_uid: int = 0):
+    def advance(s):
+        state = s.scalar(select(MailboxState)) or MailboxState(
+            department="support", folder="INBOX", last_uid=0)
+        state.last_uid = last_uid + len(mails)
+        s.add(state)
+
+    return app.ingest_batch([(m, f"imap:support:1:{last_uid + i + 1}")
+                             for i, m in enumerate(mails)], department="support", also=advance)
+
+
+def auto_responses(app) -> list[tuple[int, list[str]]]:
+    with app.db.read() as s:
+        return [(t, r) for t, r in s.execute(
+            select(OutboxItem.ticket_id, OutboxItem.rcpt_to)
+            .where(OutboxItem.kind == "auto_response").order_by(OutboxItem.id))]
+
+
+@pytest.fixture
+def one_go(caplog):
+    """Asserts afterwards that every batch went through in one go (no mail-by-mail rerun,
+    which would hide a mistake of the batch's own bookkeeping)."""
+    yield
+    assert not [r for r in caplog.get_records("call") if "mail by mail" in r.getMessage()]
+
+
+def test_a_batch_threads_dedupes_and_numbers_like_single_mails(tmp_path, url, one_go):
+    app = throwaway_app(tmp_path, url=url)
+    first = raw(1, "ann@customer.example", "Printer broken")
+    outcomes = ingest(app, [
+        first,
+        raw(2, "ann@customer.example", "Re: Printer broken", "Forgot: it is the HP one.",
+            reply_to="<m1@customer.example>"),
+        raw(3, "bo@customer.example", "Invoice question"),
+        first,  # the same mail fetched twice in one batch
+        raw(4, "cy@customer.example", "Password reset"),
+    ])
+    assert [o.action for o in outcomes] == [
+        "new_ticket", "follow_up", "new_ticket", "duplicate", "new_ticket"]
+    ann, bo, cy = outcomes[0].ticket_id, outcomes[2].ticket_id, outcomes[4].ticket_id
+    assert outcomes[1].ticket_id == ann
+    assert len({ann, bo, cy}) == 3 and ann < bo < cy
+    # Numbers keep counting after the batch, as single mails would have them.
+    more = ingest(app, [raw(5, "di@customer.example", "Hi")], last_uid=5)
+    assert more[0].ticket_id == cy + 1
+    assert auto_responses(app) == [(ann, ["ann@customer.example"]),
+                                   (bo, ["bo@customer.example"]),
+                                   (cy, ["cy@customer.example"]),
+                                   (cy + 1, ["di@customer.example"])]
+    with app.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Message)
+                        .where(Message.ticket_id == ann, Message.direction == "in")) == 2
+        assert s.scalar(select(MailboxState.last_uid)) == 6
+    app.close()
+
+
+def test_the_auto_response_limit_counts_the_batch_itself(tmp_path, url, one_go):
+    app = throwaway_app(tmp_path, url=url)  # limit: 3 per sender per day
+    outcomes = ingest(app, [raw(n, "storm@customer.example", f"Question {n}")
+                            for n in range(1, 6)])
+    assert [o.action for o in outcomes] == ["new_ticket"] * 5
+    assert [t for t, _ in auto_responses(app)] == [o.ticket_id for o in outcomes[:3]]
+    app.close()
+
+
+def test_a_mail_that_breaks_is_quarantined_alone(tmp_path, url, caplog):
+    tpl = tmp_path / "tpl" / "en"
+    tpl.mkdir(parents=True)
+    # A template that fails for one customer only: the batch's other mails must not care.
+    (tpl / "auto_response.txt.j2").write_text(
+        "{% if customer_name == 'Broken' %}{{ no_such_variable }}{% endif %}"
+        "We got it: {{ ref }}\n")
+    app = throwaway_app(tmp_path / "app", extra=f'template_dir = "{tmp_path}/tpl"', url=url)
+    outcomes = ingest(app, [
+        raw(1, "ann@customer.example", "One"),
+        raw(2, "bad@customer.example", "Two", name="Broken"),
+        raw(3, "cy@customer.example", "Three"),
+    ])
+    assert [o.action for o in outcomes] == ["new_ticket", "quarantined", "new_ticket"]
+    assert "no_such_variable" in outcomes[1].reason
+    assert "processing it again mail by mail" in caplog.text
+    with app.db.read() as s:
+        assert s.scalars(select(Ticket.customer).order_by(Ticket.id)).all() == [
+            "ann@customer.example", "cy@customer.example"]
+        assert s.scalar(select(MailboxState.last_uid)) == 3
+    assert [r for _, r in auto_responses(app)] == [["ann@customer.example"],
+                                                    ["cy@customer.example"]]
+    app.close()
