@@ -32,17 +32,16 @@ MARK_EVERY = 10  # sent mails recorded per transaction
 
 def enqueue(session: Session, out: Outgoing, *, ticket: Ticket | None, now: datetime) -> None:
     """Queue one mail and record it on its ticket, in the caller's transaction."""
-    raw = out.raw
     session.add(Message(
         ticket=ticket, direction="out", kind=out.kind, message_id=out.message_id,
         in_reply_to=out.in_reply_to, references=out.references,
         from_addr=out.mail_from, from_name="", to=out.to, cc=out.cc,
-        subject=out.subject, date=now, text=out.text, raw=raw, source="outbox",
+        subject=out.subject, date=now, text=out.text, raw=out.raw, source="outbox",
         verdict="", attachments=[],
     ))
     session.add(OutboxItem(
         ticket_id=ticket.id if ticket else None, kind=out.kind, message_id=out.message_id,
-        mail_from=out.mail_from, rcpt_to=out.recipients, raw=raw, created_at=now,
+        mail_from=out.mail_from, rcpt_to=out.recipients, created_at=now,
         attempts=0, next_attempt_at=now,
     ))
     # The outbox row is the record that it was queued; "mail_sent" events follow.
@@ -91,10 +90,11 @@ class Outbox:
                 return []
         with self.db.transaction() as s:
             items = s.execute(
-                select(OutboxItem.id, OutboxItem.mail_from, OutboxItem.rcpt_to, OutboxItem.raw,
+                select(OutboxItem.id, OutboxItem.mail_from, OutboxItem.rcpt_to, Message.raw,
                        OutboxItem.message_id, OutboxItem.attempts)
+                .join(Message, Message.message_id == OutboxItem.message_id)
                 .where(*due).order_by(OutboxItem.id).limit(batch)
-                .with_for_update(skip_locked=True)).all()
+                .with_for_update(skip_locked=True, of=OutboxItem)).all()
             if items:
                 s.execute(update(OutboxItem).where(OutboxItem.id.in_([i[0] for i in items]))
                           .values(next_attempt_at=now + timedelta(seconds=self.lease)))

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mailticket.app import App
 from mailticket.clock import FixedClock
 from mailticket.config import parse_config
-from mailticket.store.models import Event, OutboxItem, Ticket
+from mailticket.store.models import Event, Message, OutboxItem, Ticket
 from tests.conftest import WEEK
 
 CONFIG = """
@@ -107,7 +107,7 @@ def test_escalation_mail_says_who_what_how_late_and_how_to_take_it(app):
     scan(app, "2026-11-24T13:45")  # 3 h 30 min late: only the breach notice goes out
     assert [k for k, _ in notices(app)] == ["escalation"]
     with app.db.transaction() as s:
-        raw = s.scalars(select(OutboxItem.raw).where(OutboxItem.kind == "escalation")).one()
+        raw = s.scalars(select(Message.raw).where(Message.kind == "escalation")).one()
     text = raw.decode()
     assert "Subject: Overdue: [Support #1] Printer on fire" in text
     assert "Jane <jane@customer.example>" in text

@@ -50,7 +50,8 @@ def test_each_real_client_reply_is_relayed_with_exactly_its_new_text(tmp_path, r
             failures.append(f"{reply.path.name}: {outcome.action} {outcome.reason}")
             continue
         with app.db.read() as s:
-            raw = s.scalars(select(OutboxItem.raw).where(
+            raw = s.scalars(select(Message.raw).join(
+                OutboxItem, OutboxItem.message_id == Message.message_id).where(
                 OutboxItem.ticket_id == n, OutboxItem.kind == "agent")).one()
         sent = message_from_bytes(raw, policy=policy.default).get_body(("plain",)).get_content()
         relayed = sent.replace("\r\n", "\n").rsplit("\n--\n", 1)[0]

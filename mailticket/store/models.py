@@ -196,7 +196,8 @@ class OutboxItem(Base):
     message_id: Mapped[str] = mapped_column(String(998))
     mail_from: Mapped[str] = mapped_column(String(320))
     rcpt_to: Mapped[list[str]] = mapped_column(JSON)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # The bytes are the messages row's of the same Message-ID, written in the same
+    # transaction: stored once, not twice.
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)

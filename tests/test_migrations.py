@@ -1,0 +1,64 @@
+"""Schema upgrades: the migrations build exactly the models' schema, and an upgrade of a
+database with mail still queued sends that mail afterwards (nothing lost on upgrade)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert
+
+from mailticket.store.db import Database
+from mailticket.store.models import Base, Message, OutboxItem
+from tests.corpora import throwaway_app
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_url")
+    return f"sqlite:///{tmp_path}/m.db"
+
+
+def test_migrations_build_the_models_schema(url):
+    db = Database(url)
+    db.upgrade()
+    with db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, Base.metadata) == []
+    assert not db.needs_upgrade()
+    db.dispose()
+
+
+def test_mail_queued_before_an_upgrade_is_sent_after_it(tmp_path, url):
+    old = Database(url)
+    command.upgrade(old._alembic(), "0001")
+    raw = (b"From: support@helpdesk.test\r\nTo: jane@customer.example\r\n"
+           b"Subject: queued before the upgrade\r\nMessage-ID: <q@helpdesk.test>\r\n\r\nHi\r\n")
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    with old.engine.begin() as conn:  # what version 0001 wrote for one queued mail
+        conn.execute(insert(Message.__table__).values(
+            direction="out", kind="auto_response", message_id="<q@helpdesk.test>",
+            references=[], from_addr="support@helpdesk.test", from_name="", to=[], cc=[],
+            subject="queued", date=now, text="Hi", attachments=[], verdict="",
+            source="outbox", raw=raw))
+        conn.exec_driver_sql(
+            "INSERT INTO outbox (kind, message_id, mail_from, rcpt_to, raw, created_at, "
+            "attempts, next_attempt_at) VALUES ('auto_response', '<q@helpdesk.test>', "
+            "'support@helpdesk.test', '[\"jane@customer.example\"]', "
+            + ("X''" if url.startswith("sqlite") else "''::bytea")
+            + ", '2026-11-23 09:00:00', 0, '2026-11-23 09:00:00')")
+    old.dispose()
+
+    app = throwaway_app(tmp_path / "app", url=url)  # upgrades to the head revision
+    report = app.outbox.deliver()
+    assert report.sent == 1
+    sent = list((tmp_path / "app" / "sent" / "new").iterdir())
+    assert len(sent) == 1 and sent[0].read_bytes().endswith(raw)  # after envelope lines
+    with app.db.read() as s:
+        assert s.get(OutboxItem, 1).sent_at is not None
+    app.close()
