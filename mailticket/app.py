@@ -139,6 +139,7 @@ class App:
                     self.pipeline.process_parsed(s, mail, batch, mailbox_department=department,
                                                  source=source)
                     for mail, (_, source) in zip(batch_mails, items, strict=True)]
+                batch.write()
                 also(s)
             return outcomes
         except OperationalError as e:

@@ -30,7 +30,7 @@ from mailticket.mail.templates import Templates
 from mailticket.mail.threading import Decision, find_ticket
 from mailticket.mailer import Mailer
 from mailticket.sla.calendar import SECONDS
-from mailticket.store.batch import Batch
+from mailticket.store.batch import Batch, held_rows
 from mailticket.store.models import Contact, Event, Message, Participant, Ticket
 
 log = logging.getLogger("mailticket.pipeline")
@@ -134,9 +134,12 @@ class Pipeline:
     ) -> Outcome:
         """One mail on its own (the listener, the CLI)."""
         mail = parse(raw)
-        return self.process_parsed(
-            session, mail, self.batch(session, [mail]), mailbox_department=mailbox_department,
-            source=source, envelope_rcpts=envelope_rcpts)
+        batch = self.batch(session, [mail])
+        outcome = self.process_parsed(
+            session, mail, batch, mailbox_department=mailbox_department, source=source,
+            envelope_rcpts=envelope_rcpts)
+        batch.write()
+        return outcome
 
     def batch(self, session: Session, mails: Sequence[ParsedMail]) -> Batch:
         """Look up, in a few queries, what processing these mails will ask about."""
@@ -217,8 +220,13 @@ class Pipeline:
 
     def _event(self, session: Session, ticket: Ticket | None, kind: str, now: datetime,
                actor: str = "system", **detail: object) -> None:
-        session.add(Event(ticket_id=ticket.id if ticket else None, at=now, kind=kind,
-                          actor=actor, detail=detail))
+        row = dict(ticket_id=ticket.id if ticket else None, at=now, kind=kind, actor=actor,
+                   detail=detail)
+        rows = held_rows(session)
+        if rows is not None:
+            rows[Event].append(row)
+        else:
+            session.add(Event(**row))
 
     def _add_participants(self, session: Session, ticket: Ticket, mail: ParsedMail) -> None:
         known = {p.address for p in ticket.participants}

@@ -1,8 +1,9 @@
 """What one ingest transaction has already looked up, so a batch of mails costs a few
 queries instead of a dozen per mail.
 
-Only reads are remembered here; every write still goes through the session, and a
-query that is still made sees the batch's earlier mails through autoflush.  The
+Reads are remembered here; a query that is still made sees the batch's earlier mails
+through autoflush.  Rows that nothing reads back before the commit (queued mail,
+events) are held and written at the end, many per statement.  The
 memo lives exactly as long as the transaction (or savepoint run) it was made in:
 after a rollback it is thrown away with what it remembered.
 """
@@ -11,11 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from mailticket.store.models import Contact, Message, Ticket
+from mailticket.store.models import Base, Contact, Event, Message, OutboxItem, Ticket
+
+ROWS = "mailticket.rows"  # Session.info key of the rows a batch writes at its end
+
+
+def held_rows(session: Session) -> dict[type[Base], list[dict[str, Any]]] | None:
+    """Where rows nobody reads back during the batch (queued mail, events) wait to be
+    written many per statement; None outside a batch: write them as usual."""
+    return session.info.get(ROWS)
 
 _CHUNK = 500  # bound parameters per IN (...), well below every backend's limit
 
@@ -55,6 +65,17 @@ class Batch:
                     .group_by(Ticket.customer))
                 self.auto_responses.update((who, int(n)) for who, n in rows)
         self._next_id: int | None = None
+        self.rows: dict[type[Base], list[dict[str, Any]]] = {
+            Message: [], OutboxItem: [], Event: []}
+        session.info[ROWS] = self.rows
+
+    def write(self) -> None:
+        """Insert the held rows (tickets they name are flushed first by the session)."""
+        for model, rows in self.rows.items():
+            if rows:
+                self.s.execute(insert(model), rows)
+                rows.clear()
+        self.s.info.pop(ROWS, None)
 
     # -- Message-IDs ----------------------------------------------------------------
     def lookup(self, message_id: str) -> tuple[bool, str | None]:
