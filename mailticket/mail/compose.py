@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes, policy
-from email.header import Header
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr, unquote
 from typing import Any
@@ -75,8 +74,26 @@ def _mailbox(name: str, addr: str) -> str:
 
 
 def _text(value: str) -> str:
-    """An unstructured header value: ASCII as is, anything else as RFC 2047 words."""
-    return value if value.isascii() else Header(value, "utf-8").encode(linesep="\r\n")
+    """An unstructured header value: ASCII as is, anything else as RFC 2047 words.
+
+    UTF-8 "B" words of at most 36 bytes (60 characters encoded: lines stay within the
+    76 characters RFC 2047 section 2 allows after a header name of up to 16),
+    never splitting a character, one per folded line.
+    """
+    if value.isascii():
+        return value
+    words, chunk, size = [], [], 0
+    for ch in value:
+        n = len(ch.encode("utf-8"))
+        if size + n > 36:
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(ch)
+        size += n
+    words.append("".join(chunk))
+    return "\r\n ".join(
+        "=?utf-8?b?" + base64.b64encode(w.encode("utf-8")).decode("ascii") + "?="
+        for w in words)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -145,6 +146,7 @@ def _locale(language: str) -> Locale:
     return locale
 
 
+@lru_cache(maxsize=1024)  # a backlog promises the same few instants thousands of times
 def format_instant(instant: datetime, timezone: str, language: str = "en") -> str:
     """The promised instant as a reader of ``language`` in ``timezone`` expects it.
 
