@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailticket import agent
@@ -30,7 +29,7 @@ from mailticket.mail.templates import Templates
 from mailticket.mail.threading import Decision, find_ticket
 from mailticket.mailer import Mailer
 from mailticket.sla.calendar import SECONDS
-from mailticket.store.batch import Batch, held_rows
+from mailticket.store.batch import Batch, bounded_references, held_rows
 from mailticket.store.models import Contact, Event, Message, Participant, Ticket
 
 log = logging.getLogger("mailticket.pipeline")
@@ -41,36 +40,6 @@ class Outcome:
     ticket_id: int | None
     message_id: str
     reason: str
-
-
-class DbLookups:
-    """The threading rules' view of the database."""
-
-    def __init__(self, session: Session) -> None:
-        self.s = session
-
-    def ticket_for_message_ids(self, ids: Sequence[str]) -> int | None:
-        # Bounded: a hostile mail may list tens of thousands of references.
-        ids = list(dict.fromkeys(ids))
-        if len(ids) > 100:
-            ids = ids[:50] + ids[-50:]
-        rows = self.s.execute(
-            select(Message.message_id, Message.ticket_id).where(
-                Message.message_id.in_(ids), Message.ticket_id.is_not(None))
-        ).all()
-        found = dict(rows)  # type: ignore[arg-type]
-        for i in ids:
-            if i in found:
-                return int(found[i])
-        return None
-
-    def ticket_exists(self, ticket_id: int) -> bool:
-        return self.s.get(Ticket, ticket_id) is not None
-
-    def is_participant(self, ticket_id: int, address: str) -> bool:
-        return self.s.scalar(select(Participant.id).where(
-            Participant.ticket_id == ticket_id,
-            Participant.address == address.lower())) is not None
 
 
 def ceil_minute(t: datetime) -> datetime:
@@ -144,11 +113,26 @@ class Pipeline:
     def batch(self, session: Session, mails: Sequence[ParsedMail]) -> Batch:
         """Look up, in a few queries, what processing these mails will ask about."""
         return Batch(session, message_ids=[m.message_id for m in mails],
-                     senders=[m.from_.key for m in mails if m.from_], now=self.clock.now())
+                     senders=[m.from_.key for m in mails if m.from_],
+                     references=[r for m in mails for r in (
+                         *bounded_references([*m.in_reply_to, *reversed(m.references)]),
+                         *bounded_references(m.original_message_ids))],
+                     now=self.clock.now())
 
     def process_parsed(
         self, session: Session, mail: ParsedMail, batch: Batch, *,
         mailbox_department: str | None, source: str, envelope_rcpts: Sequence[str] = (),
+    ) -> Outcome:
+        """One mail of a batch.  Nothing is flushed on the way: what the batch wrote so far
+        is read from the batch's memo or through the tickets' relationships (which show
+        pending rows), and the session writes everything together at ``Batch.write``."""
+        with session.no_autoflush:
+            return self._process(session, mail, batch, mailbox_department=mailbox_department,
+                                 source=source, envelope_rcpts=envelope_rcpts)
+
+    def _process(
+        self, session: Session, mail: ParsedMail, batch: Batch, *,
+        mailbox_department: str | None, source: str, envelope_rcpts: Sequence[str],
     ) -> Outcome:
         stored, known = batch.lookup(mail.message_id)
         mine = fingerprint(mail)
@@ -173,16 +157,20 @@ class Pipeline:
                         *(_addr_key(r) for r in envelope_rcpts)],
             in_reply_to=mail.in_reply_to, references=mail.references, subject=mail.subject,
             sender=sender, own_addresses=self.own, secret=self.secret,
-            lookups=DbLookups(session),
+            lookups=batch,
         )
         for bad in decision.rejected_tokens:
             log.warning("%s token rejected (bad mac): %s", mail.message_id, bad)
         now = self.clock.now()
         if verdict.kind is not Kind.CUSTOMER:
-            return self._machine(session, batch, mail, verdict, decision, dept, source, now)
-        if decision.is_new:
-            return self._new_ticket(session, batch, mail, verdict, dept, source, now)
-        return self._follow_up(session, batch, mail, verdict, decision, source, now)
+            outcome = self._machine(session, batch, mail, verdict, decision, dept, source, now)
+        elif decision.is_new:
+            outcome = self._new_ticket(session, batch, mail, verdict, dept, source, now)
+        else:
+            outcome = self._follow_up(session, batch, mail, verdict, decision, source, now)
+        if outcome.ticket_id is not None:
+            batch.stored_in(mail.message_id, outcome.ticket_id)
+        return outcome
 
     # -- where it goes ------------------------------------------------------------
     def _department(self, mail: ParsedMail, envelope: Sequence[str],
@@ -274,8 +262,8 @@ class Pipeline:
         ticket_id = decision.ticket_id
         if ticket_id is None and verdict.kind in (Kind.BOUNCE, Kind.AUTO_REPLY):
             # Bounces rarely set In-Reply-To; the returned headers name our mail.
-            ticket_id = DbLookups(session).ticket_for_message_ids(mail.original_message_ids)
-        ticket = session.get(Ticket, ticket_id) if ticket_id else None
+            ticket_id = batch.ticket_for_message_ids(mail.original_message_ids)
+        ticket = batch.ticket(ticket_id) if ticket_id else None
         if verdict.kind is Kind.OWN:
             ticket = None  # our own mail coming back: keep it, attach it nowhere
         if ticket is None and verdict.kind is Kind.LIST and self.config.limits.lists_open_tickets:
@@ -332,6 +320,7 @@ class Pipeline:
             created_at=now, updated_at=now, participants=[], messages=[],
         )
         session.add(ticket)
+        batch.opened(ticket)
         self._add_participants(session, ticket, mail)
         self._start_clock(ticket, dept, now)
         msg = self._store(session, mail, ticket, "customer",
@@ -351,7 +340,7 @@ class Pipeline:
 
     def _follow_up(self, session: Session, batch: Batch, mail: ParsedMail, verdict: Verdict,
                    decision: Decision, source: str, now: datetime) -> Outcome:
-        ticket = session.get(Ticket, decision.ticket_id)
+        ticket = batch.ticket(decision.ticket_id)
         assert ticket is not None
         dept = self.config.department(ticket.department)
         staff = agent.authentic_agent(session, ticket, dept, mail, decision)

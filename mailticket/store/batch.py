@@ -36,11 +36,29 @@ def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
         yield items[i:i + _CHUNK]
 
 
+def bounded_references(ids: Iterable[str]) -> list[str]:
+    """A hostile mail may list tens of thousands of references: the first and last 50."""
+    ids = list(dict.fromkeys(ids))
+    return ids if len(ids) <= 100 else ids[:50] + ids[-50:]
+
+
 class Batch:
+    """Also the threading rules' view of the database (``mail.threading.Lookups``)."""
+
     def __init__(self, session: Session, *, message_ids: Iterable[str] = (),
-                 senders: Iterable[str] = (), now: datetime | None = None) -> None:
+                 senders: Iterable[str] = (), references: Iterable[str] = (),
+                 now: datetime | None = None) -> None:
         self.s = session
         conn = session.connection()  # no autoflush: nothing of this batch is pending yet
+        # Message-ID -> ticket, for the ids the batch's mails refer to, and for the mails
+        # the batch stores as it goes (a reply may follow its original in one batch).
+        self.ticket_of: dict[str, int] = {}
+        self._refs_asked = set(references)
+        for ids in _chunks(self._refs_asked):
+            rows = conn.execute(select(Message.message_id, Message.ticket_id).where(
+                Message.message_id.in_(ids), Message.ticket_id.is_not(None)))
+            self.ticket_of.update((mid, int(tid)) for mid, tid in rows)
+        self.tickets: dict[int, Ticket] = {}  # opened in this batch
         # Message-ID -> fingerprint of what is stored (None for mail we sent).
         self.stored: dict[str, str | None] = {}
         for ids in _chunks(message_ids):
@@ -90,6 +108,38 @@ class Batch:
 
     def remember(self, message_id: str, fingerprint: str | None) -> None:
         self.stored[message_id] = fingerprint
+
+    # -- threading ------------------------------------------------------------------
+    def ticket_for_message_ids(self, ids: Iterable[str]) -> int | None:
+        """The ticket of the first of these Message-IDs that we stored or sent."""
+        ids = bounded_references(ids)
+        if not self._refs_asked.issuperset(ids):
+            rows = self.s.execute(select(Message.message_id, Message.ticket_id).where(
+                Message.message_id.in_(ids), Message.ticket_id.is_not(None)))
+            self.ticket_of.update((mid, int(tid)) for mid, tid in rows)
+        for i in ids:
+            if i in self.ticket_of:
+                return self.ticket_of[i]
+        return None
+
+    def stored_in(self, message_id: str, ticket_id: int) -> None:
+        self.ticket_of[message_id] = ticket_id
+
+    def opened(self, ticket: Ticket) -> None:
+        self.tickets[ticket.id] = ticket
+
+    def ticket(self, ticket_id: int) -> Ticket | None:
+        """A ticket by number: one this batch opened is not written yet, so it is kept here."""
+        found = self.tickets.get(ticket_id)
+        return self.s.get(Ticket, ticket_id) if found is None else found
+
+    def ticket_exists(self, ticket_id: int) -> bool:
+        return self.ticket(ticket_id) is not None
+
+    def is_participant(self, ticket_id: int, address: str) -> bool:
+        ticket = self.ticket(ticket_id)
+        return ticket is not None and any(
+            p.address == address.lower() for p in ticket.participants)
 
     # -- contacts ---------------------------------------------------------------------
     def contact(self, address: str) -> Contact | None:
