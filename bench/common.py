@@ -178,21 +178,24 @@ def log_to_file(path: Path) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def rss_mb() -> float:
-    """Current resident set size of this process, from /proc."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+def _status_mb(field: str, pid: int | str = "self") -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except FileNotFoundError:  # the process is gone
+        pass
     return 0.0
 
 
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+def rss_mb(pid: int | str = "self") -> float:
+    """Current resident set size of a process (this one by default), from /proc."""
+    return _status_mb("VmRSS", pid)
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    return _status_mb("VmHWM", pid)
 
 
 def machine() -> dict[str, str]:

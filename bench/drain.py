@@ -3,8 +3,9 @@ and report its memory, so nothing of the benchmark itself is counted.
 
 One ``ImapPoller.poll_once`` handles the whole backlog, as a daemon that starts in
 front of a full mailbox would.  ``App.ingest_batch`` is wrapped (in this process only) to
-count mails; at 25 %, 50 % and 100 % of TOTAL the resident set (VmRSS) is noted.
-The last line printed is JSON: count, seconds, the marks and the peak (VmHWM).
+count mails; at 25 %, 50 % and 100 % of TOTAL the resident set (VmRSS) is noted, of
+this process and of its parse workers.  The last line printed is JSON: count, seconds,
+the marks and the peaks (VmHWM, this process and the workers together).
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ def main() -> None:
         seen["count"] += len(items)
         for at, label in marks.items():  # a mark passed inside this batch
             if before < at <= seen["count"]:
+                workers = sum(rss_mb(pid) for pid in app.parser.pids())
                 seen["rss"][label] = {"mails": seen["count"], "rss_mb": round(rss_mb(), 1),
+                                      "workers_mb": round(workers, 1),
                                       "seconds": round(time.perf_counter() - start, 1)}
+                seen["workers_peak"] = max(seen.get("workers_peak", 0.0), sum(
+                    peak_rss_mb(pid) for pid in app.parser.pids()))
                 print(json.dumps({"mark": label, **seen["rss"][label]}), flush=True)
         return outcomes
 
@@ -44,8 +49,11 @@ def main() -> None:
     baseline = rss_mb()
     handled = ImapPoller(app, app.config.department("support")).poll_once()
     seconds = time.perf_counter() - start
+    workers_peak = max(seen.get("workers_peak", 0.0),
+                       sum(peak_rss_mb(pid) for pid in app.parser.pids()))
     print(json.dumps({"count": handled, "seconds": seconds, "baseline_mb": round(baseline, 1),
-                      "marks": seen["rss"], "peak_mb": round(peak_rss_mb(), 1)}), flush=True)
+                      "marks": seen["rss"], "peak_mb": round(peak_rss_mb(), 1),
+                      "workers_peak_mb": round(workers_peak, 1)}), flush=True)
     app.close()
 
 

@@ -1,3 +1,6 @@
+"""``python -m mailticket``: the same command line as the ``mailticket`` script."""
+
 from mailticket.cli import main
 
-main()
+if __name__ == "__main__":  # not again in a parse worker, which imports this module
+    main()

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
 from mailticket.config import Config
-from mailticket.mail.parse import parse
+from mailticket.ingest.parsing import ParsePool
+from mailticket.mail.parse import ParsedMail, parse
 from mailticket.mail.templates import Templates
 from mailticket.outbox import Outbox
 from mailticket.pipeline import Outcome, Pipeline
@@ -76,6 +77,10 @@ class App:
         return Pipeline(self.config, self.clock, self.secret, self.templates)
 
     @cached_property
+    def parser(self) -> ParsePool:
+        return ParsePool(self.config.ingest.parse_workers, self.config.languages)
+
+    @cached_property
     def escalator(self) -> Escalator:
         return Escalator(self.config, self.db, self.pipeline.mailer)
 
@@ -121,7 +126,8 @@ class App:
         raise AssertionError("unreachable")
 
     def ingest_batch(self, items: Sequence[tuple[bytes, str]], *, department: str | None,
-                     also: Callable[[Session], None]) -> list[Outcome]:
+                     also: Callable[[Session], None],
+                     parsed: Sequence[ParsedMail] | None = None) -> list[Outcome]:
         """Several mails in one transaction: one commit per batch instead of per mail.
 
         The watermark moves in the same transaction as the mails it covers, so a crash
@@ -129,11 +135,11 @@ class App:
         The batch is first tried in one go; if a mail breaks the pipeline, all of it
         is rolled back and done again with a savepoint per mail, so that mail alone is
         quarantined.  A database that is down or locked aborts the batch, to be tried
-        again later.
+        again later.  ``parsed``: the same mails parsed already (by ``parser``).
         """
         try:
             with self.db.transaction() as s:
-                batch_mails = [parse(raw) for raw, _ in items]
+                batch_mails = list(parsed) if parsed else [parse(raw) for raw, _ in items]
                 batch = self.pipeline.batch(s, batch_mails)
                 outcomes = [
                     self.pipeline.process_parsed(s, mail, batch, mailbox_department=department,
@@ -226,4 +232,6 @@ class App:
         return Outcome("quarantined", None, f"quarantine:{qid}", reason)
 
     def close(self) -> None:
+        if "parser" in self.__dict__:
+            self.parser.close()
         self.db.dispose()

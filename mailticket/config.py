@@ -195,6 +195,12 @@ class DepartmentConfig(_Strict):
         return self.tag or self.name.capitalize()
 
 
+class IngestConfig(_Strict):
+    # Worker processes that parse a backlog while the daemon stores it (0: parse in the
+    # daemon's own process).  One writer is the limit, so more than 2 rarely helps.
+    parse_workers: int = Field(1, ge=0, le=16)
+
+
 class LanguageConfig(_Strict):
     supported: list[str] = Field(default_factory=lambda: ["en", "fr", "sv", "es", "bg", "de"],
                                  min_length=1)
@@ -220,6 +226,7 @@ class Config(_Strict):
     calendar: CalendarConfig = CalendarConfig()
     sla: SlaConfig = SlaConfig()
     limits: LimitsConfig = LimitsConfig()
+    ingest: IngestConfig = IngestConfig()
     languages: LanguageConfig = LanguageConfig()
     template_dir: str | None = None
     departments: list[DepartmentConfig] = Field(min_length=1)

@@ -15,8 +15,9 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
@@ -107,7 +108,8 @@ class Outbox:
         with self.db.transaction() as s:
             items = s.execute(
                 select(OutboxItem.id, OutboxItem.mail_from, OutboxItem.rcpt_to, Message.raw,
-                       OutboxItem.message_id, OutboxItem.attempts)
+                       OutboxItem.message_id, OutboxItem.attempts, OutboxItem.ticket_id,
+                       OutboxItem.kind)
                 .join(Message, Message.message_id == OutboxItem.message_id)
                 .where(*due).order_by(OutboxItem.id).limit(batch)
                 .with_for_update(skip_locked=True, of=OutboxItem)).all()
@@ -122,7 +124,7 @@ class Outbox:
         items = self._claim(batch, retry_all)
         if not items:
             return report
-        marks: list[tuple[int, str, str | None, dict[str, str] | None]] = []
+        marks: list[tuple[Any, str | None, dict[str, str] | None]] = []
         try:
             with self.transport.session() as conn:
                 for item in items:
@@ -141,49 +143,47 @@ class Outbox:
             self._down_since = None
         return report
 
-    def _send_one(self, conn: object, item: object, report: DeliveryReport,
-                  marks: list[tuple[int, str, str | None, dict[str, str] | None]]) -> None:
-        id_, mail_from, rcpts, raw, message_id, attempts = item  # type: ignore[misc]
+    def _send_one(self, conn: object, item: Any, report: DeliveryReport,
+                  marks: list[tuple[Any, str | None, dict[str, str] | None]]) -> None:
         try:
-            refused = conn.send(mail_from, list(rcpts), raw)  # type: ignore[attr-defined]
+            refused = conn.send(  # type: ignore[attr-defined]
+                item.mail_from, list(item.rcpt_to), item.raw)
         except PermanentError as e:
-            marks.append((id_, message_id, str(e), None))
+            marks.append((item, str(e), None))
             report.failed += 1
-            log.error("%s outbox: permanently refused: %s", message_id, e)
+            log.error("%s outbox: permanently refused: %s", item.message_id, e)
             return
         except TransportDown:
             raise
         except Exception as e:  # a temporary refusal of this one mail
-            self._defer(id_, message_id, attempts, str(e))
+            self._defer(item.id, item.message_id, item.attempts, str(e))
             report.deferred += 1
             return
-        marks.append((id_, message_id, None, refused))
+        marks.append((item, None, refused))
         report.sent += 1
 
-    def _finish(self, marks: list[tuple[int, str, str | None, dict[str, str] | None]]) -> None:
-        """Record what the server took, a few mails per transaction.  A crash before this
-        commits resends at most MARK_EVERY mails, with their Message-IDs unchanged."""
+    def _finish(self, marks: list[tuple[Any, str | None, dict[str, str] | None]]) -> None:
+        """Record what the server took, a few mails per transaction, two statements in
+        all.  A crash before this commits resends at most MARK_EVERY mails, with their
+        Message-IDs unchanged."""
         if not marks:
             return
         now = self.clock.now()
+        updates, events = [], []
+        for item, failed, refused in marks:
+            updates.append({
+                "id": item.id, "attempts": item.attempts + 1,
+                "sent_at": None if failed else now, "failed_at": now if failed else None,
+                "last_error": failed or (f"refused: {refused}" if refused else None)})
+            events.append({
+                "ticket_id": item.ticket_id, "at": now, "actor": "system",
+                "kind": "mail_failed" if failed else "mail_sent",
+                "detail": {"kind": item.kind, "message_id": item.message_id,
+                           "to": item.rcpt_to, **({"error": failed} if failed else {}),
+                           **({"refused": refused} if refused else {})}})
         with self.db.transaction() as s:
-            for id_, message_id, failed, refused in marks:
-                values: dict[str, object] = {"attempts": OutboxItem.attempts + 1}
-                if failed:
-                    values.update(failed_at=now, last_error=failed)
-                else:
-                    values.update(sent_at=now,
-                                  last_error=f"refused: {refused}" if refused else None)
-                row = s.execute(update(OutboxItem).where(OutboxItem.id == id_).values(**values)
-                                .returning(OutboxItem.ticket_id, OutboxItem.kind,
-                                           OutboxItem.rcpt_to)).one()
-                s.add(Event(
-                    ticket_id=row.ticket_id, at=now,
-                    kind="mail_failed" if failed else "mail_sent",
-                    detail={"kind": row.kind, "message_id": message_id, "to": row.rcpt_to,
-                            **({"error": failed} if failed else {}),
-                            **({"refused": refused} if refused else {})},
-                ))
+            s.execute(update(OutboxItem), updates)  # by primary key, one executemany
+            s.execute(insert(Event), events)
         marks.clear()
 
     def _defer(self, id_: int, message_id: str, attempts: int, error: str) -> None:

@@ -239,10 +239,10 @@ class Pipeline:
         contact = batch.contact(address) if address else None
         known = contact.language if contact else None
         # The detector skips quoted lines itself; no need for the full reply parser here.
-        lang, how = self.detector.detect(
+        guess = mail.language_guess or self.detector.guess(
             mail.text, mail.header("Content-Language") or mail.content_language,
-            fallback=known or dept.language,
             min_confidence=self.config.languages.min_confidence)
+        lang, how = guess if guess and guess[0] else (known or dept.language, "fallback")
         if how == "fallback" and known:
             how = "customer"
         if how in ("header", "detected") and address:

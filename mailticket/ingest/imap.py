@@ -102,15 +102,26 @@ class ImapPoller:
         handled = 0
         for batch in self._batches(client, uids):
             data = client.fetch(batch, ["BODY.PEEK[]"])
+            chunks = []
             for i in range(0, len(batch), COMMIT_EVERY):
-                if self.stop.is_set():
-                    return handled  # the rest waits for the next start; nothing is lost
                 chunk = batch[i:i + COMMIT_EVERY]
                 # Expunged between SEARCH and FETCH: nothing to keep, the mark moves on.
                 items = [(bytes(data[uid][b"BODY[]"]), f"imap:{self.dept.name}:{uidvalidity}:{uid}")
                          for uid in chunk if b"BODY[]" in data.get(uid, {})]
+                chunks.append((chunk, items))
+            del data
+            # A backlog: workers parse the next chunks while this process stores one.
+            ahead = [self.app.parser.submit([raw for raw, _ in items])
+                     if len(batch) > COMMIT_EVERY else None for _, items in chunks]
+            for (chunk, items), future in zip(chunks, ahead, strict=True):
+                if self.stop.is_set():
+                    for f in ahead:
+                        if f is not None:
+                            f.cancel()
+                    return handled  # the rest waits for the next start; nothing is lost
+                parsed = self.app.parser.result(future, [raw for raw, _ in items])
                 outcomes = self.app.ingest_batch(items, department=self.dept.name,
-                                                 also=self._advance(chunk[-1]))
+                                                 also=self._advance(chunk[-1]), parsed=parsed)
                 for (_, source), outcome in zip(items, outcomes, strict=True):
                     log.debug("%s %s: %s", outcome.message_id, source, outcome.action)
                 handled += len(items)

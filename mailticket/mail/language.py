@@ -156,11 +156,16 @@ class LanguageDetector:
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     ) -> tuple[str, str]:
         """``(language, how)``, how being ``"header"``, ``"detected"`` or ``"fallback"``."""
+        return self.guess(text, content_language, min_confidence) or (fallback, "fallback")
+
+    def guess(self, text: str, content_language: str | None = None,
+              min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> tuple[str, str] | None:
+        """What the mail itself says: ``(language, "header" | "detected")``, or None."""
         named = header_language(content_language, self.languages)
         if named:
             return named, "header"
         found = self._classify(clean_text(text or "", MAX_CHARS), min_confidence)
-        return (found, "detected") if found else (fallback, "fallback")
+        return (found, "detected") if found else None
 
     def _classify(self, text: str, min_confidence: float) -> str | None:
         # One configured language leaves nothing to tell apart.

@@ -381,6 +381,9 @@ class ParsedMail:
     #: a bounce, the wording of its human-readable notice.  Like
     #: ``original_message_ids``, only meaningful for machine mail.
     bounced_recipients: list[str] = field(default_factory=list)
+    #: Set by a parse worker: what the mail itself says of its language (header or
+    #: text), as ``LanguageDetector.guess`` returns it; ``("", "")`` when it says nothing.
+    language_guess: tuple[str, str] | None = None
 
     def all_recipients(self) -> list[Address]:
         """To and Cc recipients, in header order."""

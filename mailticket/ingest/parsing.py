@@ -1,0 +1,101 @@
+"""Parsing a backlog in worker processes, so the one writer never waits for it.
+
+Parsing and guessing the language are pure and cost about a quarter of a mail; a worker
+does them for the next mails while the daemon stores the previous ones.  Only backlogs
+go to the workers (a worker takes a second to start); a worker that dies costs nothing
+but time: its mails are parsed in the daemon's own process instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from mailticket.config import LanguageConfig
+from mailticket.mail.language import LanguageDetector
+from mailticket.mail.parse import ParsedMail, parse
+
+log = logging.getLogger("mailticket.ingest")
+
+_detector: LanguageDetector | None = None
+_min_confidence = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A daemon killed outright (SIGKILL) cannot stop its workers; they notice instead."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _start_worker(parent: int, languages: list[str], low_memory: bool,
+                  min_confidence: float) -> None:
+    global _detector, _min_confidence
+    # The parent's pid is passed in: it may have died while this worker was starting.
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    _detector = LanguageDetector(frozenset(languages), low_memory=low_memory)
+    _detector.warm_up()
+    _min_confidence = min_confidence
+
+
+def parse_all(raws: Sequence[bytes]) -> list[ParsedMail]:
+    """In a worker: parse, and guess the language from the text and headers alone."""
+    out = []
+    for raw in raws:
+        mail = parse(raw)
+        if _detector is not None:
+            mail.language_guess = _detector.guess(
+                mail.text, mail.header("Content-Language") or mail.content_language,
+                _min_confidence) or ("", "")
+        mail.raw = b""  # the caller holds the bytes: not sent back
+        out.append(mail)
+    return out
+
+
+class ParsePool:
+    def __init__(self, workers: int, languages: LanguageConfig) -> None:
+        self.workers = workers
+        self.languages = languages
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, raws: Sequence[bytes]) -> Future[list[ParsedMail]] | None:
+        """Parse these in a worker; None when there are no workers (parse in-process)."""
+        if self.workers < 1:
+            return None
+        if self._pool is None:
+            # "spawn": the daemon runs threads, and forking a threaded process is unsafe.
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(os.getpid(), sorted(self.languages.supported), self.languages.low_memory,
+                          self.languages.min_confidence))
+        return self._pool.submit(parse_all, list(raws))
+
+    def result(self, future: Future[list[ParsedMail]] | None,
+               raws: Sequence[bytes]) -> list[ParsedMail] | None:
+        """The parsed mails, with their bytes back; None if the worker failed."""
+        if future is None:
+            return None
+        try:
+            mails = future.result()
+        except Exception as e:  # a worker died (OOM killer …): parse here instead
+            log.warning("parse worker failed (%s: %s); parsing in the daemon's process",
+                        type(e).__name__, e)
+            self.close()
+            return None
+        for mail, raw in zip(mails, raws, strict=True):
+            mail.raw = raw
+        return mails
+
+    def pids(self) -> list[int]:
+        return list(self._pool._processes) if self._pool else []  # noqa: SLF001
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

@@ -1,0 +1,67 @@
+"""A backlog is parsed in a worker process while the daemon stores it: the same tickets
+and languages as parsing in-process, and no worker outlives a daemon killed outright."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from mailticket.ingest.imap import ImapPoller
+from mailticket.store.models import Ticket
+from tests.conftest import mail, start_daemon
+from tests.test_language import MAILS
+
+pytestmark = pytest.mark.integration
+
+
+def backlog(w, n: int) -> list[bytes]:
+    texts = [(lang, text) for lang, ts in MAILS.items() for text in ts[:3]]
+    return [bytes(mail(f"Cust {i} <p{i}@{w.domain}>", w.addr("support"), f"Backlog {i}",
+                       texts[i % len(texts)][1])) for i in range(n)]
+
+
+def tickets(w) -> list[tuple[str, str | None]]:
+    with w.app.db.read() as s:
+        return sorted((t.subject, t.language) for t in s.execute(
+            select(Ticket.subject, Ticket.language)))
+
+
+def test_workers_give_the_same_tickets_and_languages(make_world, dovecot):
+    texts = [lang for lang, ts in MAILS.items() for _ in ts[:3]]
+    results = []
+    for workers in (1, 0):
+        w = make_world(extra=f"[ingest]\nparse_workers = {workers}")
+        dovecot.seed_inbox(w.addr("support"), backlog(w, 120))
+        ImapPoller(w.app, w.config.department("support")).poll_once()
+        assert len(w.app.parser.pids()) == workers
+        got = tickets(w)
+        assert got == sorted((f"Backlog {i}", texts[i % len(texts)]) for i in range(120))
+        results.append(got)
+    assert results[0] == results[1]
+
+
+def test_no_worker_outlives_a_killed_daemon(make_world, dovecot, tmp_path):
+    w = make_world()
+    dovecot.seed_inbox(w.addr("support"), backlog(w, 600))
+    with open(tmp_path / "daemon.log", "wb") as log:
+        proc = start_daemon(w, log)
+        deadline = time.monotonic() + 30
+        workers: list[str] = []
+        while time.monotonic() < deadline and not workers:
+            time.sleep(0.2)
+            workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                     text=True).stdout.split()
+        assert workers, "the backlog was not given to a parse worker"
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in workers):
+        time.sleep(0.2)
+    left = [p for p in workers if os.path.exists(f"/proc/{p}")
+            and "zombie" not in Path(f"/proc/{p}/status").read_text()]
+    assert left == [], "parse workers outlived the daemon"
