@@ -125,7 +125,7 @@ WEEK = ", ".join(f'{d} = "09:00-17:00"' for d in ("mon", "tue", "wed", "thu", "f
 
 def write_config(path: Path, *, dovecot: Dovecot, domain: str, db: Path, smtp_port: int,
                  idle: bool = False, poll_interval: float = 60.0,
-                 outbox_interval: float = 5.0) -> Path:
+                 outbox_interval: float = 5.0, parse_workers: int = 0) -> Path:
     """A two-department helpdesk on the private Dovecot (support@ has the IMAP mailbox),
     sending everything to the SMTP sink."""
     imap = (f'{{ host = "{LOCALHOST}", port = {dovecot.imap_port}, security = "none", '
@@ -149,6 +149,8 @@ def write_config(path: Path, *, dovecot: Dovecot, domain: str, db: Path, smtp_po
         [sla]
         response = "1 business day"
         escalation = ["1 business day"]
+        [ingest]
+        parse_workers = {parse_workers}
         [[departments]]
         name = "support"
         address = "support@{domain}"

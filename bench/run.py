@@ -39,6 +39,7 @@ ROWS = (
     "mailticket ingest",
     "ingest / raw fetch",
     "outbox send",
+    "ingest, 1 parse worker",
     "roundup-mailgw",
     "mailticket / Roundup",
     "reaction p50",
@@ -149,6 +150,19 @@ class Bench:
                     raise RuntimeError(f"outbox says {sent.count} sent, sink got {accepted}")
             finally:
                 app.close()
+        # The same mailbox again, into a fresh database, with one parse worker.
+        config = write_config(self.workdir / "ingest-w.toml", dovecot=dovecot, domain=domain,
+                              db=self.workdir / "ingest-w.db", smtp_port=1, parse_workers=1)
+        app = ingest.make_app(config)
+        try:
+            got = ingest.ingest(app)
+            self.results["ingest_worker"] = got.__dict__
+            self.set("ingest, 1 parse worker", _rate(got.per_second), ">= 1,000/s",
+                     _verdict(got.per_second >= 1000),
+                     f"{got.count} mails in {got.seconds:.1f} s, [ingest] parse_workers = 1 "
+                     "(worker start-up included)")
+        finally:
+            app.close()
 
     def roundup(self) -> None:
         if not self.with_roundup:
@@ -241,11 +255,11 @@ class Bench:
     def run(self) -> None:
         log_to_file(self.workdir / "bench.log")
         with Dovecot(self.workdir / "dovecot") as dovecot:
-            self.stage("throughput", ROWS[0:4], lambda: self.throughput(dovecot))
-            self.stage("roundup", ROWS[4:6], self.roundup)
-            self.stage("reaction", ROWS[6:10], lambda: self.reaction(dovecot))
-            self.stage("sla", ROWS[10:13], lambda: self.sla(dovecot))
-            self.stage("drain", ROWS[13:16], lambda: self.drain(dovecot))
+            self.stage("throughput", ROWS[0:5], lambda: self.throughput(dovecot))
+            self.stage("roundup", ROWS[5:7], self.roundup)
+            self.stage("reaction", ROWS[7:11], lambda: self.reaction(dovecot))
+            self.stage("sla", ROWS[11:14], lambda: self.sla(dovecot))
+            self.stage("drain", ROWS[14:17], lambda: self.drain(dovecot))
 
     def table(self) -> str:
         m = self.results["machine"]

@@ -196,9 +196,10 @@ class DepartmentConfig(_Strict):
 
 
 class IngestConfig(_Strict):
-    # Worker processes that parse a backlog while the daemon stores it (0: parse in the
-    # daemon's own process).  One writer is the limit, so more than 2 rarely helps.
-    parse_workers: int = Field(1, ge=0, le=16)
+    # Worker processes that parse a backlog while the daemon stores it: about 20 %
+    # faster on two cores, for 60-90 MB each (0: parse in the daemon's own process).
+    # One writer is the limit, so more than 2 rarely helps.
+    parse_workers: int = Field(0, ge=0, le=16)
 
 
 class LanguageConfig(_Strict):

@@ -15,10 +15,13 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
-from mailticket.config import LanguageConfig
 from mailticket.mail.language import LanguageDetector
 from mailticket.mail.parse import ParsedMail, parse
+
+if TYPE_CHECKING:
+    from mailticket.config import LanguageConfig
 
 log = logging.getLogger("mailticket.ingest")
 
@@ -26,9 +29,15 @@ _detector: LanguageDetector | None = None
 _min_confidence = 0.5
 
 
-def _exit_with_parent(parent: int) -> None:
-    """A daemon killed outright (SIGKILL) cannot stop its workers; they notice instead."""
-    while os.getppid() == parent:
+def _exit_with_parent(daemon: int) -> None:
+    """A daemon killed outright (SIGKILL) cannot stop its workers; they notice instead:
+    the daemon is gone, or the fork server between them is (it exits with the daemon)."""
+    server = os.getppid()
+    while os.getppid() == server:
+        try:
+            os.kill(daemon, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            break
         time.sleep(1.0)
     os._exit(0)
 
@@ -36,7 +45,7 @@ def _exit_with_parent(parent: int) -> None:
 def _start_worker(parent: int, languages: list[str], low_memory: bool,
                   min_confidence: float) -> None:
     global _detector, _min_confidence
-    # The parent's pid is passed in: it may have died while this worker was starting.
+    # The daemon's pid is passed in: it may have died while this worker was starting.
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     _detector = LanguageDetector(frozenset(languages), low_memory=low_memory)
     _detector.warm_up()
@@ -68,9 +77,13 @@ class ParsePool:
         if self.workers < 1:
             return None
         if self._pool is None:
-            # "spawn": the daemon runs threads, and forking a threaded process is unsafe.
+            # Not "fork": the daemon runs threads, and forking a threaded process is
+            # unsafe.  The fork server starts clean, loads this module (parser, language
+            # detector) and not the daemon's main module, and forks the workers.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])  # this module, not __main__
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"),
+                self.workers, mp_context=context,
                 initializer=_start_worker,
                 initargs=(os.getpid(), sorted(self.languages.supported), self.languages.low_memory,
                           self.languages.min_confidence))
