@@ -74,7 +74,7 @@ def test_db_upgrade_when_automatic_upgrades_are_off(tmp_path):
     before = runner.invoke(main, ["--config", str(cfg), "status"])
     assert before.exit_code == 2 and "mailticket db upgrade" in before.output
     up = runner.invoke(main, ["--config", str(cfg), "db", "upgrade"])
-    assert up.exit_code == 0 and "revision 0002 (was empty)" in up.output
+    assert up.exit_code == 0 and "revision 0003 (was empty)" in up.output
     after = runner.invoke(main, ["--config", str(cfg), "status", "--json"])
     assert after.exit_code == 0, after.output
     assert json.loads(after.output)["outbox_depth"] == 0

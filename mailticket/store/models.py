@@ -94,7 +94,8 @@ class Ticket(Base):
     # status counts never read the rest, at a million tickets or more.
     __table_args__ = (
         Index("ix_tickets_department_state", "department", "state"),
-        Index("ix_tickets_clock_department_due", "department", "due_at",
+        # warn_at too, so "at risk" (warned, not yet due) is counted from the index alone.
+        Index("ix_tickets_clock_department_due", "department", "due_at", "warn_at",
               sqlite_where=text("due_at IS NOT NULL"),
               postgresql_where=text("due_at IS NOT NULL")),
         Index("ix_tickets_clock_warn", "warn_at",
