@@ -86,8 +86,8 @@ def handle_reply(session: Session, mailer: Mailer, ticket: Ticket, dept: Departm
     _apply(session, ticket, cmds, assignee, agent, now)
     if cmds.note:
         others = [a for a in dept.agents if a.lower() != agent]
-        mailer.notify_agents(session, ticket, dept, msg, now, is_new=False, agents=others,
-                             kind="note")
+        mailer.notify_agents(session, ticket, dept, msg, now, is_new=False,
+                             files=files_of(mail), agents=others, kind="note")
         session.add(Event(ticket_id=ticket.id, at=now, kind="note", actor=agent,
                           detail={"message_id": msg.message_id}))
         return "note"
@@ -105,8 +105,8 @@ def handle_reply(session: Session, mailer: Mailer, ticket: Ticket, dept: Departm
         change_state(session, ticket, "pending", agent, now)
     if dept.copy_answers_to_agents:
         others = [a for a in dept.agents if a.lower() != agent]
-        mailer.notify_agents(session, ticket, dept, msg, now, is_new=False, agents=others,
-                             kind="agent_copy")
+        mailer.notify_agents(session, ticket, dept, msg, now, is_new=False,
+                             files=files_of(mail), agents=others, kind="agent_copy")
     return "relayed"
 
 

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 from babel.core import UnknownLocaleError
 from babel.dates import format_timedelta
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailticket.config import Config, DepartmentConfig
@@ -63,21 +62,13 @@ class Mailer:
         return None
 
     # -- to the customer ------------------------------------------------------------
-    def auto_responses_today(self, session: Session, address: str, now: datetime) -> int:
-        q = (select(func.count()).select_from(Message).join(Ticket)
-             .where(Message.kind == "auto_response", Ticket.customer == address,
-                    Message.date >= now - timedelta(days=1)))
-        return int(session.scalar(q) or 0)
-
     def auto_response(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
-                      msg: Message, now: datetime, sent_today: int | None = None) -> bool:
+                      msg: Message, now: datetime, sent: int) -> bool:
         """Acknowledge a new ticket, with the promise — unless this sender had enough today
-        (``sent_today`` auto-responses, counted here unless the caller knows)."""
+        (``sent`` auto-responses in the last 24 hours, as the ingest batch counted them)."""
         if not ticket.customer:
             return False
         limit = self.config.limits.auto_responses_per_sender_per_day
-        sent = (self.auto_responses_today(session, ticket.customer, now)
-                if sent_today is None else sent_today)
         if sent >= limit:
             log.warning("%s no auto-response: %s had %d in 24 h (limit %d)",
                         msg.message_id, ticket.customer, sent, limit)
@@ -138,12 +129,11 @@ class Mailer:
     # -- to agents ------------------------------------------------------------------
     def notify_agents(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
                       msg: Message, now: datetime, *, is_new: bool,
-                      agents: list[str] | None = None, kind: str = "notification",
-                      files: list[tuple[str, str, bytes]] | None = None) -> None:
+                      files: list[tuple[str, str, bytes]],
+                      agents: list[str] | None = None, kind: str = "notification") -> None:
         """One mail per agent, each with its own unguessable Message-ID, so a reply proves who.
 
-        ``files`` are the message's attachments when the caller has them at hand;
-        otherwise they are read from its stored raw mail.
+        ``files``: the attachments of the mail just parsed (``compose.files_of``).
         """
         if agents is None:
             agents = [ticket.assignee] if ticket.assignee else list(dept.agents)
@@ -158,10 +148,8 @@ class Mailer:
         customer = (f"{ticket.customer_name} <{ticket.customer}>" if ticket.customer_name
                     else ticket.customer)
         total = sum(int(a.get("size", 0)) for a in msg.attachments)
-        if not msg.attachments or total > self.config.limits.notification_attachments_max:
+        if total > self.config.limits.notification_attachments_max:
             files = []
-        elif files is None:
-            files = compose.attachments_of(msg.raw)
         text, _ = self._render(
             "notification.txt.j2", dept, [], marker=MARKER, is_new=is_new, kind=msg.kind,
             ref=tag(dept.tag_word, ticket.id), customer=customer, author=msg.from_addr,

@@ -104,10 +104,13 @@ class Pipeline:
         """One mail on its own (the listener, the CLI)."""
         mail = parse(raw)
         batch = self.batch(session, [mail])
-        outcome = self.process_parsed(
-            session, mail, batch, mailbox_department=mailbox_department, source=source,
-            envelope_rcpts=envelope_rcpts)
-        batch.write()
+        try:
+            outcome = self.process_parsed(
+                session, mail, batch, mailbox_department=mailbox_department, source=source,
+                envelope_rcpts=envelope_rcpts)
+            batch.write()
+        finally:
+            batch.close()  # a mail that failed leaves no held rows for the next one to write
         return outcome
 
     def batch(self, session: Session, mails: Sequence[ParsedMail]) -> Batch:
@@ -189,14 +192,14 @@ class Pipeline:
         return self.config.departments[0]
 
     # -- storing ------------------------------------------------------------------
-    def _store(self, session: Session, mail: ParsedMail, ticket: Ticket | None, kind: str,
-               verdict: str, source: str, now: datetime) -> Message:
+    def _store(self, session: Session, batch: Batch, mail: ParsedMail, ticket: Ticket | None,
+               kind: str, verdict: str, source: str, now: datetime) -> Message:
         m = Message(
             ticket=ticket, direction="in", kind=kind, message_id=mail.message_id,
             in_reply_to=" ".join(mail.in_reply_to) or None, references=mail.references,
             from_addr=_fit(mail.from_.key, 320) if mail.from_ else "",
             from_name=_fit(mail.from_.name, 320) if mail.from_ else "",
-            fingerprint=fingerprint(mail),
+            fingerprint=batch.stored[mail.message_id],  # remembered by _process
             to=[a.key for a in mail.to], cc=[a.key for a in mail.cc],
             subject=mail.subject, date=mail.date or now, text=_bounded(mail.text),
             attachments=[{"name": a.filename, "type": a.content_type, "size": a.size}
@@ -269,7 +272,7 @@ class Pipeline:
         if ticket is None and verdict.kind is Kind.LIST and self.config.limits.lists_open_tickets:
             return self._new_ticket(session, batch, mail, verdict, dept, source, now,
                                     answer=False)
-        msg = self._store(session, mail, ticket, verdict.kind.value, why, source, now)
+        msg = self._store(session, batch, mail, ticket, verdict.kind.value, why, source, now)
         if ticket is None:
             log.info("%s stored without a ticket: %s", mail.message_id, why)
             return Outcome("unattached", None, mail.message_id, why)
@@ -323,7 +326,7 @@ class Pipeline:
         batch.opened(ticket)
         self._add_participants(session, ticket, mail)
         self._start_clock(ticket, dept, now)
-        msg = self._store(session, mail, ticket, "customer",
+        msg = self._store(session, batch, mail, ticket, "customer",
                           f"{verdict.kind.value}: {verdict.reason}", source, now)
         ticket.language, how = self._language(batch, mail, dept, msg, now)
         self._event(session, ticket, "created", now, actor=ticket.customer,
@@ -332,7 +335,7 @@ class Pipeline:
         log.info("%s opened ticket %d in %s", mail.message_id, ticket.id, dept.name)
         if answer and ticket.customer:
             sent = batch.auto_responses_today(ticket.customer, now)
-            if self.mailer.auto_response(session, ticket, dept, msg, now, sent_today=sent):
+            if self.mailer.auto_response(session, ticket, dept, msg, now, sent=sent):
                 batch.count_auto_response(ticket.customer)
         self.mailer.notify_agents(session, ticket, dept, msg, now, is_new=True,
                                   files=compose.files_of(mail))
@@ -345,7 +348,7 @@ class Pipeline:
         dept = self.config.department(ticket.department)
         staff = agent.authentic_agent(session, ticket, dept, mail, decision)
         if staff is not None:
-            msg = self._store(session, mail, ticket, "agent",
+            msg = self._store(session, batch, mail, ticket, "agent",
                               f"agent: {staff}, proven by {decision.rule}", source, now)
             what = agent.handle_reply(session, self.mailer, ticket, dept, mail, staff, msg, now)
             log.info("%s agent reply from %s on ticket %d: %s", mail.message_id, staff,
@@ -357,7 +360,7 @@ class Pipeline:
             self._event(session, ticket, "suspected_spoof", now, actor=mail.from_.key,
                         message_id=mail.message_id)
         self._add_participants(session, ticket, mail)
-        msg = self._store(session, mail, ticket, "customer",
+        msg = self._store(session, batch, mail, ticket, "customer",
                           f"customer: {verdict.reason}; threaded by {decision.rule}", source, now)
         lang, how = self._language(batch, mail, dept, msg, now)
         if how in ("header", "detected") and lang != ticket.language:

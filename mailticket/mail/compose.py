@@ -14,13 +14,12 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import message_from_bytes, policy
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr, unquote
 from typing import Any
 from urllib.parse import quote
 
-from mailticket.mail.parse import ParsedMail, clean_filename, valid_content_type
+from mailticket.mail.parse import ParsedMail, valid_content_type
 
 LOOP_HEADER = "X-Mailticket-Loop"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
@@ -31,24 +30,9 @@ def clean(value: str, limit: int = 200) -> str:
     return _CONTROL.sub(" ", value).strip()[:limit]
 
 
-def attachments_of(raw: bytes) -> list[tuple[str, str, bytes]]:
-    """The attached files of a mail, for passing them on (names are never used as paths)."""
-    try:
-        msg = message_from_bytes(raw, policy=policy.default)
-        out = []
-        for part in msg.walk():
-            if part.is_multipart() or part.get_content_disposition() != "attachment":
-                continue
-            data = part.get_payload(decode=True) or b""
-            name = clean_filename(part.get_filename() or "") or "attachment"
-            out.append((name, valid_content_type(part.get_content_type()), data))
-        return out
-    except Exception:  # a broken part is not worth losing the answer over
-        return []
-
-
 def files_of(mail: ParsedMail) -> list[tuple[str, str, bytes]]:
-    """``attachments_of`` for a mail parsed a moment ago: the same files, no second parse."""
+    """The files a mail carries (Content-Disposition: attachment), to pass them on; their
+    names have been through ``parse.clean_filename`` and are never used as paths."""
     return [(a.filename or "attachment", a.content_type, a.data)
             for a in mail.attachments if a.data is not None]
 

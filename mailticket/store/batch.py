@@ -1,10 +1,12 @@
 """What one ingest transaction has already looked up, so a batch of mails costs a few
 queries instead of a dozen per mail.
 
-Reads are remembered here; a query that is still made sees the batch's earlier mails
-through autoflush.  Rows that nothing reads back before the commit (queued mail,
-events) are held and written at the end, many per statement.  The
-memo lives exactly as long as the transaction (or savepoint run) it was made in:
+Reads are remembered here, and the mails of a batch are processed without flushing
+(``Pipeline.process_parsed``): what an earlier mail of the batch wrote is found in this
+memo (Message-IDs, threads, tickets, contacts, auto-response counts) or through the
+tickets' relationships, which show pending rows.  Rows that nothing reads back before
+the commit (queued mail, events) are held and written at the end, many per statement.
+The memo lives exactly as long as the transaction (or savepoint) it was made in:
 after a rollback it is thrown away with what it remembered.
 """
 
@@ -26,6 +28,7 @@ def held_rows(session: Session) -> dict[type[Base], list[dict[str, Any]]] | None
     """Where rows nobody reads back during the batch (queued mail, events) wait to be
     written many per statement; None outside a batch: write them as usual."""
     return session.info.get(ROWS)
+
 
 _CHUNK = 500  # bound parameters per IN (...), well below every backend's limit
 
@@ -100,7 +103,12 @@ class Batch:
             if rows:
                 self.s.execute(insert(model), rows)
                 rows.clear()
-        self.s.info.pop(ROWS, None)
+        self.close()
+
+    def close(self) -> None:
+        """From here on the session writes rows as they come again."""
+        if self.s.info.get(ROWS) is self.rows:
+            del self.s.info[ROWS]
 
     # -- Message-IDs ----------------------------------------------------------------
     def lookup(self, message_id: str) -> tuple[bool, str | None]:
