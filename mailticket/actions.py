@@ -6,7 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailticket.store.models import Event, Ticket
+from mailticket.store.batch import record
+from mailticket.store.models import Ticket
 
 
 class ActionError(Exception):
@@ -32,8 +33,7 @@ def change_state(session: Session, t: Ticket, state: str, actor: str, now: datet
     """Move a ticket to a state, recorded; closing or waiting for the customer stops the clock."""
     if t.state == state:
         return
-    session.add(Event(ticket_id=t.id, at=now, kind="state_changed", actor=actor,
-                      detail={"old": t.state, "new": state}))
+    record(session, t.id, "state_changed", now, actor, old=t.state, new=state)
     t.state, t.updated_at = state, now
     if state in ("closed", "pending"):
         stop_clock(t, now)
@@ -49,7 +49,6 @@ def set_state(session: Session, ticket_id: int, state: str, now: datetime,
 def assign(session: Session, ticket_id: int, agent: str | None, now: datetime,
            actor: str = "admin") -> Ticket:
     t = _ticket(session, ticket_id)
-    session.add(Event(ticket_id=t.id, at=now, kind="assigned", actor=actor,
-                      detail={"old": t.assignee, "new": agent}))
+    record(session, t.id, "assigned", now, actor, old=t.assignee, new=agent)
     t.assignee, t.updated_at = agent, now
     return t

@@ -22,7 +22,8 @@ from mailticket.mail.parse import ParsedMail
 from mailticket.mail.replies import Commands, new_text, split_commands
 from mailticket.mail.threading import Decision
 from mailticket.mailer import Mailer
-from mailticket.store.models import Event, Message, Ticket
+from mailticket.store.batch import record
+from mailticket.store.models import Message, Ticket
 
 log = logging.getLogger("mailticket.agent")
 
@@ -77,8 +78,8 @@ def handle_reply(session: Session, mailer: Mailer, ticket: Ticket, dept: Departm
     msg.text = body
     if cmds.errors:
         msg.verdict = "agent reply rejected: " + "; ".join(cmds.errors)
-        session.add(Event(ticket_id=ticket.id, at=now, kind="agent_reply_rejected", actor=agent,
-                          detail={"errors": cmds.errors, "message_id": msg.message_id}))
+        record(session, ticket.id, "agent_reply_rejected", now, agent, errors=cmds.errors,
+               message_id=msg.message_id)
         mailer.agent_error(session, ticket, dept, agent, msg, cmds.errors, now)
         log.warning("%s agent reply from %s rejected: %s", msg.message_id, agent, cmds.errors)
         return "rejected"
@@ -88,8 +89,7 @@ def handle_reply(session: Session, mailer: Mailer, ticket: Ticket, dept: Departm
         others = [a for a in dept.agents if a.lower() != agent]
         mailer.notify_agents(session, ticket, dept, msg, now, is_new=False,
                              files=files_of(mail), agents=others, kind="note")
-        session.add(Event(ticket_id=ticket.id, at=now, kind="note", actor=agent,
-                          detail={"message_id": msg.message_id}))
+        record(session, ticket.id, "note", now, agent, message_id=msg.message_id)
         return "note"
     if not body:
         if cmds.close:
@@ -98,8 +98,8 @@ def handle_reply(session: Session, mailer: Mailer, ticket: Ticket, dept: Departm
     name = (mail.from_.name if mail.from_ else "") or ""
     sent_id = mailer.relay_answer(session, ticket, dept, agent, name, body,
                                   files_of(mail), now)
-    session.add(Event(ticket_id=ticket.id, at=now, kind="answered", actor=agent,
-                      detail={"message_id": msg.message_id, "relayed_as": sent_id}))
+    record(session, ticket.id, "answered", now, agent, message_id=msg.message_id,
+           relayed_as=sent_id)
     stop_clock(ticket, now)
     if not (cmds.close or cmds.reopen):
         change_state(session, ticket, "pending", agent, now)
@@ -114,12 +114,11 @@ def _apply(session: Session, ticket: Ticket, cmds: Commands, assignee: str | Non
            agent: str, now: datetime) -> None:
     ticket.updated_at = now
     if assignee and assignee != ticket.assignee:
-        session.add(Event(ticket_id=ticket.id, at=now, kind="assigned", actor=agent,
-                          detail={"old": ticket.assignee, "new": assignee}))
+        record(session, ticket.id, "assigned", now, agent, old=ticket.assignee, new=assignee)
         ticket.assignee = assignee
     if cmds.priority and cmds.priority != ticket.priority:
-        session.add(Event(ticket_id=ticket.id, at=now, kind="priority_changed", actor=agent,
-                          detail={"old": ticket.priority, "new": cmds.priority}))
+        record(session, ticket.id, "priority_changed", now, agent, old=ticket.priority,
+               new=cmds.priority)
         ticket.priority = cmds.priority
     if cmds.close:
         change_state(session, ticket, "closed", agent, now)

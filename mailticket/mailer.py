@@ -19,7 +19,8 @@ from mailticket.mail.templates import Templates
 from mailticket.mail.tokens import token_address
 from mailticket.outbox import enqueue
 from mailticket.sla.state import sla_state
-from mailticket.store.models import Event, Message, Ticket
+from mailticket.store.batch import record
+from mailticket.store.models import Message, Ticket
 
 log = logging.getLogger("mailticket.mailer")
 
@@ -72,8 +73,8 @@ class Mailer:
         if sent >= limit:
             log.warning("%s no auto-response: %s had %d in 24 h (limit %d)",
                         msg.message_id, ticket.customer, sent, limit)
-            session.add(Event(ticket_id=ticket.id, at=now, kind="auto_response_suppressed",
-                              detail={"reason": f"{sent} auto-responses in 24 h"}))
+            record(session, ticket.id, "auto_response_suppressed", now,
+                   reason=f"{sent} auto-responses in 24 h")
             return False
         text, lang = self._render(
             "auto_response.txt.j2", dept, [ticket.language or ""],

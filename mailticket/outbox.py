@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
 from mailticket.mail.compose import Outgoing
-from mailticket.store.batch import held_rows
+from mailticket.store.batch import current_batch
 from mailticket.store.db import Database
 from mailticket.store.models import Event, Message, OutboxItem, Ticket
 from mailticket.transport import PermanentError, Transport, TransportDown
@@ -34,33 +34,27 @@ MARK_EVERY = 10  # sent mails recorded per transaction
 
 def enqueue(session: Session, out: Outgoing, *, ticket: Ticket | None, now: datetime) -> None:
     """Queue one mail and record it on its ticket, in the caller's transaction."""
-    rows = held_rows(session)
-    # A relayed answer stays in the ticket's thread at once: a notification later in
-    # the same batch shows it in its history.  The rest waits for the batch's end.
-    if rows is not None and ticket is not None and out.kind != "agent":
-        rows[Message].append(dict(
-            ticket_id=ticket.id, direction="out", kind=out.kind, message_id=out.message_id,
-            fingerprint=None, in_reply_to=out.in_reply_to, references=out.references,
-            from_addr=out.mail_from, from_name="", to=out.to, cc=out.cc,
-            subject=out.subject, date=now, text=out.text, attachments=[], language=None,
-            verdict="", source="outbox", raw=out.raw))
-        rows[OutboxItem].append(dict(
-            ticket_id=ticket.id, kind=out.kind, message_id=out.message_id,
-            mail_from=out.mail_from, rcpt_to=out.recipients, created_at=now, attempts=0,
-            next_attempt_at=now, sent_at=None, failed_at=None, last_error=None))
-        return
-    session.add(Message(
-        ticket=ticket, direction="out", kind=out.kind, message_id=out.message_id,
-        in_reply_to=out.in_reply_to, references=out.references,
-        from_addr=out.mail_from, from_name="", to=out.to, cc=out.cc,
-        subject=out.subject, date=now, text=out.text, raw=out.raw, source="outbox",
-        verdict="", attachments=[],
-    ))
-    session.add(OutboxItem(
+    message = dict(
+        ticket_id=ticket.id if ticket else None, direction="out", kind=out.kind,
+        message_id=out.message_id, fingerprint=None, in_reply_to=out.in_reply_to,
+        references=out.references, from_addr=out.mail_from, from_name="", to=out.to,
+        cc=out.cc, subject=out.subject, date=now, text=out.text, attachments=[],
+        language=None, verdict="", source="outbox", raw=out.raw)
+    item = dict(
         ticket_id=ticket.id if ticket else None, kind=out.kind, message_id=out.message_id,
-        mail_from=out.mail_from, rcpt_to=out.recipients, created_at=now,
-        attempts=0, next_attempt_at=now,
-    ))
+        mail_from=out.mail_from, rcpt_to=out.recipients, created_at=now, attempts=0,
+        next_attempt_at=now, sent_at=None, failed_at=None, last_error=None)
+    batch = current_batch(session)
+    if batch is None:
+        m = Message(**message)
+        m.ticket = ticket  # in the thread at once for whoever reads it next
+        session.add(m)
+        session.add(OutboxItem(**item))
+        return
+    # A relayed answer joins the ticket's thread at once: a notification later in the
+    # same batch shows it in its history.  The rest is only written.
+    batch.add_message(ticket, Message(**message) if out.kind == "agent" else message)
+    batch.outbox.append(item)
     # The outbox row is the record that it was queued; "mail_sent" events follow.
 
 

@@ -12,7 +12,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -29,8 +29,8 @@ from mailticket.mail.templates import Templates
 from mailticket.mail.threading import Decision, find_ticket
 from mailticket.mailer import Mailer
 from mailticket.sla.calendar import SECONDS
-from mailticket.store.batch import Batch, bounded_references, held_rows
-from mailticket.store.models import Contact, Event, Message, Participant, Ticket
+from mailticket.store.batch import Batch, bounded_references, record
+from mailticket.store.models import Contact, Message, Participant, Ticket
 
 log = logging.getLogger("mailticket.pipeline")
 
@@ -195,31 +195,26 @@ class Pipeline:
     def _store(self, session: Session, batch: Batch, mail: ParsedMail, ticket: Ticket | None,
                kind: str, verdict: str, source: str, now: datetime) -> Message:
         m = Message(
-            ticket=ticket, direction="in", kind=kind, message_id=mail.message_id,
+            direction="in", kind=kind, message_id=mail.message_id,
             in_reply_to=" ".join(mail.in_reply_to) or None, references=mail.references,
             from_addr=_fit(mail.from_.key, 320) if mail.from_ else "",
             from_name=_fit(mail.from_.name, 320) if mail.from_ else "",
             fingerprint=batch.stored[mail.message_id],  # remembered by _process
             to=[a.key for a in mail.to], cc=[a.key for a in mail.cc],
-            subject=mail.subject, date=mail.date or now, text=_bounded(mail.text),
+            subject=mail.subject, date=(mail.date or now).astimezone(UTC),
+            text=_bounded(mail.text),
             attachments=[{"name": a.filename, "type": a.content_type, "size": a.size}
                          for a in mail.attachments],
             language=None, verdict=verdict, source=source, raw=mail.raw,
         )
-        session.add(m)
+        batch.add_message(ticket, m)
         return m
 
     def _event(self, session: Session, ticket: Ticket | None, kind: str, now: datetime,
                actor: str = "system", **detail: object) -> None:
-        row = dict(ticket_id=ticket.id if ticket else None, at=now, kind=kind, actor=actor,
-                   detail=detail)
-        rows = held_rows(session)
-        if rows is not None:
-            rows[Event].append(row)
-        else:
-            session.add(Event(**row))
+        record(session, ticket.id if ticket else None, kind, now, actor, **detail)
 
-    def _add_participants(self, session: Session, ticket: Ticket, mail: ParsedMail) -> None:
+    def _add_participants(self, batch: Batch, ticket: Ticket, mail: ParsedMail) -> None:
         known = {p.address for p in ticket.participants}
         people = []
         if mail.from_:
@@ -232,7 +227,8 @@ class Pipeline:
             if self.config.department_for_address(key) is not None:
                 continue  # our own addresses, token addresses included
             known.add(key)
-            ticket.participants.append(Participant(address=key, name=a.name[:320], role=role))
+            batch.add_participant(ticket, Participant(address=key, name=a.name[:320],
+                                                      role=role, bouncing=False))
 
     def _language(self, batch: Batch, mail: ParsedMail, dept: DepartmentConfig,
                   msg: Message, now: datetime) -> tuple[str, str]:
@@ -320,11 +316,10 @@ class Pipeline:
             customer=_fit(customer.key, 320) if customer else "",
             customer_name=_fit(customer.name, 320) if customer else "", state="new",
             priority="normal",
-            created_at=now, updated_at=now, participants=[], messages=[],
+            created_at=now, updated_at=now,
         )
-        session.add(ticket)
         batch.opened(ticket)
-        self._add_participants(session, ticket, mail)
+        self._add_participants(batch, ticket, mail)
         self._start_clock(ticket, dept, now)
         msg = self._store(session, batch, mail, ticket, "customer",
                           f"{verdict.kind.value}: {verdict.reason}", source, now)
@@ -359,7 +354,7 @@ class Pipeline:
                         "message (suspected spoof)", mail.message_id, mail.from_.key)
             self._event(session, ticket, "suspected_spoof", now, actor=mail.from_.key,
                         message_id=mail.message_id)
-        self._add_participants(session, ticket, mail)
+        self._add_participants(batch, ticket, mail)
         msg = self._store(session, batch, mail, ticket, "customer",
                           f"customer: {verdict.reason}; threaded by {decision.rule}", source, now)
         lang, how = self._language(batch, mail, dept, msg, now)

@@ -5,22 +5,35 @@ batch's own auto-responses, and a mail that breaks is quarantined alone."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from mailticket.store.models import MailboxState, Message, OutboxItem, Ticket
+from mailticket.clock import FixedClock
+from mailticket.store.models import (
+    Contact,
+    Event,
+    MailboxState,
+    Message,
+    OutboxItem,
+    Participant,
+    Ticket,
+)
 from tests.corpora import HELPDESK_DOMAIN, throwaway_app
 
 SUPPORT = f"support@{HELPDESK_DOMAIN}"
 
 
 def raw(n: int, sender: str, subject: str, body: str = "Hello, my printer is broken.",
-        reply_to: str | None = None, name: str = "Customer") -> bytes:
+        reply_to: str | None = None, name: str = "Customer", cc: str | None = None,
+        lang: str | None = "en") -> bytes:
     head = (f"From: {name} <{sender}>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n"
             f"Date: Mon, 23 Nov 2026 10:00:{n:02d} +0100\r\n"
-            f"Message-ID: <m{n}@customer.example>\r\nContent-Language: en\r\n")
+            f"Message-ID: <m{n}@customer.example>\r\n")
+    head += f"Content-Language: {lang}\r\n" if lang else ""
+    head += f"Cc: {cc}\r\n" if cc else ""
     if reply_to:
         head += f"In-Reply-To: {reply_to}\r\nReferences: {reply_to}\r\n"
     return (head + "\r\n" + body + "\r\n").encode()
@@ -119,3 +132,56 @@ def test_a_mail_that_breaks_is_quarantined_alone(tmp_path, url, caplog):
     assert [r for _, r in auto_responses(app)] == [["ann@customer.example"],
                                                     ["cy@customer.example"]]
     app.close()
+
+
+def _stored(app) -> dict[str, list[tuple]]:
+    """Every row the mails left, in the order a reader sees them, without what is random
+    (Message-IDs of outgoing mail, hence their bytes) or numbered by the database."""
+    def rows(model, skip=("id",)):
+        cols = [c for c in model.__table__.columns if c.key not in skip]
+        with app.db.read() as s:
+            return [tuple(r) for r in s.execute(
+                select(*cols).order_by(*model.__table__.primary_key))]
+    outgoing = ("id", "message_id", "raw")
+    return {"tickets": rows(Ticket, skip=()), "participants": rows(Participant),
+            "messages": rows(Message, skip=outgoing), "outbox": rows(OutboxItem, skip=outgoing),
+            "events": rows(Event), "contacts": rows(Contact, skip=())}
+
+
+def test_a_batch_stores_what_the_same_mails_one_by_one_store(tmp_path):
+    """New tickets, their participants, threads, contacts, queued mail and events are
+    written by the batch itself: row for row the same as mail by mail."""
+    mails = [
+        raw(1, "ann@customer.example", "Printer broken", cc="bo@customer.example"),
+        # A reply in the same batch from someone new, who joins the ticket.
+        raw(2, "carl@customer.example", "Re: Printer broken", "Carl here, same problem.",
+            reply_to="<m1@customer.example>"),
+        raw(3, "dora@customer.example", "Hej", "Hej! Min skrivare fungerar inte längre, "
+            "kan ni hjälpa mig med det snälla?", lang=None),
+        raw(4, "ann@customer.example", "Re: Printer broken", "Still broken, any news?",
+            reply_to="<m2@customer.example>"),
+    ]
+    batched = throwaway_app(tmp_path / "batched")
+    single = throwaway_app(tmp_path / "single")
+    for app in (batched, single):
+        app.clock = FixedClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # before first use
+    ingest(batched, mails)
+    for i, m in enumerate(mails):
+        assert single.ingest(m, department="support", source=f"imap:support:1:{i + 1}")
+    got, want = _stored(batched), _stored(single)
+    assert got == want
+    # And what a reader of the thread sees: both mails in ticket 1, in order, three
+    # participants; the notification of the reply shows the first mail in its history.
+    assert [r[1] for r in got["participants"]] == [
+        "ann@customer.example", "bo@customer.example", "carl@customer.example",
+        "dora@customer.example"]
+    thread = [r for r in got["messages"] if r[0] == 1 and r[1] == "in"]
+    assert [r[6] for r in thread] == [
+        "ann@customer.example", "carl@customer.example", "ann@customer.example"]
+    with batched.db.read() as s:
+        texts = s.scalars(select(Message.text).where(
+            Message.kind == "notification", Message.ticket_id == 1).order_by(Message.id)).all()
+    assert "Carl here" in texts[2] and "Hello, my printer is broken" in texts[2]
+    assert ("dora@customer.example", "sv") in [r[:2] for r in got["contacts"]]
+    batched.close()
+    single.close()
