@@ -12,6 +12,8 @@ import logging
 import random
 import ssl
 import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from imapclient import IMAPClient
@@ -20,13 +22,21 @@ from sqlalchemy.orm import Session
 
 from mailticket.app import App
 from mailticket.config import DepartmentConfig, ImapConfig
+from mailticket.mail.parse import ParsedMail
 from mailticket.store.models import MailboxState
 
 log = logging.getLogger("mailticket.ingest.imap")
 
-FETCH_BATCH = 200
+FETCH_BATCH = 200  # mails per FETCH, and per transaction (one commit, watermark included)
 FETCH_BYTES = 32 * 1024 * 1024
-COMMIT_EVERY = 50  # mails per transaction: one commit each, watermark included
+BACKLOG = 50  # more new mails than this: a backlog, for the parse workers if there are any
+
+
+@dataclass
+class _Fetched:
+    last_uid: int
+    items: list[tuple[bytes, str]]
+    parsing: Future[list[ParsedMail]] | None
 
 
 def connect(cfg: ImapConfig) -> IMAPClient:
@@ -99,33 +109,46 @@ class ImapPoller:
                 state.last_uid = 0
             last_uid = state.last_uid
         uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        # A backlog goes to the parse workers, if any, one fetch ahead: a worker parses
+        # the next batch while this process stores the last.
+        ahead = self.app.parser.workers > 0 and len(uids) > BACKLOG
         handled = 0
+        waiting: _Fetched | None = None
         for batch in self._batches(client, uids):
-            data = client.fetch(batch, ["BODY.PEEK[]"])
-            chunks = []
-            for i in range(0, len(batch), COMMIT_EVERY):
-                chunk = batch[i:i + COMMIT_EVERY]
-                # Expunged between SEARCH and FETCH: nothing to keep, the mark moves on.
-                items = [(bytes(data[uid][b"BODY[]"]), f"imap:{self.dept.name}:{uidvalidity}:{uid}")
-                         for uid in chunk if b"BODY[]" in data.get(uid, {})]
-                chunks.append((chunk, items))
-            del data
-            # A backlog: workers parse the next chunks while this process stores one.
-            ahead = [self.app.parser.submit([raw for raw, _ in items])
-                     if len(batch) > COMMIT_EVERY else None for _, items in chunks]
-            for (chunk, items), future in zip(chunks, ahead, strict=True):
-                if self.stop.is_set():
-                    for f in ahead:
-                        if f is not None:
-                            f.cancel()
-                    return handled  # the rest waits for the next start; nothing is lost
-                parsed = self.app.parser.result(future, [raw for raw, _ in items])
-                outcomes = self.app.ingest_batch(items, department=self.dept.name,
-                                                 also=self._advance(chunk[-1]), parsed=parsed)
-                for (_, source), outcome in zip(items, outcomes, strict=True):
-                    log.debug("%s %s: %s", outcome.message_id, source, outcome.action)
-                handled += len(items)
+            fetched = self._fetch(client, batch, uidvalidity, ahead)
+            if waiting is not None:
+                handled += self._store(waiting)
+            waiting = fetched
+            if not ahead:
+                handled += self._store(waiting)
+                waiting = None
+            if self.stop.is_set():
+                break  # the rest waits for the next start; nothing is lost
+        if waiting is not None:
+            if self.stop.is_set() and waiting.parsing is not None:
+                waiting.parsing.cancel()
+            else:
+                handled += self._store(waiting)
         return handled
+
+    def _fetch(self, client: IMAPClient, batch: list[int], uidvalidity: int,
+               ahead: bool) -> _Fetched:
+        data = client.fetch(batch, ["BODY.PEEK[]"])
+        # Expunged between SEARCH and FETCH: nothing to keep, the mark moves on.
+        items = [(bytes(data[uid][b"BODY[]"]), f"imap:{self.dept.name}:{uidvalidity}:{uid}")
+                 for uid in batch if b"BODY[]" in data.get(uid, {})]
+        parsing = self.app.parser.submit([raw for raw, _ in items]) if ahead else None
+        return _Fetched(batch[-1], items, parsing)
+
+    def _store(self, fetched: _Fetched) -> int:
+        """One transaction: the batch's mails and the watermark past its last UID."""
+        items = fetched.items
+        parsed = self.app.parser.result(fetched.parsing, [raw for raw, _ in items])
+        outcomes = self.app.ingest_batch(items, department=self.dept.name,
+                                         also=self._advance(fetched.last_uid), parsed=parsed)
+        for (_, source), outcome in zip(items, outcomes, strict=True):
+            log.debug("%s %s: %s", outcome.message_id, source, outcome.action)
+        return len(items)
 
     @staticmethod
     def _batches(client: IMAPClient, uids: list[int]) -> list[list[int]]:
