@@ -78,7 +78,8 @@ class App:
 
     @cached_property
     def parser(self) -> ParsePool:
-        return ParsePool(self.config.ingest.parse_workers, self.config.languages)
+        return ParsePool(self.config.ingest.parse_workers, self.config.languages,
+                         self.config.own_addresses)
 
     @cached_property
     def escalator(self) -> Escalator:

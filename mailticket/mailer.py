@@ -19,7 +19,7 @@ from mailticket.mail.templates import Templates
 from mailticket.mail.tokens import token_address
 from mailticket.outbox import enqueue
 from mailticket.sla.state import sla_state
-from mailticket.store.batch import record
+from mailticket.store.batch import WRITTEN_BY_PEOPLE, record
 from mailticket.store.models import Message, Ticket
 
 log = logging.getLogger("mailticket.mailer")
@@ -143,9 +143,8 @@ class Mailer:
         history = [
             {"date": m.date.strftime("%Y-%m-%d %H:%M"), "direction": m.direction,
              "who": m.from_addr or "-", "kind": m.kind, "summary": compose.clean(m.text, 80)}
-            for m in ticket.messages[-8:] if m is not msg and m.kind in (
-                "customer", "agent", "note")
-        ][-5:]
+            for m in ticket.messages if m is not msg and m.kind in WRITTEN_BY_PEOPLE
+        ][-5:]  # the last five things people wrote
         customer = (f"{ticket.customer_name} <{ticket.customer}>" if ticket.customer_name
                     else ticket.customer)
         total = sum(int(a.get("size", 0)) for a in msg.attachments)

@@ -23,7 +23,7 @@ from mailticket.config import Config, DepartmentConfig
 from mailticket.mail import compose
 from mailticket.mail.classify import Kind, Verdict, classify
 from mailticket.mail.language import LanguageDetector
-from mailticket.mail.parse import ParsedMail, parse
+from mailticket.mail.parse import ParsedMail, fingerprint, parse
 from mailticket.mail.subject import base_subject
 from mailticket.mail.templates import Templates
 from mailticket.mail.threading import Decision, find_ticket
@@ -55,26 +55,6 @@ def _bounded(text: str) -> str:
     if len(text) <= MAX_TEXT:
         return text
     return text[:MAX_TEXT] + f"\n\n[… {len(text) - MAX_TEXT} more characters in the raw mail]"
-
-
-_FINGERPRINT_HEADERS = (
-    "From", "Date", "Subject", "To", "Cc", "Reply-To", "In-Reply-To", "References",
-    "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Content-Disposition",
-    "Content-Language",
-)
-
-
-def fingerprint(mail: ParsedMail) -> str:
-    """What stays the same when one mail is delivered twice (only trace headers such as
-    Received, Delivered-To and Return-Path differ): its own headers and its body."""
-    raw = mail.raw
-    cut = raw.find(b"\r\n\r\n")
-    body = raw[cut + 4:] if cut >= 0 else raw[raw.find(b"\n\n") + 2:]
-    h = hashlib.sha256()
-    for name in _FINGERPRINT_HEADERS:
-        h.update((mail.header(name) or "").encode("utf-8", "replace") + b"\0")
-    h.update(body)
-    return h.hexdigest()
 
 
 def _fit(value: str, limit: int) -> str:
@@ -138,7 +118,7 @@ class Pipeline:
         mailbox_department: str | None, source: str, envelope_rcpts: Sequence[str],
     ) -> Outcome:
         stored, known = batch.lookup(mail.message_id)
-        mine = fingerprint(mail)
+        mine = mail.fingerprint or fingerprint(mail)
         if stored:
             if known in (None, mine):
                 return Outcome("duplicate", None, mail.message_id, "Message-ID already stored")
@@ -152,7 +132,7 @@ class Pipeline:
             if batch.lookup(mail.message_id)[0]:
                 return Outcome("duplicate", None, mail.message_id, "same mail already stored")
         batch.remember(mail.message_id, mine)
-        verdict = classify(mail, self.own, compose.LOOP_HEADER)
+        verdict = mail.verdict or classify(mail, self.own, compose.LOOP_HEADER)
         dept = self._department(mail, envelope_rcpts, mailbox_department)
         sender = mail.from_.key if mail.from_ else None
         decision = find_ticket(

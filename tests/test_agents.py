@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 import pytest
+import time_machine
 from click.testing import CliRunner
 
 from mailticket.cli import main
@@ -24,8 +25,10 @@ MONDAY = datetime(2026, 11, 23, 9, 15, tzinfo=UTC)
 
 
 def show(w, ticket_id: int = 1) -> dict:
-    r = CliRunner().invoke(main, ["--config", str(w.config_path), "show", str(ticket_id),
-                                  "--json"])
+    # At the world's instant: the SLA state is read against the wall clock.
+    with time_machine.travel(w.app.clock.now(), tick=False):
+        r = CliRunner().invoke(main, ["--config", str(w.config_path), "show", str(ticket_id),
+                                      "--json"])
     assert r.exit_code == 0, r.output
     return json.loads(r.output)
 

@@ -1,4 +1,4 @@
-"""The poller hands mails over in batches of 50, one transaction each.  Mails of one batch
+"""The poller hands mails over in batches (one per fetch), one transaction each.  Mails of one batch
 must behave exactly as if they had come one by one: a reply to a mail of the same batch
 joins its ticket, a duplicate is dropped, the per-sender auto-response limit counts the
 batch's own auto-responses, and a mail that breaks is quarantined alone."""
@@ -185,3 +185,20 @@ def test_a_batch_stores_what_the_same_mails_one_by_one_store(tmp_path):
     assert ("dora@customer.example", "sv") in [r[:2] for r in got["contacts"]]
     batched.close()
     single.close()
+
+
+def test_a_notification_shows_the_last_five_things_people_wrote(tmp_path):
+    """What we sent in between (auto-response, notifications) takes no place in it."""
+    app = throwaway_app(tmp_path)
+    ingest(app, [raw(1, "ann@customer.example", "Printer broken", "Message number 1.")])
+    previous = "<m1@customer.example>"
+    for n in range(2, 8):  # one mail per batch: each reads the thread back from the database
+        ingest(app, [raw(n, "ann@customer.example", "Re: Printer broken",
+                         f"Message number {n}.", reply_to=previous)], last_uid=n - 1)
+        previous = f"<m{n}@customer.example>"
+    with app.db.read() as s:
+        last = s.scalars(select(Message.text).where(Message.kind == "notification")
+                         .order_by(Message.id.desc())).first()
+    history = last.split("Earlier in this ticket:", 1)[1]
+    assert [n for n in range(1, 8) if f"Message number {n}." in history] == [2, 3, 4, 5, 6]
+    app.close()

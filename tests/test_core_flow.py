@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from click.testing import CliRunner
 
 from mailticket.cli import main
@@ -19,7 +20,10 @@ MONDAY = datetime(2026, 11, 23, 9, 15, tzinfo=UTC)
 
 
 def cli(world, *args: str) -> str:
-    r = CliRunner().invoke(main, ["--config", str(world.config_path), *args])
+    """The admin's CLI, run at the world's own instant: SLA states are read against the
+    wall clock, which must not be whatever day the suite happens to run on."""
+    with time_machine.travel(world.app.clock.now(), tick=False):
+        r = CliRunner().invoke(main, ["--config", str(world.config_path), *args])
     assert r.exit_code == 0, r.output
     return r.output
 

@@ -12,7 +12,7 @@ import logging
 import random
 import ssl
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -109,26 +109,26 @@ class ImapPoller:
                 state.last_uid = 0
             last_uid = state.last_uid
         uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
-        # A backlog goes to the parse workers, if any, one fetch ahead: a worker parses
-        # the next batch while this process stores the last.
-        ahead = self.app.parser.workers > 0 and len(uids) > BACKLOG
+        batches = self._batches(client, uids)
+        if len(uids) <= BACKLOG:  # the common case: a few new mails, no threads
+            return sum(self._store(self._fetch(client, b, uidvalidity, False)) for b in batches)
+        # A backlog: a thread fetches the next batch (and hands it to a parse worker, if
+        # there is one) while this thread stores the last.
+        ahead = self.app.parser.workers > 0
         handled = 0
-        waiting: _Fetched | None = None
-        for batch in self._batches(client, uids):
-            fetched = self._fetch(client, batch, uidvalidity, ahead)
-            if waiting is not None:
-                handled += self._store(waiting)
-            waiting = fetched
-            if not ahead:
-                handled += self._store(waiting)
-                waiting = None
-            if self.stop.is_set():
-                break  # the rest waits for the next start; nothing is lost
-        if waiting is not None:
-            if self.stop.is_set() and waiting.parsing is not None:
-                waiting.parsing.cancel()
-            else:
-                handled += self._store(waiting)
+        with ThreadPoolExecutor(1, thread_name_prefix=f"fetch-{self.dept.name}") as fetcher:
+            following = fetcher.submit(self._fetch, client, batches[0], uidvalidity,
+                                       ahead and self.app.parser.ready())
+            for i in range(len(batches)):
+                fetched = following.result()
+                if self.stop.is_set():
+                    if fetched.parsing is not None:
+                        fetched.parsing.cancel()
+                    break  # the rest waits for the next start; nothing is lost
+                if i + 1 < len(batches):
+                    following = fetcher.submit(self._fetch, client, batches[i + 1],
+                                               uidvalidity, ahead)
+                handled += self._store(fetched)
         return handled
 
     def _fetch(self, client: IMAPClient, batch: list[int], uidvalidity: int,

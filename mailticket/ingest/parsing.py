@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
+from mailticket.mail.classify import classify
+from mailticket.mail.compose import LOOP_HEADER
 from mailticket.mail.language import LanguageDetector
-from mailticket.mail.parse import ParsedMail, parse
+from mailticket.mail.parse import ParsedMail, fingerprint, parse
 
 if TYPE_CHECKING:
     from mailticket.config import LanguageConfig
@@ -27,6 +29,7 @@ log = logging.getLogger("mailticket.ingest")
 
 _detector: LanguageDetector | None = None
 _min_confidence = 0.5
+_own: frozenset[str] = frozenset()
 
 
 def _exit_with_parent(daemon: int) -> None:
@@ -43,20 +46,24 @@ def _exit_with_parent(daemon: int) -> None:
 
 
 def _start_worker(parent: int, languages: list[str], low_memory: bool,
-                  min_confidence: float) -> None:
-    global _detector, _min_confidence
+                  min_confidence: float, own: list[str]) -> None:
+    global _detector, _min_confidence, _own
     # The daemon's pid is passed in: it may have died while this worker was starting.
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     _detector = LanguageDetector(frozenset(languages), low_memory=low_memory)
     _detector.warm_up()
     _min_confidence = min_confidence
+    _own = frozenset(own)
 
 
 def parse_all(raws: Sequence[bytes]) -> list[ParsedMail]:
-    """In a worker: parse, and guess the language from the text and headers alone."""
+    """In a worker: parse, and find what needs no database: the fingerprint, the
+    classifier's verdict, the language the text and headers name."""
     out = []
     for raw in raws:
         mail = parse(raw)
+        mail.fingerprint = fingerprint(mail)
+        mail.verdict = classify(mail, _own, LOOP_HEADER)
         if _detector is not None:
             mail.language_guess = _detector.guess(
                 mail.text, mail.header("Content-Language") or mail.content_language,
@@ -67,15 +74,21 @@ def parse_all(raws: Sequence[bytes]) -> list[ParsedMail]:
 
 
 class ParsePool:
-    def __init__(self, workers: int, languages: LanguageConfig) -> None:
+    def __init__(self, workers: int, languages: LanguageConfig, own: frozenset[str]) -> None:
         self.workers = workers
         self.languages = languages
+        self.own = own
         self._pool: ProcessPoolExecutor | None = None
+        self._started: Future[list[ParsedMail]] | None = None
 
-    def submit(self, raws: Sequence[bytes]) -> Future[list[ParsedMail]] | None:
-        """Parse these in a worker; None when there are no workers (parse in-process)."""
+    def ready(self) -> bool:
+        """Whether a worker is up; if not, one is started and this says False until it is.
+
+        A worker takes most of a second to start (the language models): the mails
+        fetched meanwhile are better parsed here than waited for.
+        """
         if self.workers < 1:
-            return None
+            return False
         if self._pool is None:
             # Not "fork": the daemon runs threads, and forking a threaded process is
             # unsafe.  The fork server starts clean, loads this module (parser, language
@@ -86,7 +99,16 @@ class ParsePool:
                 self.workers, mp_context=context,
                 initializer=_start_worker,
                 initargs=(os.getpid(), sorted(self.languages.supported), self.languages.low_memory,
-                          self.languages.min_confidence))
+                          self.languages.min_confidence, sorted(self.own)))
+            self._started = self._pool.submit(parse_all, [])
+        return self._started is not None and self._started.done()
+
+    def submit(self, raws: Sequence[bytes]) -> Future[list[ParsedMail]] | None:
+        """Parse these in a worker; None when there are no workers (parse in-process)."""
+        if self.workers < 1:
+            return None
+        self.ready()  # starts the pool if needed
+        assert self._pool is not None
         return self._pool.submit(parse_all, list(raws))
 
     def result(self, future: Future[list[ParsedMail]] | None,
@@ -111,4 +133,4 @@ class ParsePool:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+            self._pool = self._started = None

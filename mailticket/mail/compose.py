@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr, unquote
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -43,6 +44,7 @@ def new_message_id(address: str) -> str:
     return f"<{secrets.token_urlsafe(16)}.mt@{clean(domain)}>"
 
 
+@lru_cache(maxsize=4096)
 def _addr_spec(addr: str) -> str:
     """``local@domain`` as a header needs it: the domain follows the last "@" (a quoted
     local part may hold one too), quoting where the local part needs it, IDNA domains."""
@@ -53,6 +55,7 @@ def _addr_spec(addr: str) -> str:
     return Address(username=unquote(local), domain=domain).addr_spec
 
 
+@lru_cache(maxsize=4096)  # agents, departments and regular customers come back
 def _mailbox(name: str, addr: str) -> str:
     return formataddr((clean(name, 120), _addr_spec(addr)), charset="utf-8")
 
@@ -187,7 +190,10 @@ def _qp(text: str) -> bytes:
 
 
 def _b64(data: bytes) -> bytes:
-    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+    """Base64 in lines of 76 characters, each ending in CRLF (RFC 2045 6.8)."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    lines = [encoded[i:i + 76] for i in range(0, len(encoded), 76)]
+    return b"\r\n".join(lines) + b"\r\n" if lines else b""
 
 
 def _filename_param(name: str) -> str:

@@ -24,9 +24,12 @@ from email._policybase import Compat32
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from functools import lru_cache
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from inscriptis import get_text
+
+if TYPE_CHECKING:
+    from mailticket.mail.classify import Verdict
 
 __all__ = [
     "Address",
@@ -384,6 +387,9 @@ class ParsedMail:
     #: Set by a parse worker: what the mail itself says of its language (header or
     #: text), as ``LanguageDetector.guess`` returns it; ``("", "")`` when it says nothing.
     language_guess: tuple[str, str] | None = None
+    #: Also set by a parse worker: ``fingerprint(mail)`` and the classifier's verdict.
+    fingerprint: str | None = None
+    verdict: Verdict | None = None
 
     def all_recipients(self) -> list[Address]:
         """To and Cc recipients, in header order."""
@@ -1423,3 +1429,23 @@ def _split_head(raw: bytes) -> tuple[bytes, bytes]:
     if m is None:
         return raw, b""
     return raw[: m.start()], raw[m.end() :]
+
+
+_FINGERPRINT_HEADERS = (
+    "From", "Date", "Subject", "To", "Cc", "Reply-To", "In-Reply-To", "References",
+    "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Content-Disposition",
+    "Content-Language",
+)
+
+
+def fingerprint(mail: ParsedMail) -> str:
+    """What stays the same when one mail is delivered twice (only trace headers such as
+    Received, Delivered-To and Return-Path differ): its own headers and its body."""
+    raw = mail.raw
+    cut = raw.find(b"\r\n\r\n")
+    body = raw[cut + 4:] if cut >= 0 else raw[raw.find(b"\n\n") + 2:]
+    h = hashlib.sha256()
+    for name in _FINGERPRINT_HEADERS:
+        h.update((mail.header(name) or "").encode("utf-8", "replace") + b"\0")
+    h.update(body)
+    return h.hexdigest()

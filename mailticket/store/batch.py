@@ -85,6 +85,9 @@ _PARTICIPANT = _Columns(Participant, with_key=False)
 _MESSAGE = _Columns(Message, with_key=False)
 
 
+# The kinds of mail a batch reads back from a ticket's thread.
+WRITTEN_BY_PEOPLE = ("customer", "agent", "note")
+
 _CHUNK = 500  # bound parameters per IN (...), well below every backend's limit
 
 
@@ -119,11 +122,14 @@ class Batch:
         self.tickets: dict[int, Ticket] = {}  # opened in this batch
         # The tickets those references lead to, with their threads and participants:
         # three queries for the batch instead of three per follow-up.  Kept referenced
-        # here, as the session only holds unchanged objects weakly.
+        # here, as the session only holds unchanged objects weakly.  Of the thread, only
+        # what people wrote: what processing reads (a notification's history, the last
+        # customer mail); the mails we sent, with their long texts, are most of it.
         self._threads = [
             t for chunk in _chunks(set(self.ticket_of.values()))
             for t in session.scalars(select(Ticket).where(Ticket.id.in_(chunk)).options(
-                selectinload(Ticket.messages), selectinload(Ticket.participants)))]
+                selectinload(Ticket.messages.and_(Message.kind.in_(WRITTEN_BY_PEOPLE))),
+                selectinload(Ticket.participants)))]
         # Message-ID -> fingerprint of what is stored (None for mail we sent).
         self.stored: dict[str, str | None] = {}
         for ids in _chunks(message_ids):
