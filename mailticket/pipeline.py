@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
@@ -75,6 +76,8 @@ class Pipeline:
         self.own = config.own_addresses
         langs = config.languages
         self.detector = LanguageDetector(frozenset(langs.supported), low_memory=langs.low_memory)
+        # The mails of a batch share one instant, so their clocks share one due time.
+        self._due = lru_cache(maxsize=64)(self._compute_due)
 
     # -- entry point --------------------------------------------------------------
     def process(
@@ -144,7 +147,7 @@ class Pipeline:
         )
         for bad in decision.rejected_tokens:
             log.warning("%s token rejected (bad mac): %s", mail.message_id, bad)
-        now = self.clock.now()
+        now = batch.now or self.clock.now()
         if verdict.kind is not Kind.CUSTOMER:
             outcome = self._machine(session, batch, mail, verdict, decision, dept, source, now)
         elif decision.is_new:
@@ -275,16 +278,21 @@ class Pipeline:
         """A customer message waits for an answer: due at the department's response target."""
         if ticket.due_at is not None:
             return  # the oldest unanswered message keeps its earlier promise
+        ticket.clock_started_at = now
+        ticket.due_at, ticket.warn_at = self._due(dept.name, now)
+        ticket.escalation_level = 0
+        ticket.next_notice_at = ticket.warn_at
+
+    def _compute_due(self, department: str, now: datetime) -> tuple[datetime, datetime]:
+        """(due, warn) for a clock started ``now``: pure calendar arithmetic."""
+        dept = self.config.department(department)
         sla = self.config.sla_for(dept)
         cal = self.config.calendar_for(dept)
         duration = sla.response_duration
-        ticket.clock_started_at = now
         # Whole minutes: the promise shows minutes, and must be the very same instant.
         due = cal.add(now, duration)
-        ticket.due_at = due if duration.unit == SECONDS else ceil_minute(due)
-        ticket.warn_at = cal.warn_instant(now, duration, sla.warn_at)
-        ticket.escalation_level = 0
-        ticket.next_notice_at = ticket.warn_at
+        return (due if duration.unit == SECONDS else ceil_minute(due),
+                cal.warn_instant(now, duration, sla.warn_at))
 
     def _new_ticket(self, session: Session, batch: Batch, mail: ParsedMail, verdict: Verdict,
                     dept: DepartmentConfig, source: str, now: datetime, answer: bool = True

@@ -83,6 +83,11 @@ def _text(value: str) -> str:
         for w in words)
 
 
+@lru_cache(maxsize=16)  # the mails of an ingest batch share one instant
+def _date_header(date: datetime) -> str:
+    return format_datetime(date)
+
+
 @dataclass
 class Outgoing:
     """A mail ready for the outbox, with the envelope it goes out with."""
@@ -139,7 +144,7 @@ def build_each(
         ("Cc", ", ".join(_mailbox(n, a) for n, a in cc)),
         ("Reply-To", _addr_spec(reply_to) if reply_to else ""),
         ("Subject", _text(subject)),
-        ("Date", format_datetime(date)),
+        ("Date", _date_header(date)),
     ]
     trailer = [
         ("In-Reply-To", in_reply_to or ""),

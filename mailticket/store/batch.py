@@ -110,6 +110,8 @@ class Batch:
                  senders: Iterable[str] = (), references: Iterable[str] = (),
                  now: datetime | None = None) -> None:
         self.s = session
+        # The batch's instant: its mails are received, and their clocks start, at once.
+        self.now = now
         conn = session.connection()  # no autoflush: nothing of this batch is pending yet
         # Message-ID -> ticket, for the ids the batch's mails refer to, and for the mails
         # the batch stores as it goes (a reply may follow its original in one batch).
