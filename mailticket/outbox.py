@@ -53,7 +53,11 @@ def enqueue(session: Session, out: Outgoing, *, ticket: Ticket | None, now: date
         return
     # A relayed answer joins the ticket's thread at once: a notification later in the
     # same batch shows it in its history.  The rest is only written.
-    batch.add_message(ticket, Message(**message) if out.kind == "agent" else message)
+    if out.kind == "agent":
+        del message["ticket_id"]
+        batch.add_message(ticket, message)
+    else:
+        batch.write_message(message)
     batch.outbox.append(item)
     # The outbox row is the record that it was queued; "mail_sent" events follow.
 

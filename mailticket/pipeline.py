@@ -31,7 +31,8 @@ from mailticket.mail.threading import Decision, find_ticket
 from mailticket.mailer import Mailer
 from mailticket.sla.calendar import SECONDS
 from mailticket.store.batch import Batch, bounded_references, record
-from mailticket.store.models import Contact, Message, Participant, Ticket
+from mailticket.store.models import Message
+from mailticket.store.records import AnyTicket, NewContact, NewMessage, NewTicket
 
 log = logging.getLogger("mailticket.pipeline")
 
@@ -175,9 +176,9 @@ class Pipeline:
         return self.config.departments[0]
 
     # -- storing ------------------------------------------------------------------
-    def _store(self, session: Session, batch: Batch, mail: ParsedMail, ticket: Ticket | None,
-               kind: str, verdict: str, source: str, now: datetime) -> Message:
-        m = Message(
+    def _store(self, session: Session, batch: Batch, mail: ParsedMail, ticket: AnyTicket | None,
+               kind: str, verdict: str, source: str, now: datetime) -> NewMessage | Message:
+        return batch.add_message(ticket, dict(
             direction="in", kind=kind, message_id=mail.message_id,
             in_reply_to=" ".join(mail.in_reply_to) or None, references=mail.references,
             from_addr=_fit(mail.from_.key, 320) if mail.from_ else "",
@@ -189,15 +190,13 @@ class Pipeline:
             attachments=[{"name": a.filename, "type": a.content_type, "size": a.size}
                          for a in mail.attachments],
             language=None, verdict=verdict, source=source, raw=mail.raw,
-        )
-        batch.add_message(ticket, m)
-        return m
+        ))
 
-    def _event(self, session: Session, ticket: Ticket | None, kind: str, now: datetime,
+    def _event(self, session: Session, ticket: AnyTicket | None, kind: str, now: datetime,
                actor: str = "system", **detail: object) -> None:
         record(session, ticket.id if ticket else None, kind, now, actor, **detail)
 
-    def _add_participants(self, batch: Batch, ticket: Ticket, mail: ParsedMail) -> None:
+    def _add_participants(self, batch: Batch, ticket: AnyTicket, mail: ParsedMail) -> None:
         known = {p.address for p in ticket.participants}
         people = []
         if mail.from_:
@@ -210,11 +209,11 @@ class Pipeline:
             if self.config.department_for_address(key) is not None:
                 continue  # our own addresses, token addresses included
             known.add(key)
-            batch.add_participant(ticket, Participant(address=key, name=a.name[:320],
-                                                      role=role, bouncing=False))
+            batch.add_participant(ticket, address=key, name=a.name[:320], role=role,
+                                  bouncing=False)
 
     def _language(self, batch: Batch, mail: ParsedMail, dept: DepartmentConfig,
-                  msg: Message, now: datetime) -> tuple[str, str]:
+                  msg: NewMessage | Message, now: datetime) -> tuple[str, str]:
         """The customer's language: header, else detected, else what they wrote before,
         else the department's.  Remembered per address when the mail itself says it."""
         address = mail.from_.key if mail.from_ and len(mail.from_.key) <= 320 else ""
@@ -229,7 +228,7 @@ class Pipeline:
             how = "customer"
         if how in ("header", "detected") and address:
             if contact is None:
-                batch.add_contact(Contact(address=address, language=lang, updated_at=now))
+                batch.add_contact(NewContact(address=address, language=lang, updated_at=now))
             elif contact.language != lang:
                 contact.language, contact.updated_at = lang, now
         msg.language = lang
@@ -265,7 +264,7 @@ class Pipeline:
         log.info("%s attached to ticket %d: %s", mail.message_id, ticket.id, why)
         return Outcome("attached", ticket.id, mail.message_id, why)
 
-    def _mark_bouncing(self, session: Session, ticket: Ticket, mail: ParsedMail,
+    def _mark_bouncing(self, session: Session, ticket: AnyTicket, mail: ParsedMail,
                        now: datetime) -> None:
         bounced = {a.lower() for a in mail.bounced_recipients}
         for p in ticket.participants:
@@ -274,7 +273,7 @@ class Pipeline:
                 self._event(session, ticket, "address_bouncing", now, address=p.address,
                             message_id=mail.message_id)
 
-    def _start_clock(self, ticket: Ticket, dept: DepartmentConfig, now: datetime) -> None:
+    def _start_clock(self, ticket: AnyTicket, dept: DepartmentConfig, now: datetime) -> None:
         """A customer message waits for an answer: due at the department's response target."""
         if ticket.due_at is not None:
             return  # the oldest unanswered message keeps its earlier promise
@@ -298,7 +297,7 @@ class Pipeline:
                     dept: DepartmentConfig, source: str, now: datetime, answer: bool = True
                     ) -> Outcome:
         customer = mail.from_
-        ticket = Ticket(
+        ticket = NewTicket(
             id=batch.new_ticket_id(), department=dept.name,
             subject=base_subject(mail.subject)[:1000],
             customer=_fit(customer.key, 320) if customer else "",

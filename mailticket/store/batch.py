@@ -25,14 +25,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from mailticket.store.models import (
-    Base,
-    Contact,
-    Event,
-    Message,
-    OutboxItem,
-    Participant,
-    Ticket,
+from mailticket.store.models import Contact, Event, Message, OutboxItem, Participant, Ticket
+from mailticket.store.records import (
+    AnyTicket,
+    NewContact,
+    NewMessage,
+    NewParticipant,
+    NewTicket,
+    Record,
 )
 
 KEY = "mailticket.batch"  # Session.info key of the batch that writes at its end
@@ -54,35 +54,6 @@ def record(session: Session, ticket_id: int | None, kind: str, at: datetime,
         batch.events.append(row)
 
 
-class _Columns:
-    """How one table's row is read off a plain object of its class, defaults applied as
-    the session would (a list for JSON lists, "" for text …)."""
-
-    def __init__(self, model: type[Base], *, with_key: bool) -> None:
-        self.table = model.__table__
-        self.cols: list[tuple[str, Any]] = []
-        for col in self.table.columns:
-            if col.primary_key and col.autoincrement is not False and not with_key:
-                continue  # numbered by the database
-            d = col.default
-            self.cols.append((col.key, None if d is None else d.arg if d.is_scalar else
-                              (lambda fn=d.arg: fn(None))))
-
-    def row(self, obj: object) -> dict[str, Any]:
-        state = obj.__dict__
-        row = {}
-        for key, default in self.cols:
-            value = state.get(key)
-            if value is None and default is not None:
-                value = default() if callable(default) else default
-            row[key] = value
-        return row
-
-
-_TICKET = _Columns(Ticket, with_key=True)
-_CONTACT = _Columns(Contact, with_key=True)
-_PARTICIPANT = _Columns(Participant, with_key=False)
-_MESSAGE = _Columns(Message, with_key=False)
 
 
 # The kinds of mail a batch reads back from a ticket's thread.
@@ -121,7 +92,7 @@ class Batch:
             rows = conn.execute(select(Message.message_id, Message.ticket_id).where(
                 Message.message_id.in_(ids), Message.ticket_id.is_not(None)))
             self.ticket_of.update((mid, int(tid)) for mid, tid in rows)
-        self.tickets: dict[int, Ticket] = {}  # opened in this batch
+        self.tickets: dict[int, NewTicket] = {}  # opened in this batch
         # The tickets those references lead to, with their threads and participants:
         # three queries for the batch instead of three per follow-up.  Kept referenced
         # here, as the session only holds unchanged objects weakly.  Of the thread, only
@@ -140,7 +111,7 @@ class Batch:
             self.stored.update((mid, fp) for mid, fp in rows)
         self._asked = set(message_ids)
         addresses = [a for a in senders if a and len(a) <= 320]
-        self.contacts: dict[str, Contact | None] = dict.fromkeys(addresses)
+        self.contacts: dict[str, Contact | NewContact | None] = dict.fromkeys(addresses)
         for chunk in _chunks(addresses):
             for c in session.scalars(select(Contact).where(Contact.address.in_(chunk))):
                 self.contacts[c.address] = c
@@ -157,9 +128,9 @@ class Batch:
                 self.auto_responses.update((who, int(n)) for who, n in rows)
         self._next_id: int | None = None
         # What this batch creates, in order, written by ``write``.
-        self._new_contacts: list[Contact] = []
-        self._participants: list[Participant] = []
-        self.messages: list[Message | dict[str, Any]] = []
+        self._new_contacts: list[NewContact] = []
+        self._participants: list[NewParticipant | Participant] = []
+        self.messages: list[NewMessage | Message | dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         session.info[KEY] = self
@@ -169,13 +140,15 @@ class Batch:
         (changes to stored tickets, events added one by one), then the rest."""
         conn = self.s.connection()
         if self.tickets:
-            conn.execute(_TICKET.table.insert(), [_TICKET.row(t) for t in self.tickets.values()])
+            conn.execute(NewTicket.columns.table.insert(),
+                         [t.row() for t in self.tickets.values()])
         self.s.flush()
+        messages = NewMessage.columns
         for table, rows in (
-                (_CONTACT.table, [_CONTACT.row(c) for c in self._new_contacts]),
-                (_PARTICIPANT.table, [_PARTICIPANT.row(p) for p in self._participants]),
-                (_MESSAGE.table, [m if isinstance(m, dict) else _MESSAGE.row(m)
-                                  for m in self.messages]),
+                (NewContact.columns.table, [c.row() for c in self._new_contacts]),
+                (NewParticipant.columns.table,
+                 [NewParticipant.columns.row(p) for p in self._participants]),
+                (messages.table, [messages.row(m) for m in self.messages]),
                 (OutboxItem.__table__, self.outbox), (Event.__table__, self.events)):
             if rows:
                 conn.execute(table.insert(), rows)
@@ -193,16 +166,24 @@ class Batch:
         self.events.clear()
 
     # -- what the batch creates -------------------------------------------------------
-    def add_message(self, ticket: Ticket | None, message: Message | dict[str, Any]) -> None:
-        """A mail in or out; an object is also added to its ticket's thread (for the
-        notifications later in the batch), a dict is only written."""
-        self.messages.append(message)
-        if ticket is not None and isinstance(message, Message):
-            message.ticket_id = ticket.id
+    def add_message(self, ticket: AnyTicket | None, values: dict[str, Any]
+                    ) -> NewMessage | Message:
+        """A mail in or out that joins its ticket's thread at once (a notification later
+        in the batch shows it).  A stored ticket's thread holds ORM objects only."""
+        cls = Message if isinstance(ticket, Ticket) else NewMessage
+        message = cls(**values, ticket_id=ticket.id if ticket is not None else None)
+        if ticket is not None:
             _append(ticket, "messages", message)
+        self.messages.append(message)
+        return message
 
-    def add_participant(self, ticket: Ticket, participant: Participant) -> None:
-        participant.ticket_id = ticket.id
+    def write_message(self, values: dict[str, Any]) -> None:
+        """A mail nothing in the batch reads back (queued mail): only written."""
+        self.messages.append(values)
+
+    def add_participant(self, ticket: AnyTicket, **values: Any) -> None:
+        cls = Participant if isinstance(ticket, Ticket) else NewParticipant
+        participant = cls(**values, ticket_id=ticket.id)
         self._participants.append(participant)
         _append(ticket, "participants", participant)
 
@@ -236,13 +217,11 @@ class Batch:
     def stored_in(self, message_id: str, ticket_id: int) -> None:
         self.ticket_of[message_id] = ticket_id
 
-    def opened(self, ticket: Ticket) -> None:
+    def opened(self, ticket: NewTicket) -> None:
         """A new ticket: kept here, out of the session, until ``write``."""
-        set_committed_value(ticket, "messages", [])
-        set_committed_value(ticket, "participants", [])
         self.tickets[ticket.id] = ticket
 
-    def ticket(self, ticket_id: int) -> Ticket | None:
+    def ticket(self, ticket_id: int) -> AnyTicket | None:
         """A ticket by number: one this batch opened is not written yet, so it is kept here."""
         found = self.tickets.get(ticket_id)
         return self.s.get(Ticket, ticket_id) if found is None else found
@@ -256,12 +235,12 @@ class Batch:
             p.address == address.lower() for p in ticket.participants)
 
     # -- contacts ---------------------------------------------------------------------
-    def contact(self, address: str) -> Contact | None:
+    def contact(self, address: str) -> Contact | NewContact | None:
         if address not in self.contacts:
             self.contacts[address] = self.s.get(Contact, address)
         return self.contacts[address]
 
-    def add_contact(self, contact: Contact) -> None:
+    def add_contact(self, contact: NewContact) -> None:
         self._new_contacts.append(contact)
         self.contacts[contact.address] = contact
 
@@ -296,7 +275,10 @@ class Batch:
         return self._next_id
 
 
-def _append(ticket: Ticket, key: str, obj: Base) -> None:
-    """Add to a ticket's loaded collection without the session noticing: the batch
-    writes the row itself, so the session must not (its cascade would)."""
-    set_committed_value(ticket, key, [*getattr(ticket, key), obj])
+def _append(ticket: AnyTicket, key: str, record: Record | Message | Participant) -> None:
+    """Add to a ticket's thread or participants.  A stored ticket's collection is
+    replaced without the session noticing: it must not try to write the row itself."""
+    if isinstance(ticket, NewTicket):
+        getattr(ticket, key).append(record)
+    else:
+        set_committed_value(ticket, key, [*getattr(ticket, key), record])
