@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from inscriptis import get_text
 
+from mailticket.mail import mime
+
 if TYPE_CHECKING:
     from mailticket.mail.classify import Verdict
 
@@ -1309,7 +1311,7 @@ def _content_language(sources: list[list[str] | None], ctx: _Ctx) -> str | None:
 
 
 def _parse(raw: bytes, ctx: _Ctx) -> ParsedMail:
-    msg = message_from_bytes(raw, policy=_POLICY)
+    msg = mime.split(raw, _POLICY) or message_from_bytes(raw, policy=_POLICY)
     hv = ctx.safe("headers", lambda: _header_values(msg), {})
 
     headers = {

@@ -69,7 +69,12 @@ class Templates:
             path = self._find(env, name, dept_name, languages, dirs)
             self._found[key] = path
         lang = path.split("/")[-2]
-        return env.get_template(path).render(language=lang, **context), lang
+        template = env.get_template(path)
+        if type(template.globals) is not dict:
+            # Jinja keeps a template's globals as a ChainMap over the environment's and
+            # copies it four times per render; we never change globals once loaded.
+            template.globals = dict(template.globals)
+        return template.render(language=lang, **context), lang
 
     def _find(self, env: jinja2.Environment, name: str, dept_name: str, languages: list[str],
               dirs: tuple[str, ...]) -> str:

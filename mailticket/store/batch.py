@@ -33,6 +33,7 @@ from mailticket.store.records import (
     NewParticipant,
     NewTicket,
     Record,
+    insert_rows,
 )
 
 KEY = "mailticket.batch"  # Session.info key of the batch that writes at its end
@@ -140,8 +141,7 @@ class Batch:
         (changes to stored tickets, events added one by one), then the rest."""
         conn = self.s.connection()
         if self.tickets:
-            conn.execute(NewTicket.columns.table.insert(),
-                         [t.row() for t in self.tickets.values()])
+            insert_rows(conn, NewTicket.columns.table, [t.row() for t in self.tickets.values()])
         self.s.flush()
         messages = NewMessage.columns
         for table, rows in (
@@ -151,7 +151,7 @@ class Batch:
                 (messages.table, [messages.row(m) for m in self.messages]),
                 (OutboxItem.__table__, self.outbox), (Event.__table__, self.events)):
             if rows:
-                conn.execute(table.insert(), rows)
+                insert_rows(conn, table, rows)
         self.close()
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Dialect, Table
 
 from mailticket.store.models import Base, Contact, Message, Participant, Ticket
 
@@ -34,7 +34,10 @@ class Columns:
             self.keys.append(col.key)
             d = col.default
             if d is not None and not d.is_scalar:
-                self.factories.append((col.key, lambda fn=d.arg: fn(None)))  # type: ignore[union-attr]
+                empty = d.arg(None)  # type: ignore[union-attr]
+                # default=list / dict: the type itself, not SQLAlchemy's slower wrapper
+                self.factories.append((col.key, type(empty) if empty == type(empty)() else
+                                       lambda fn=d.arg: fn(None)))  # type: ignore[union-attr]
             else:
                 self.scalars[col.key] = None if d is None else d.arg  # type: ignore[union-attr]
         self.defaulted = {key for key, _ in self.factories} | {
@@ -61,6 +64,43 @@ class Columns:
             if k == key:
                 return make()
         return self.scalars[key]
+
+
+class _Insert:
+    """One table's INSERT as the driver takes it, with SQLAlchemy's own conversion of
+    each column's values (its dialect's bind processors) applied in one loop: its
+    generic per-row parameter handling cost more than the database's insert."""
+
+    _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+    def __init__(self, table: Table, keys: tuple[str, ...], dialect: Dialect) -> None:
+        q = dialect.identifier_preparer
+        cols = [table.c[k] for k in keys]
+        mark = self._MARKS[dialect.paramstyle]
+        self.sql = (f"INSERT INTO {q.format_table(table)} "
+                    f"({', '.join(q.format_column(c) for c in cols)}) "
+                    f"VALUES ({', '.join([mark] * len(cols))})")
+        self.columns = [(k, c.type.dialect_impl(dialect).bind_processor(dialect))
+                        for k, c in zip(keys, cols, strict=True)]
+
+    def params(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[k] if proc is None or row[k] is None else proc(row[k])
+                     for k, proc in self.columns)
+
+
+_INSERTS: dict[tuple[str, tuple[str, ...], str], _Insert] = {}
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows (dicts with the same keys) with one ``executemany``."""
+    keys = tuple(rows[0])
+    dialect = conn.dialect
+    if dialect.paramstyle not in _Insert._MARKS:  # noqa: SLF001
+        conn.execute(table.insert(), rows)
+        return
+    key = (table.name, keys, dialect.name)
+    ins = _INSERTS.get(key) or _INSERTS.setdefault(key, _Insert(table, keys, dialect))
+    conn.exec_driver_sql(ins.sql, [ins.params(row) for row in rows])
 
 
 class Record:
