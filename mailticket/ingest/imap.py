@@ -12,6 +12,7 @@ import logging
 import random
 import ssl
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -109,25 +110,24 @@ class ImapPoller:
                 state.last_uid = 0
             last_uid = state.last_uid
         uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
-        batches = self._batches(client, uids)
         if len(uids) <= BACKLOG:  # the common case: a few new mails, no threads
-            return sum(self._store(self._fetch(client, b, uidvalidity, False)) for b in batches)
-        # A backlog: a thread fetches the next batch (and hands it to a parse worker, if
-        # there is one) while this thread stores the last.
+            return sum(self._store(self._fetch(client, b, uidvalidity, False))
+                       for b in self._batches(client, uids))
+        # A backlog: a thread sizes and fetches the next batch (and hands it to a parse
+        # worker, if there is one) while this thread stores the last.
         ahead = self.app.parser.workers > 0
+        fetched_ahead = (self._fetch(client, b, uidvalidity, ahead and (
+                             i > 0 or self.app.parser.ready()))
+                         for i, b in enumerate(self._batches(client, uids)))
         handled = 0
         with ThreadPoolExecutor(1, thread_name_prefix=f"fetch-{self.dept.name}") as fetcher:
-            following = fetcher.submit(self._fetch, client, batches[0], uidvalidity,
-                                       ahead and self.app.parser.ready())
-            for i in range(len(batches)):
-                fetched = following.result()
+            following = fetcher.submit(next, fetched_ahead, None)
+            while (fetched := following.result()) is not None:
                 if self.stop.is_set():
                     if fetched.parsing is not None:
                         fetched.parsing.cancel()
                     break  # the rest waits for the next start; nothing is lost
-                if i + 1 < len(batches):
-                    following = fetcher.submit(self._fetch, client, batches[i + 1],
-                                               uidvalidity, ahead)
+                following = fetcher.submit(next, fetched_ahead, None)
                 handled += self._store(fetched)
         return handled
 
@@ -151,10 +151,9 @@ class ImapPoller:
         return len(items)
 
     @staticmethod
-    def _batches(client: IMAPClient, uids: list[int]) -> list[list[int]]:
+    def _batches(client: IMAPClient, uids: list[int]) -> Iterator[list[int]]:
         """Up to FETCH_BATCH mails and about FETCH_BYTES per FETCH, so a backlog of huge
         mails never sits in memory at once (one mail larger than that goes alone)."""
-        batches: list[list[int]] = []
         for i in range(0, len(uids), FETCH_BATCH):
             chunk = uids[i:i + FETCH_BATCH]
             sizes = client.fetch(chunk, ["RFC822.SIZE"])
@@ -163,13 +162,12 @@ class ImapPoller:
             for uid in chunk:
                 size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
                 if current and total + size > FETCH_BYTES:
-                    batches.append(current)
+                    yield current
                     current, total = [], 0
                 current.append(uid)
                 total += size
             if current:
-                batches.append(current)
-        return batches
+                yield current
 
     # -- the scheduled job: never raises, backs off, logs once per outage -------------
     def run(self) -> int:

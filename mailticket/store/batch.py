@@ -60,6 +60,11 @@ def record(session: Session, ticket_id: int | None, kind: str, at: datetime,
 # The kinds of mail a batch reads back from a ticket's thread.
 WRITTEN_BY_PEOPLE = ("customer", "agent", "note")
 
+# What processing reads of those: a notification's history, the mail an answer replies to.
+_THREAD_COLUMNS = (Message.ticket_id, Message.direction, Message.kind, Message.message_id,
+                   Message.references, Message.from_addr, Message.from_name, Message.date,
+                   Message.text)
+
 _CHUNK = 500  # bound parameters per IN (...), well below every backend's limit
 
 
@@ -102,7 +107,8 @@ class Batch:
         self._threads = [
             t for chunk in _chunks(set(self.ticket_of.values()))
             for t in session.scalars(select(Ticket).where(Ticket.id.in_(chunk)).options(
-                selectinload(Ticket.messages.and_(Message.kind.in_(WRITTEN_BY_PEOPLE))),
+                selectinload(Ticket.messages.and_(Message.kind.in_(WRITTEN_BY_PEOPLE)))
+                .load_only(*_THREAD_COLUMNS),
                 selectinload(Ticket.participants)))]
         # Message-ID -> fingerprint of what is stored (None for mail we sent).
         self.stored: dict[str, str | None] = {}
