@@ -200,6 +200,26 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     return _status_mb("VmHWM", pid)
 
 
+def descendants(pid: int | None = None) -> list[int]:
+    """Every process below this one (or ``pid``): parse workers, and the fork server and
+    resource tracker that multiprocessing starts with them; all of it is the daemon's
+    memory."""
+    parent = os.getpid() if pid is None else pid
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError), \
+                    open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [parent]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def machine() -> dict[str, str]:
     """The facts docs/benchmarks.md asks for, read from this machine."""
     cpu = "?"

@@ -4,7 +4,8 @@ and report its memory, so nothing of the benchmark itself is counted.
 One ``ImapPoller.poll_once`` handles the whole backlog, as a daemon that starts in
 front of a full mailbox would.  ``App.ingest_batch`` is wrapped (in this process only) to
 count mails; at 25 %, 50 % and 100 % of TOTAL the resident set (VmRSS) is noted, of
-this process and of its parse workers.  The last line printed is JSON: count, seconds,
+this process and of every process below it (parse workers, fork server, resource
+tracker).  The last line printed is JSON: count, seconds,
 the marks and the peaks (VmHWM, this process and the workers together).
 """
 
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import log_to_file, peak_rss_mb, rss_mb
+from bench.common import descendants, log_to_file, peak_rss_mb, rss_mb
 from bench.ingest import make_app
 from mailticket.ingest.imap import ImapPoller
 
@@ -36,12 +37,12 @@ def main() -> None:
         seen["count"] += len(items)
         for at, label in marks.items():  # a mark passed inside this batch
             if before < at <= seen["count"]:
-                workers = sum(rss_mb(pid) for pid in app.parser.pids())
+                workers = sum(rss_mb(pid) for pid in descendants())
                 seen["rss"][label] = {"mails": seen["count"], "rss_mb": round(rss_mb(), 1),
                                       "workers_mb": round(workers, 1),
                                       "seconds": round(time.perf_counter() - start, 1)}
                 seen["workers_peak"] = max(seen.get("workers_peak", 0.0), sum(
-                    peak_rss_mb(pid) for pid in app.parser.pids()))
+                    peak_rss_mb(pid) for pid in descendants()))
                 print(json.dumps({"mark": label, **seen["rss"][label]}), flush=True)
         return outcomes
 
@@ -50,7 +51,7 @@ def main() -> None:
     handled = ImapPoller(app, app.config.department("support")).poll_once()
     seconds = time.perf_counter() - start
     workers_peak = max(seen.get("workers_peak", 0.0),
-                       sum(peak_rss_mb(pid) for pid in app.parser.pids()))
+                       sum(peak_rss_mb(pid) for pid in descendants()))
     print(json.dumps({"count": handled, "seconds": seconds, "baseline_mb": round(baseline, 1),
                       "marks": seen["rss"], "peak_mb": round(peak_rss_mb(), 1),
                       "workers_peak_mb": round(workers_peak, 1)}), flush=True)

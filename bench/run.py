@@ -52,6 +52,8 @@ ROWS = (
     "drain rate",
     "peak RSS (drain)",
     "RSS at 25/50/100 %",
+    "drain, 1 parse worker",
+    "peak RSS (drain, 1 worker)",
 )
 
 
@@ -228,13 +230,7 @@ class Bench:
         dovecot.seed_inbox(user, (raw for _, raw in
                                   corpus.iter_corpus(n, seed=self.seed + 1, domain=domain)))
         ingest.warm(dovecot, user)
-        config = write_config(self.workdir / "drain.toml", dovecot=dovecot, domain=domain,
-                              db=self.workdir / "drain.db", smtp_port=1)
-        proc = subprocess.run([sys.executable, "-m", "bench.drain", str(config), str(n)],
-                              capture_output=True, text=True, cwd=Path(__file__).parent.parent)
-        if proc.returncode:
-            raise RuntimeError(f"bench.drain failed: {proc.stderr[-2000:]}")
-        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        got = self._drain(dovecot, domain, n, workers=0)
         self.results["drain"] = got
         marks = got["marks"]
         self.set("drain rate", _rate(got["count"] / got["seconds"]), "", "",
@@ -242,7 +238,7 @@ class Bench:
         peak = got["peak_mb"] + got.get("workers_peak_mb", 0)
         self.set("peak RSS (drain)", f"{peak:,.0f} MB", "< 200 MB", _verdict(peak < 200),
                  f"VmHWM of the draining process ({got['peak_mb']:.0f} MB; "
-                 f"{got['baseline_mb']:.0f} before the first mail) + its parse workers "
+                 f"{got['baseline_mb']:.0f} before the first mail) + the processes below it "
                  f"({got.get('workers_peak_mb', 0):.0f} MB)")
         rss = [marks[k]["rss_mb"] + marks[k].get("workers_mb", 0)
                for k in ("25%", "50%", "100%") if k in marks]
@@ -250,6 +246,27 @@ class Bench:
         self.set("RSS at 25/50/100 %", " / ".join(f"{r:,.0f}" for r in rss) + " MB", "flat",
                  _verdict(flat), " / ".join(f"{marks[k]['mails']:,}" for k in
                                             ("25%", "50%", "100%") if k in marks) + " mails")
+        # The same backlog again (a fresh database, the same mailbox), with a worker.
+        got = self._drain(dovecot, domain, n, workers=1)
+        self.results["drain_worker"] = got
+        self.set("drain, 1 parse worker", _rate(got["count"] / got["seconds"]), "", "",
+                 f"{got['count']} mails in {got['seconds']:.0f} s, [ingest] parse_workers = 1")
+        peak = got["peak_mb"] + got.get("workers_peak_mb", 0)
+        self.set("peak RSS (drain, 1 worker)", f"{peak:,.0f} MB", "< 200 MB",
+                 _verdict(peak < 200),
+                 f"{got['peak_mb']:.0f} MB + {got.get('workers_peak_mb', 0):.0f} MB (worker, "
+                 "fork server, resource tracker)")
+
+    def _drain(self, dovecot: Dovecot, domain: str, n: int, workers: int) -> dict[str, Any]:
+        name = f"drain-w{workers}"
+        config = write_config(self.workdir / f"{name}.toml", dovecot=dovecot, domain=domain,
+                              db=self.workdir / f"{name}.db", smtp_port=1,
+                              parse_workers=workers)
+        proc = subprocess.run([sys.executable, "-m", "bench.drain", str(config), str(n)],
+                              capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+        if proc.returncode:
+            raise RuntimeError(f"bench.drain failed: {proc.stderr[-2000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
 
     # -- all of it --------------------------------------------------------------------
     def run(self) -> None:
@@ -259,7 +276,7 @@ class Bench:
             self.stage("roundup", ROWS[5:7], self.roundup)
             self.stage("reaction", ROWS[7:11], lambda: self.reaction(dovecot))
             self.stage("sla", ROWS[11:14], lambda: self.sla(dovecot))
-            self.stage("drain", ROWS[14:17], lambda: self.drain(dovecot))
+            self.stage("drain", ROWS[14:19], lambda: self.drain(dovecot))
 
     def table(self) -> str:
         m = self.results["machine"]

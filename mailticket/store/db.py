@@ -6,9 +6,11 @@ side; PostgreSQL is used as it comes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,17 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def json_text(value: Any) -> str:
+    """``json.dumps``, with lists of strings (addresses, Message-IDs: most JSON values
+    here) written directly: json.dumps builds an encoder per call, 3 µs each."""
+    if type(value) is list and all(type(v) is str for v in value):
+        return "[" + ", ".join(map(encode_basestring_ascii, value)) + "]"
+    return json.dumps(value)
+
+
 def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
     u = make_url(url)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"json_serializer": json_text}
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
