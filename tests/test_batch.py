@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mailticket.clock import FixedClock
+from mailticket.mail.tokens import token_address
 from mailticket.store.models import (
     Contact,
     Event,
@@ -24,6 +25,7 @@ from mailticket.store.models import (
 from tests.corpora import HELPDESK_DOMAIN, throwaway_app
 
 SUPPORT = f"support@{HELPDESK_DOMAIN}"
+ALICE = f"alice@{HELPDESK_DOMAIN}"
 
 
 def raw(n: int, sender: str, subject: str, body: str = "Hello, my printer is broken.",
@@ -202,3 +204,31 @@ def test_a_notification_shows_the_last_five_things_people_wrote(tmp_path):
     history = last.split("Earlier in this ticket:", 1)[1]
     assert [n for n in range(1, 8) if f"Message number {n}." in history] == [2, 3, 4, 5, 6]
     app.close()
+
+
+def test_what_a_batch_adds_to_a_stored_thread_stays_in_it(tmp_path):
+    """Two agent mails through the ticket's token address in one batch, nothing else
+    naming the ticket: the note's notification shows the rejected reply before it, as
+    when the two come one by one."""
+    texts = []
+    for batched in (True, False):
+        app = throwaway_app(tmp_path / str(batched))
+        app.clock = FixedClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+        ingest(app, [raw(1, "ann@customer.example", "Printer broken")])
+        token = token_address(SUPPORT, 1, app.secret)
+        agent = [raw(n, ALICE, "Re: [Support #1] Printer broken", body).replace(
+                     f"To: {SUPPORT}".encode(), f"To: {token}".encode())
+                 for n, body in ((2, "#frobnicate\r\nPlease try again."),
+                                 (3, "#note\r\nInternal: checked the driver."))]
+        if batched:
+            ingest(app, agent, last_uid=1)
+        else:
+            for n, m in enumerate(agent, 2):
+                app.ingest(m, department="support", source=f"imap:support:1:{n}")
+        with app.db.read() as s:
+            note = s.scalars(select(Message.text).where(
+                Message.kind == "note", Message.direction == "out")).first()
+        texts.append(note.split("Earlier in this ticket:", 1)[1])
+        app.close()
+    assert "Please try again" in texts[0]
+    assert texts[0] == texts[1]

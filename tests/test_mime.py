@@ -48,3 +48,7 @@ def test_ordinary_mail_takes_the_fast_path(sources):
                       parse._POLICY) is None
     assert mime.split(b"Content-Type: message/rfc822\r\n\r\nSubject: y\r\n\r\nz",
                       parse._POLICY) is None
+    encoded = (b'Content-Type: multipart/mixed; boundary="b"\r\n'
+               b"Content-Transfer-Encoding: base64\r\n\r\n--b\r\n\r\nhi\r\n--b--\r\n")
+    assert mime.split(encoded, parse._POLICY) is None
+    assert parse.parse(encoded).defects  # the stdlib's note on it is kept

@@ -71,3 +71,30 @@ def test_no_worker_outlives_a_killed_daemon(make_world, dovecot, tmp_path):
     left = [p for p in workers if os.path.exists(f"/proc/{p}")
             and "zombie" not in Path(f"/proc/{p}/status").read_text()]
     assert left == [], "parse workers outlived the daemon"
+
+
+def test_a_backlog_is_ingested_when_the_worker_died_or_cannot_start(make_world, dovecot,
+                                                                    monkeypatch, caplog):
+    """A worker killed while idle (the OOM killer), then one that fails as it starts: each
+    backlog is still stored, parsed in the daemon's own process."""
+    w = make_world(extra="[ingest]\nparse_workers = 1")
+    poller = ImapPoller(w.app, w.config.department("support"))
+    deadline = time.monotonic() + 30
+    while not w.app.parser.ready() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [worker] = w.app.parser.pids()
+    os.kill(worker, 9)
+    time.sleep(0.5)
+    dovecot.seed_inbox(w.addr("support"), backlog(w, 120))
+    assert poller.poll_once() == 120
+    assert len(tickets(w)) == 120
+    assert "parse worker failed" in caplog.text
+    # A worker that cannot even start, once the back-off is over.
+    monkeypatch.setattr(w.app.parser, "_retry_at", 0.0)
+    # A language the detector does not know: the worker's initialiser raises.
+    monkeypatch.setattr(w.app.parser, "languages",
+                        w.app.parser.languages.model_copy(update={"supported": ["zz", "en"]}))
+    more = backlog(w, 240)[120:]
+    dovecot.seed_inbox(w.addr("support"), more)
+    assert poller.poll_once() == 120
+    assert len(tickets(w)) == 240

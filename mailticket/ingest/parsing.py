@@ -74,22 +74,25 @@ def parse_all(raws: Sequence[bytes]) -> list[ParsedMail]:
 
 
 class ParsePool:
+    """The daemon's parse workers.  Safe to use from several threads (the pollers' fetch
+    threads submit, their writers collect); a pool that breaks is shut down and, for a
+    minute, mails are parsed in the daemon's own process, then a new worker is tried."""
+
+    RETRY_AFTER = 60.0  # seconds without workers after one failed
+
     def __init__(self, workers: int, languages: LanguageConfig, own: frozenset[str]) -> None:
         self.workers = workers
         self.languages = languages
         self.own = own
+        self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._started: Future[list[ParsedMail]] | None = None
+        self._retry_at = 0.0
 
-    def ready(self) -> bool:
-        """Whether a worker is up; if not, one is started and this says False until it is.
-
-        A worker takes most of a second to start (the language models): the mails
-        fetched meanwhile are better parsed here than waited for.
-        """
-        if self.workers < 1:
-            return False
-        if self._pool is None:
+    def _pool_now(self) -> ProcessPoolExecutor | None:
+        """The running pool, started if need be; None while workers are off or backing off.
+        Called with the lock held."""
+        if self._pool is None and time.monotonic() >= self._retry_at:
             # Not "fork": the daemon runs threads, and forking a threaded process is
             # unsafe.  The fork server starts clean, loads this module (parser, language
             # detector) and not the daemon's main module, and forks the workers.
@@ -101,15 +104,43 @@ class ParsePool:
                 initargs=(os.getpid(), sorted(self.languages.supported), self.languages.low_memory,
                           self.languages.min_confidence, sorted(self.own)))
             self._started = self._pool.submit(parse_all, [])
-        return self._started is not None and self._started.done()
+        return self._pool
+
+    def ready(self) -> bool:
+        """Whether a worker is up; if not, one is started and this says False until it is.
+
+        A worker takes most of a second to start (the language models): the mails
+        fetched meanwhile are better parsed here than waited for.
+        """
+        if self.workers < 1:
+            return False
+        with self._lock:
+            if self._pool_now() is None:
+                return False
+            started = self._started
+        assert started is not None
+        if not started.done():
+            return False
+        failure = started.exception()
+        if failure is not None:
+            self._failed(failure)
+            return False
+        return True
 
     def submit(self, raws: Sequence[bytes]) -> Future[list[ParsedMail]] | None:
-        """Parse these in a worker; None when there are no workers (parse in-process)."""
+        """Parse these in a worker; None when there is none (parse in-process)."""
         if self.workers < 1:
             return None
-        self.ready()  # starts the pool if needed
-        assert self._pool is not None
-        return self._pool.submit(parse_all, list(raws))
+        with self._lock:
+            pool = self._pool_now()
+            if pool is None:
+                return None
+            try:
+                return pool.submit(parse_all, list(raws))
+            except RuntimeError as e:  # BrokenProcessPool, or shut down meanwhile
+                failure: Exception = e
+        self._failed(failure)
+        return None
 
     def result(self, future: Future[list[ParsedMail]] | None,
                raws: Sequence[bytes]) -> list[ParsedMail] | None:
@@ -119,18 +150,29 @@ class ParsePool:
         try:
             mails = future.result()
         except Exception as e:  # a worker died (OOM killer …): parse here instead
-            log.warning("parse worker failed (%s: %s); parsing in the daemon's process",
-                        type(e).__name__, e)
-            self.close()
+            self._failed(e)
             return None
         for mail, raw in zip(mails, raws, strict=True):
             mail.raw = raw
         return mails
 
+    def _failed(self, e: BaseException) -> None:
+        with self._lock:
+            if self._pool is None:
+                return  # another thread noticed first
+            log.warning("parse worker failed (%s: %s); parsing in the daemon's process for "
+                        "%.0f s", type(e).__name__, e, self.RETRY_AFTER)
+            self._retry_at = time.monotonic() + self.RETRY_AFTER
+            self._shutdown()
+
     def pids(self) -> list[int]:
         return list(self._pool._processes) if self._pool else []  # noqa: SLF001
 
     def close(self) -> None:
+        with self._lock:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._started = None

@@ -60,6 +60,9 @@ def _entity(data: bytes, policy: Compat32, depth: int) -> Message | None:
     boundary = msg.get_boundary()
     if not boundary or msg.get_content_subtype() == "digest":
         return None  # a digest's parts are messages by default
+    if str(msg.get("content-transfer-encoding", "7bit")).strip().lower() not in (
+            "7bit", "8bit", "binary"):
+        return None  # an encoded multipart: the stdlib notes the defect
     if body.count(b"\r") != body.count(b"\r\n"):
         return None  # a bare CR ends a line for the stdlib, not for the search below
     parts = _cut(body, boundary.encode("ascii"))

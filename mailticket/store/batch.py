@@ -230,7 +230,14 @@ class Batch:
     def ticket(self, ticket_id: int) -> AnyTicket | None:
         """A ticket by number: one this batch opened is not written yet, so it is kept here."""
         found = self.tickets.get(ticket_id)
-        return self.s.get(Ticket, ticket_id) if found is None else found
+        if found is not None:
+            return found
+        stored = self.s.get(Ticket, ticket_id)
+        if stored is not None:
+            # Held here: the session holds unchanged objects weakly, and what the batch
+            # added to this ticket's thread lives only in the object.
+            self._threads.append(stored)
+        return stored
 
     def ticket_exists(self, ticket_id: int) -> bool:
         return self.ticket(ticket_id) is not None
