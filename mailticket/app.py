@@ -169,9 +169,15 @@ class App:
                 outcome = None
                 for attempt in range(2):
                     try:
-                        with s.begin_nested():
-                            outcome = self.pipeline.process(
-                                s, raw, mailbox_department=department, source=source)
+                        try:
+                            with s.begin_nested():
+                                outcome = self.pipeline.process(
+                                    s, raw, mailbox_department=department, source=source)
+                        except Exception:
+                            # What the failed mail added to tickets in memory (their
+                            # threads, participants) was never written: read them again.
+                            s.expire_all()
+                            raise
                         break
                     except IntegrityError:
                         if attempt:  # raced twice by another daemon: let the batch retry

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from mailticket.clock import FixedClock
 from mailticket.mail.tokens import token_address
+from mailticket.store.batch import Batch
 from mailticket.store.models import (
     Contact,
     Event,
@@ -232,3 +233,39 @@ def test_what_a_batch_adds_to_a_stored_thread_stays_in_it(tmp_path):
         app.close()
     assert "Please try again" in texts[0]
     assert texts[0] == texts[1]
+
+
+def test_a_failed_mail_leaves_nothing_in_the_threads_of_the_mails_after_it(
+        tmp_path, monkeypatch):
+    """A follow-up that breaks after adding a Cc to a stored ticket (and before changing
+    the ticket itself) is quarantined; the next mail of the batch with the same Cc adds
+    it for real: the first one's addition lived only in memory.  The batches are kept
+    alive here, as anything might keep them."""
+    app = throwaway_app(tmp_path)
+    ingest(app, [raw(1, "ann@customer.example", "Printer broken")])
+    guess = app.pipeline.detector.guess
+
+    def breaks(text, *args, **kwargs):
+        if "BOOM" in text:
+            raise RuntimeError("language detection broke")
+        return guess(text, *args, **kwargs)
+
+    monkeypatch.setattr(app.pipeline.detector, "guess", breaks)
+    alive = []
+    made = Batch.__init__
+    monkeypatch.setattr(Batch, "__init__", lambda self, *a, **k: (alive.append(self),
+                                                                   made(self, *a, **k))[1])
+    outcomes = ingest(app, [
+        raw(2, "ann@customer.example", "Re: Printer broken", "BOOM",
+            reply_to="<m1@customer.example>", cc="cy@customer.example"),
+        raw(3, "ann@customer.example", "Re: Printer broken", "Cy is in copy now.",
+            reply_to="<m1@customer.example>", cc="cy@customer.example"),
+    ], last_uid=1)
+    assert [o.action for o in outcomes] == ["quarantined", "follow_up"]
+    with app.db.read() as s:
+        assert s.scalars(select(Participant.address).order_by(Participant.id)).all() == [
+            "ann@customer.example", "cy@customer.example"]
+        notes = s.scalars(select(Message.text).where(Message.kind == "notification")
+                          .order_by(Message.id.desc())).first()
+    assert "BOOM" not in notes  # the quarantined mail is in no history
+    app.close()

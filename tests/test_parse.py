@@ -294,6 +294,14 @@ def test_date_aware() -> None:
     assert m.date is not None and m.date.utcoffset() == timedelta(hours=1)
 
 
+def test_a_date_past_the_last_instant_is_no_date() -> None:
+    """9999-12-31 23:59 at -12:00 is after the last instant a datetime holds in UTC: the
+    mail gets the time it arrived (the pipeline's), with a note, instead of failing."""
+    m = parse(mail("Date: Fri, 31 Dec 9999 23:59:59 -1200"))
+    assert m.date is None
+    assert any("Date out of range" in d for d in m.defects)
+
+
 @pytest.mark.parametrize(
     "value", ["Tue, 24 Nov 2026 10:20:29 -0000", "24 Nov 2026 10:20:29", "Tue, 24 Nov 26 10:20"]
 )

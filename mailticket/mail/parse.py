@@ -597,6 +597,11 @@ def _parse_date(values: list[str] | None, ctx: _Ctx) -> datetime | None:
         return None
     if dt.tzinfo is None:  # "-0000": time is UTC, source zone unknown
         dt = dt.replace(tzinfo=UTC)
+    try:
+        dt.astimezone(UTC)  # the database keeps UTC
+    except OverflowError:  # "31 Dec 9999 23:59 -1200" is past the last instant
+        ctx.note(f"Date out of range {value[:60]!r}")
+        return None
     return dt
 
 
