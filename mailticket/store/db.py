@@ -55,10 +55,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_ms: int = 30000) -> None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    # Copy the write-ahead log into the database every 10,000 pages (~40 MB) instead of
-    # 1,000: a backlog's commits write ~4 MB each, and a checkpoint in nearly every one
-    # of them cost 7 % of ingest (a thread doing it instead gained nothing more).
-    cur.execute("PRAGMA wal_autocheckpoint=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={busy_ms}")
     cur.close()
