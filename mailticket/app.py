@@ -17,6 +17,7 @@ from mailticket.config import Config
 from mailticket.ingest.parsing import ParsePool
 from mailticket.mail.parse import ParsedMail, parse
 from mailticket.mail.templates import Templates
+from mailticket.mail.threading import originals_first
 from mailticket.outbox import Outbox
 from mailticket.pipeline import Outcome, Pipeline
 from mailticket.sla.escalation import Escalator
@@ -138,17 +139,22 @@ class App:
         quarantined.  A database that is down or locked aborts the batch, to be tried
         again later.  ``parsed``: the same mails parsed already (by ``parser``).
         """
+        mails = list(parsed) if parsed else [parse(raw) for raw, _ in items]
+        # Originals before the replies to them in the same batch (delivery order is not
+        # thread order); the outcomes are given back in the order of ``items``.
+        order = originals_first([(m.message_id, [*m.in_reply_to, *m.references])
+                                 for m in mails])
+        outcomes: list[Outcome | None] = [None] * len(items)
         try:
             with self.db.transaction() as s:
-                batch_mails = list(parsed) if parsed else [parse(raw) for raw, _ in items]
-                batch = self.pipeline.batch(s, batch_mails)
-                outcomes = [
-                    self.pipeline.process_parsed(s, mail, batch, mailbox_department=department,
-                                                 source=source)
-                    for mail, (_, source) in zip(batch_mails, items, strict=True)]
+                batch = self.pipeline.batch(s, mails)
+                for i in order:
+                    outcomes[i] = self.pipeline.process_parsed(
+                        s, mails[i], batch, mailbox_department=department,
+                        source=items[i][1])
                 batch.write()
                 also(s)
-            return outcomes
+            return [o for o in outcomes if o is not None]
         except OperationalError as e:
             if transient(e):
                 raise
@@ -157,7 +163,10 @@ class App:
             failure = e
         log.warning("a batch of %d mails failed (%s: %s); processing it again mail by mail",
                     len(items), type(failure).__name__, failure)
-        return self._ingest_careful(items, department, also)
+        careful = self._ingest_careful([items[i] for i in order], department, also)
+        for i, outcome in zip(order, careful, strict=True):
+            outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
 
     def _ingest_careful(self, items: Sequence[tuple[bytes, str]], department: str | None,
                         also: Callable[[Session], None]) -> list[Outcome]:

@@ -269,3 +269,23 @@ def test_a_failed_mail_leaves_nothing_in_the_threads_of_the_mails_after_it(
                           .order_by(Message.id.desc())).first()
     assert "BOOM" not in notes  # the quarantined mail is in no history
     app.close()
+
+
+def test_a_reply_fetched_before_its_original_joins_its_ticket(tmp_path, url, one_go):
+    """Mailboxes do not promise delivery order: within a batch the original is handled
+    first, and the outcomes still come back in the order the mails were given."""
+    app = throwaway_app(tmp_path, url=url)
+    outcomes = ingest(app, [
+        raw(2, "ann@customer.example", "Re: Printer broken", "Forgot: it is the HP one.",
+            reply_to="<m1@customer.example>"),
+        raw(3, "bo@customer.example", "Invoice question"),
+        raw(1, "ann@customer.example", "Printer broken"),
+    ])
+    assert [(o.action, o.message_id) for o in outcomes] == [
+        ("follow_up", "<m2@customer.example>"), ("new_ticket", "<m3@customer.example>"),
+        ("new_ticket", "<m1@customer.example>")]
+    assert outcomes[0].ticket_id == outcomes[2].ticket_id != outcomes[1].ticket_id
+    # Only the reply waited: the others kept their order, and one auto-response each.
+    assert [t for t, _ in auto_responses(app)] == [outcomes[1].ticket_id,
+                                                   outcomes[2].ticket_id]
+    app.close()

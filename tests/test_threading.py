@@ -1,6 +1,6 @@
 """The design's four threading rules, strongest first, over an in-memory lookup."""
 
-from mailticket.mail.threading import find_ticket
+from mailticket.mail.threading import find_ticket, originals_first
 from mailticket.mail.tokens import read_token, token_address
 
 SECRET = b"k" * 32
@@ -78,3 +78,13 @@ def test_tag_of_a_missing_ticket_opens_a_new_one():
 def test_unknown_references_and_no_tag_is_new():
     d = decide(FakeLookups({1}), in_reply_to=["<nope@x>"])
     assert d.is_new and d.rule == "new"
+
+
+def test_originals_come_before_the_replies_to_them_and_nothing_else_moves():
+    # r2 replies to r1, which replies to o; x and y refer to nothing in the batch.
+    batch = [("<r2>", ["<o>", "<r1>"]), ("<x>", ["<elsewhere>"]), ("<r1>", ["<o>"]),
+             ("<o>", []), ("<y>", [])]
+    assert originals_first(batch) == [1, 3, 2, 0, 4]
+    # Mails referring to each other in a circle (or to themselves) keep their place last.
+    assert originals_first([("<a>", ["<b>"]), ("<b>", ["<a>"]), ("<c>", ["<c>"])]) == [2, 0, 1]
+    assert originals_first([]) == []

@@ -6,6 +6,7 @@ rules are tested with a dictionary and a log line can say which rule decided.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -77,3 +78,33 @@ def find_ticket(
                 )
 
     return Decision(None, "new", "no token, reference or tag of a participant", tuple(rejected))
+
+
+def originals_first(threads: Sequence[tuple[str, Sequence[str]]]) -> list[int]:
+    """An order for a batch of mails, given each one's (Message-ID, ids it refers to):
+    every mail after the mails of the batch it replies to, otherwise as they came.
+
+    Mailboxes do not promise delivery order; a reply stored before its original would
+    open a ticket of its own.  Mails that refer to each other in a circle keep their
+    place at the end.
+    """
+    where = {mid: i for i, (mid, _) in enumerate(threads)}
+    waits_for = [{where[r] for r in refs if r in where and where[r] != i}
+                 for i, (_, refs) in enumerate(threads)]
+    followers: list[list[int]] = [[] for _ in threads]
+    for i, before in enumerate(waits_for):
+        for j in before:
+            followers[j].append(i)
+    pending = [len(before) for before in waits_for]
+    ready = [i for i, n in enumerate(pending) if n == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for k in followers[i]:
+            pending[k] -= 1
+            if pending[k] == 0:
+                heapq.heappush(ready, k)
+    placed = set(order)
+    return order + [i for i in range(len(threads)) if i not in placed]
