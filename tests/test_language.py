@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -430,3 +431,25 @@ def test_agent_facing_templates_follow_the_department_language():
     assert "mardi 24 novembre 2026 à 17:00 (heure de Paris)" in text
     # The marker the reply parser cuts at is the same in every language.
     assert text.startswith("##- Please type your reply above this line -##")
+
+
+@pytest.mark.parametrize(("lang", "words"), [
+    ("fr", ["ouvert", "normale", "dans les temps"]),
+    ("sv", ["öppen", "normal", "i tid"]),
+    ("es", ["abierto", "normal", "a tiempo"]),
+    ("bg", ["отворен", "нормален", "в срок"]),
+    ("de", ["offen", "normal", "im Plan"]),
+    ("en", ["open", "normal", "on track"]),
+])
+def test_agent_mails_name_state_priority_and_sla_in_their_language(lang, words):
+    """The department's language all through an agent's notification, not English
+    status words inside a French text; agents still type the English commands."""
+    variables = _all_variables("Marie Dupont", "Imprimante")
+    text, used = Templates().render("notification.txt.j2", dept_name="support",
+                                    dept_dir=None, languages=[lang], **variables)
+    assert used == lang
+    for word in words:
+        assert word in text, (lang, word)
+    assert "on_track" not in text
+    if lang != "en":  # no English value after a translated field name
+        assert not re.search(r":\s+(open|normal \(|on track)", text), text

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from mailticket.mail.dates import format_instant
+from mailticket.mail.labels import label
 
 
 @cache
@@ -45,6 +46,7 @@ class Templates:
                 lstrip_blocks=True,
             )
             env.filters["instant"] = format_instant
+            env.filters["label"] = label
             self._envs[dirs] = env
         return env
 
