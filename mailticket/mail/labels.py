@@ -4,32 +4,24 @@ CLI's JSON and the commands agents type (#pending, #priority high)."""
 
 from __future__ import annotations
 
-WORDS: dict[str, dict[str, str]] = {
-    "en": {"new": "new", "open": "open", "pending": "pending", "closed": "closed",
-           "low": "low", "normal": "normal", "high": "high", "urgent": "urgent",
-           "on_track": "on track", "at_risk": "at risk", "breached": "breached",
-           "met": "met"},
-    "fr": {"new": "nouveau", "open": "ouvert", "pending": "en attente", "closed": "fermé",
-           "low": "basse", "normal": "normale", "high": "haute", "urgent": "urgente",
-           "on_track": "dans les temps", "at_risk": "à risque", "breached": "dépassé",
-           "met": "respecté"},
-    "sv": {"new": "ny", "open": "öppen", "pending": "väntar", "closed": "stängd",
-           "low": "låg", "normal": "normal", "high": "hög", "urgent": "brådskande",
-           "on_track": "i tid", "at_risk": "i farozonen", "breached": "överskriden",
-           "met": "uppfylld"},
-    "es": {"new": "nuevo", "open": "abierto", "pending": "pendiente", "closed": "cerrado",
-           "low": "baja", "normal": "normal", "high": "alta", "urgent": "urgente",
-           "on_track": "a tiempo", "at_risk": "en riesgo", "breached": "incumplido",
-           "met": "cumplido"},
-    "bg": {"new": "нов", "open": "отворен", "pending": "изчакващ", "closed": "затворен",
-           "low": "нисък", "normal": "нормален", "high": "висок", "urgent": "спешен",
-           "on_track": "в срок", "at_risk": "в риск", "breached": "просрочен",
-           "met": "спазен"},
-    "de": {"new": "neu", "open": "offen", "pending": "wartend", "closed": "geschlossen",
-           "low": "niedrig", "normal": "normal", "high": "hoch", "urgent": "dringend",
-           "on_track": "im Plan", "at_risk": "gefährdet", "breached": "überschritten",
-           "met": "eingehalten"},
+_VALUES = ("new", "open", "pending", "closed",          # states
+           "low", "normal", "high", "urgent",             # priorities
+           "on_track", "at_risk", "breached", "met")      # SLA states
+_WORDS = {
+    "en": ("new", "open", "pending", "closed", "low", "normal", "high", "urgent",
+           "on track", "at risk", "breached", "met"),
+    "fr": ("nouveau", "ouvert", "en attente", "fermé", "basse", "normale", "haute", "urgente",
+           "dans les temps", "à risque", "dépassé", "respecté"),
+    "sv": ("ny", "öppen", "väntar", "stängd", "låg", "normal", "hög", "brådskande",
+           "i tid", "i farozonen", "överskriden", "uppfylld"),
+    "es": ("nuevo", "abierto", "pendiente", "cerrado", "baja", "normal", "alta", "urgente",
+           "a tiempo", "en riesgo", "incumplido", "cumplido"),
+    "bg": ("нов", "отворен", "изчакващ", "затворен", "нисък", "нормален", "висок", "спешен",
+           "в срок", "в риск", "просрочен", "спазен"),
+    "de": ("neu", "offen", "wartend", "geschlossen", "niedrig", "normal", "hoch", "dringend",
+           "im Plan", "gefährdet", "überschritten", "eingehalten"),
 }
+WORDS = {lang: dict(zip(_VALUES, words, strict=True)) for lang, words in _WORDS.items()}
 
 
 def label(value: object, language: str) -> object:

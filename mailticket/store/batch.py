@@ -21,13 +21,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mailticket.store.models import Contact, Event, Message, OutboxItem, Participant, Ticket
 from mailticket.store.records import (
     AnyTicket,
+    Columns,
     NewContact,
     NewMessage,
     NewParticipant,
@@ -147,15 +148,12 @@ class Batch:
         (changes to stored tickets, events added one by one), then the rest."""
         conn = self.s.connection()
         if self.tickets:
-            insert_rows(conn, NewTicket.columns.table, [t.row() for t in self.tickets.values()])
+            _insert(conn, NewTicket.columns, self.tickets.values())
         self.s.flush()
-        messages = NewMessage.columns
-        for table, rows in (
-                (NewContact.columns.table, [c.row() for c in self._new_contacts]),
-                (NewParticipant.columns.table,
-                 [NewParticipant.columns.row(p) for p in self._participants]),
-                (messages.table, [messages.row(m) for m in self.messages]),
-                (OutboxItem.__table__, self.outbox), (Event.__table__, self.events)):
+        _insert(conn, NewContact.columns, self._new_contacts)
+        _insert(conn, NewParticipant.columns, self._participants)
+        _insert(conn, NewMessage.columns, self.messages)
+        for table, rows in ((OutboxItem.__table__, self.outbox), (Event.__table__, self.events)):
             if rows:
                 insert_rows(conn, table, rows)
         self.close()
@@ -286,6 +284,12 @@ class Batch:
         else:
             self._next_id += 1
         return self._next_id
+
+
+def _insert(conn: Connection, columns: Columns, rows: Iterable[object]) -> None:
+    params = [columns.row(r) for r in rows]
+    if params:
+        insert_rows(conn, columns.table, params)
 
 
 def _append(ticket: AnyTicket, key: str, record: Record | Message | Participant) -> None:

@@ -27,7 +27,7 @@ class Columns:
         self.table: Table = model.__table__  # type: ignore[assignment]
         self.keys: list[str] = []
         self.scalars: dict[str, Any] = {}
-        self.factories: list[tuple[str, Callable[[], Any]]] = []
+        self.factories: dict[str, Callable[[], Any]] = {}
         for col in self.table.columns:
             if col.primary_key and col.autoincrement is not False and not with_key:
                 continue  # numbered by the database
@@ -36,18 +36,15 @@ class Columns:
             if d is not None and not d.is_scalar:
                 empty = d.arg(None)  # type: ignore[union-attr]
                 # default=list / dict: the type itself, not SQLAlchemy's slower wrapper
-                self.factories.append((col.key, type(empty) if empty == type(empty)() else
-                                       lambda fn=d.arg: fn(None)))  # type: ignore[union-attr]
+                self.factories[col.key] = (type(empty) if empty == type(empty)() else
+                                           lambda fn=d.arg: fn(None))  # type: ignore[union-attr]
             else:
                 self.scalars[col.key] = None if d is None else d.arg  # type: ignore[union-attr]
-        self.defaulted = {key for key, _ in self.factories} | {
+        self.defaulted = set(self.factories) | {
             key for key, value in self.scalars.items() if value is not None}
 
     def defaults(self) -> dict[str, Any]:
-        values = dict(self.scalars)
-        for key, make in self.factories:
-            values[key] = make()
-        return values
+        return {**self.scalars, **{key: make() for key, make in self.factories.items()}}
 
     def row(self, obj: object) -> dict[str, Any]:
         """The INSERT parameters of a record, an ORM object the session does not hold, or
@@ -56,14 +53,9 @@ class Columns:
         row = {key: state.get(key) for key in self.keys}
         for key, value in row.items():
             if value is None and key in self.defaulted:
-                row[key] = self.default(key)
+                make = self.factories.get(key)
+                row[key] = make() if make else self.scalars[key]
         return row
-
-    def default(self, key: str) -> Any:
-        for k, make in self.factories:
-            if k == key:
-                return make()
-        return self.scalars[key]
 
 
 class _Insert:
@@ -111,9 +103,6 @@ class Record:
     def __init__(self, **values: Any) -> None:
         self.__dict__.update(self.columns.defaults())
         self.__dict__.update(values)
-
-    def row(self) -> dict[str, Any]:
-        return self.columns.row(self)
 
 
 class NewTicket(Record):
