@@ -22,6 +22,20 @@ from bench.ingest import make_app
 from mailticket.ingest.imap import ImapPoller
 
 
+def _name(pid: int) -> str:
+    """Which process below the daemon this is (worker, fork server …), for the table."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            words = fh.read().split(b"\0")
+    except OSError:
+        return str(pid)
+    text = b" ".join(words).decode(errors="replace")
+    for kind in ("forkserver", "resource_tracker"):
+        if kind in text:
+            return f"{kind} {pid}"
+    return f"worker {pid}"
+
+
 def main() -> None:
     config, total = Path(sys.argv[1]), int(sys.argv[2])
     log_to_file(config.with_suffix(".log"))
@@ -50,11 +64,12 @@ def main() -> None:
     baseline = rss_mb()
     handled = ImapPoller(app, app.config.department("support")).poll_once()
     seconds = time.perf_counter() - start
-    workers_peak = max(seen.get("workers_peak", 0.0),
-                       sum(peak_rss_mb(pid) for pid in descendants()))
+    below = {pid: round(peak_rss_mb(pid), 1) for pid in descendants()}
+    workers_peak = max(seen.get("workers_peak", 0.0), sum(below.values()))
     print(json.dumps({"count": handled, "seconds": seconds, "baseline_mb": round(baseline, 1),
                       "marks": seen["rss"], "peak_mb": round(peak_rss_mb(), 1),
-                      "workers_peak_mb": round(workers_peak, 1)}), flush=True)
+                      "workers_peak_mb": round(workers_peak, 1),
+                      "below_mb": {_name(pid): mb for pid, mb in below.items()}}), flush=True)
     app.close()
 
 

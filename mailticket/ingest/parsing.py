@@ -2,20 +2,33 @@
 
 Parsing and guessing the language are pure and cost about a quarter of a mail; a worker
 does them for the next mails while the daemon stores the previous ones.  Only backlogs
-go to the workers (a worker takes a second to start); a worker that dies costs nothing
-but time: its mails are parsed in the daemon's own process instead.
+go to the workers (a worker takes most of a second to start); a worker that dies costs
+nothing but time: its mails are parsed in the daemon's own process instead.
+
+A worker is ``python -m mailticket.ingest.parsing``, fed over its stdin and answering on
+its stdout, one pickled frame per batch, in order.  Not ``multiprocessing``: its fork
+server and resource tracker are two more processes, and every worker it starts imports
+the daemon's main module, so each carried the whole daemon (100 MB where 45 do).  A
+worker imports only the mail modules, and notices a daemon killed outright because its
+stdin ends.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import multiprocessing
 import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import TYPE_CHECKING
+from concurrent.futures import Future
+from typing import IO, TYPE_CHECKING, Any
 
 from mailticket.mail.classify import classify
 from mailticket.mail.compose import LOOP_HEADER
@@ -27,56 +40,177 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mailticket.ingest")
 
-_detector: LanguageDetector | None = None
-_min_confidence = 0.5
-_own: frozenset[str] = frozenset()
+_LENGTH = struct.Struct("<Q")
 
 
-def _exit_with_parent(daemon: int) -> None:
-    """A daemon killed outright (SIGKILL) cannot stop its workers; they notice instead:
-    the daemon is gone, or the fork server between them is (it exits with the daemon)."""
-    server = os.getppid()
-    while os.getppid() == server:
-        try:
-            os.kill(daemon, 0)  # signal 0: only asks whether the process exists
-        except ProcessLookupError:
-            break
-        time.sleep(1.0)
-    os._exit(0)
+class WorkerFailed(RuntimeError):
+    """A worker exited, could not start, or failed on a batch."""
 
 
-def _start_worker(parent: int, languages: list[str], low_memory: bool,
-                  min_confidence: float, own: list[str]) -> None:
-    global _detector, _min_confidence, _own
-    # The daemon's pid is passed in: it may have died while this worker was starting.
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    _detector = LanguageDetector(frozenset(languages), low_memory=low_memory)
-    _detector.warm_up()
-    _min_confidence = min_confidence
-    _own = frozenset(own)
+def _send(stream: IO[bytes], value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(data)))
+    stream.write(data)
+    stream.flush()
 
 
-def parse_all(raws: Sequence[bytes]) -> list[ParsedMail]:
-    """In a worker: parse, and find what needs no database: the fingerprint, the
-    classifier's verdict, the language the text and headers name."""
-    out = []
-    for raw in raws:
-        mail = parse(raw)
-        mail.fingerprint = fingerprint(mail)
-        mail.verdict = classify(mail, _own, LOOP_HEADER)
-        if _detector is not None:
-            mail.language_guess = _detector.guess(
+def _receive(stream: IO[bytes]) -> Any:
+    """The next frame's value; EOFError when the other side is gone."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        raise EOFError("the stream ended")
+    size = _LENGTH.unpack(head)[0]
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("the stream ended inside a frame")
+    return pickle.loads(data)
+
+
+# -- in the worker ---------------------------------------------------------------------
+class _Parser:
+    """What a worker knows: its language detector and the helpdesk's own addresses."""
+
+    def __init__(self, languages: list[str], low_memory: bool, min_confidence: float,
+                 own: list[str]) -> None:
+        self.detector = LanguageDetector(frozenset(languages), low_memory=low_memory)
+        self.detector.warm_up()
+        self.min_confidence = min_confidence
+        self.own = frozenset(own)
+
+    def parse_all(self, raws: Sequence[bytes]) -> list[ParsedMail]:
+        """Parse, and find what needs no database: the fingerprint, the classifier's
+        verdict, the language the text and headers name."""
+        out = []
+        for raw in raws:
+            mail = parse(raw)
+            mail.fingerprint = fingerprint(mail)
+            mail.verdict = classify(mail, self.own, LOOP_HEADER)
+            mail.language_guess = self.detector.guess(
                 mail.text, mail.header("Content-Language") or mail.content_language,
-                _min_confidence) or ("", "")
-        mail.raw = b""  # the caller holds the bytes: not sent back
-        out.append(mail)
-    return out
+                self.min_confidence) or ("", "")
+            mail.raw = b""  # the daemon holds the bytes: not sent back
+            out.append(mail)
+        return out
+
+
+def worker_main() -> None:
+    """Answer each batch read from stdin with its parsed mails; exit when stdin ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the daemon, which stops us
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the frames
+    try:
+        parser = _Parser(**json.loads(sys.argv[1]))
+    except Exception as e:
+        _send(answers, (False, f"cannot start: {type(e).__name__}: {e}"))
+        return
+    _send(answers, (True, None))
+    while True:
+        try:
+            raws = _receive(requests)
+        except EOFError:
+            return  # the daemon closed our stdin, or is gone
+        try:
+            answer: tuple[bool, Any] = (True, parser.parse_all(raws))
+        except Exception as e:
+            answer = (False, f"{type(e).__name__}: {e}")
+        try:
+            _send(answers, answer)
+        except BrokenPipeError:
+            return  # the daemon is gone
+
+
+# -- in the daemon ---------------------------------------------------------------------
+class _Worker:
+    """One worker process and the batches it owes, answered in the order sent."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root,
+                                                          env.get("PYTHONPATH")]))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", __name__, json.dumps(settings)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.failure: BaseException | None = None
+        self.started: Future[Any] = Future()
+        self._owed: deque[Future[Any]] = deque([self.started])
+        # Two locks: the reader must never wait for a writer, or a worker stuck writing an
+        # answer and a daemon stuck writing the next batch would wait for each other.
+        self._sending = threading.Lock()  # one batch on the pipe at a time
+        self._owing = threading.Lock()  # _owed and failure; never held during I/O
+        threading.Thread(target=self._answers, name=f"parse-worker-{self.proc.pid}",
+                         daemon=True).start()
+
+    def submit(self, raws: list[bytes]) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_running_or_notify_cancel()  # the worker gets it at once: no cancelling
+        with self._sending:
+            with self._owing:
+                if self.failure is not None:
+                    raise WorkerFailed(str(self.failure))
+                self._owed.append(future)
+            assert self.proc.stdin is not None
+            try:
+                _send(self.proc.stdin, raws)
+            except (OSError, ValueError) as e:  # the worker is gone
+                self._fail(e)
+                raise WorkerFailed(str(e)) from e
+        return future
+
+    def owed(self) -> int:
+        return len(self._owed)
+
+    def _answers(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            while True:
+                ok, value = _receive(self.proc.stdout)
+                with self._owing:
+                    future = self._owed.popleft()
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(WorkerFailed(value))
+        except Exception as e:
+            # The worker exited or talks nonsense: it goes, and this thread reaps it.
+            try:
+                code = self.proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                code = self.proc.wait()
+            self._fail(WorkerFailed(f"exited with {code}") if isinstance(e, EOFError) else e)
+
+    def _fail(self, e: BaseException) -> None:
+        """Every batch still owed fails, and every later one at once."""
+        with self._owing:
+            if self.failure is None:
+                self.failure = e
+            owed, self._owed = self._owed, deque()
+        for future in owed:
+            if not future.done():
+                future.set_exception(WorkerFailed(str(e)))
+
+    def stop(self, kill: bool) -> None:
+        """The end of its stdin stops a worker once it has answered; one that may hang
+        (or does not take its next batch in time) is killed."""
+        self._fail(WorkerFailed("stopped"))
+        if kill or not self._sending.acquire(timeout=5.0):
+            self.proc.kill()
+            return
+        try:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+        finally:
+            self._sending.release()
 
 
 class ParsePool:
     """The daemon's parse workers.  Safe to use from several threads (the pollers' fetch
-    threads submit, their writers collect); a pool that breaks is shut down and, for a
-    minute, mails are parsed in the daemon's own process, then a new worker is tried."""
+    threads submit, their writers collect); a worker that fails takes the pool down and,
+    for a minute, mails are parsed in the daemon's own process, then workers are tried
+    again."""
 
     RETRY_AFTER = 60.0  # seconds without workers after one failed
 
@@ -85,29 +219,28 @@ class ParsePool:
         self.languages = languages
         self.own = own
         self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-        self._started: Future[list[ParsedMail]] | None = None
+        self._pool: list[_Worker] | None = None
         self._retry_at = 0.0
 
-    def _pool_now(self) -> ProcessPoolExecutor | None:
-        """The running pool, started if need be; None while workers are off or backing off.
-        Called with the lock held."""
+    def _pool_now(self) -> list[_Worker] | None:
+        """The running workers, started if need be; None while workers are off or backing
+        off.  Called with the lock held."""
         if self._pool is None and time.monotonic() >= self._retry_at:
-            # Not "fork": the daemon runs threads, and forking a threaded process is
-            # unsafe.  The fork server starts clean, loads this module (parser, language
-            # detector) and not the daemon's main module, and forks the workers.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([__name__])  # this module, not __main__
-            self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=context,
-                initializer=_start_worker,
-                initargs=(os.getpid(), sorted(self.languages.supported), self.languages.low_memory,
-                          self.languages.min_confidence, sorted(self.own)))
-            self._started = self._pool.submit(parse_all, [])
+            settings = {"languages": sorted(self.languages.supported),
+                        "low_memory": self.languages.low_memory,
+                        "min_confidence": self.languages.min_confidence,
+                        "own": sorted(self.own)}
+            try:
+                self._pool = [_Worker(settings) for _ in range(self.workers)]
+            except OSError as e:
+                self._retry_at = time.monotonic() + self.RETRY_AFTER
+                log.warning("cannot start a parse worker (%s); parsing in the daemon's "
+                            "process for %.0f s", e, self.RETRY_AFTER)
         return self._pool
 
     def ready(self) -> bool:
-        """Whether a worker is up; if not, one is started and this says False until it is.
+        """Whether the workers are up; if not, they are started and this says False until
+        they are.
 
         A worker takes most of a second to start (the language models): the mails
         fetched meanwhile are better parsed here than waited for.
@@ -115,32 +248,32 @@ class ParsePool:
         if self.workers < 1:
             return False
         with self._lock:
-            if self._pool_now() is None:
+            pool = self._pool_now()
+            if pool is None:
                 return False
-            started = self._started
-        assert started is not None
-        if not started.done():
+        if not all(w.started.done() for w in pool):
             return False
-        failure = started.exception()
-        if failure is not None:
-            self._failed(failure)
-            return False
+        for w in pool:
+            failure = w.started.exception()
+            if failure is not None:
+                self._failed(failure)
+                return False
         return True
 
     def submit(self, raws: Sequence[bytes]) -> Future[list[ParsedMail]] | None:
-        """Parse these in a worker; None when there is none (parse in-process)."""
+        """Parse these in a worker (the one owing the fewest batches); None when there is
+        none (parse in-process)."""
         if self.workers < 1:
             return None
         with self._lock:
             pool = self._pool_now()
-            if pool is None:
-                return None
-            try:
-                return pool.submit(parse_all, list(raws))
-            except RuntimeError as e:  # BrokenProcessPool, or shut down meanwhile
-                failure: Exception = e
-        self._failed(failure)
-        return None
+        if pool is None:
+            return None
+        try:
+            return min(pool, key=_Worker.owed).submit(list(raws))
+        except WorkerFailed as e:
+            self._failed(e)
+            return None
 
     def result(self, future: Future[list[ParsedMail]] | None,
                raws: Sequence[bytes]) -> list[ParsedMail] | None:
@@ -163,16 +296,20 @@ class ParsePool:
             log.warning("parse worker failed (%s: %s); parsing in the daemon's process for "
                         "%.0f s", type(e).__name__, e, self.RETRY_AFTER)
             self._retry_at = time.monotonic() + self.RETRY_AFTER
-            self._shutdown()
+            self._shutdown(kill=True)
 
     def pids(self) -> list[int]:
-        return list(self._pool._processes) if self._pool else []  # noqa: SLF001
+        return [w.proc.pid for w in self._pool or []]
 
     def close(self) -> None:
         with self._lock:
-            self._shutdown()
+            self._shutdown(kill=False)
 
-    def _shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._started = None
+    def _shutdown(self, kill: bool) -> None:
+        for w in self._pool or []:
+            w.stop(kill)
+        self._pool = None
+
+
+if __name__ == "__main__":
+    worker_main()
