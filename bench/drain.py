@@ -39,7 +39,7 @@ def _name(pid: int) -> str:
 def main() -> None:
     config, total = Path(sys.argv[1]), int(sys.argv[2])
     log_to_file(config.with_suffix(".log"))
-    app = make_app(config)
+    app = make_app(config, apart=True)  # as `mailticket run` starts
     marks = {max(1, total // 4): "25%", max(1, total // 2): "50%", total: "100%"}
     seen: dict[str, Any] = {"count": 0, "rss": {}}
     inner = app.ingest_batch

@@ -44,9 +44,10 @@ def raw_fetch(dovecot: Dovecot, user: str) -> Rate:
     return Rate(len(uids), seconds, f"{size / seconds / 1e6:.0f} MB/s")
 
 
-def make_app(config_path: Path) -> App:
+def make_app(config_path: Path, apart: bool = False) -> App:
+    """``apart``: the schema built in a child process, as ``mailticket run`` does."""
     app = App(load_config(str(config_path)))
-    app.ensure_schema()
+    app.ensure_schema(apart=apart)
     return app
 
 

@@ -49,14 +49,18 @@ class App:
         self.db = Database(config.database.url, config.database.busy_timeout)
         self.templates = Templates(config.template_dir)
 
-    def ensure_schema(self) -> None:
-        """Upgrade when allowed; otherwise say exactly what to run."""
+    def ensure_schema(self, apart: bool = False) -> None:
+        """Upgrade when allowed; otherwise say exactly what to run.  ``apart``: in a child
+        process (the daemon), so that Alembic's modules stay out of this one."""
         if not self.db.needs_upgrade():
             return
         if not self.config.database.auto_upgrade:
             raise SchemaOutdated(
                 "the database schema is not up to date; run `mailticket db upgrade`")
-        self.db.upgrade()
+        if apart:
+            self.db.upgrade_apart()
+        else:
+            self.db.upgrade()
 
     @cached_property
     def secret(self) -> bytes:

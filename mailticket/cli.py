@@ -40,7 +40,7 @@ class Ctx:
         self.config_path = config_path
         self._app: App | None = None
 
-    def app(self, upgrade: bool = True) -> App:
+    def app(self, upgrade: bool = True, apart: bool = False) -> App:
         if self._app is None:
             try:
                 path = find_config_path(self.config_path)
@@ -51,7 +51,7 @@ class Ctx:
             self._app = App(config)
             if upgrade:
                 try:
-                    self._app.ensure_schema()
+                    self._app.ensure_schema(apart=apart)
                 except SchemaOutdated as e:
                     click.echo(f"mailticket: {e}", err=True)
                     sys.exit(2)
@@ -94,7 +94,7 @@ def run(ctx: Ctx) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C."""
     from mailticket.daemon import run as run_daemon
 
-    app = ctx.app()
+    app = ctx.app(apart=True)  # a schema upgrade in a child: the daemon stays lean
     _ = app.secret  # create it before any thread needs it
     run_daemon(app)
 

@@ -3,6 +3,8 @@ database with mail still queued sends that mail afterwards (nothing lost on upgr
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert
 
-from mailticket.store.db import Database
+from mailticket.store.db import SCHEMA_HEAD, Database
 from mailticket.store.models import Base, Message, OutboxItem
 from tests.corpora import throwaway_app
 
@@ -30,8 +32,33 @@ def test_migrations_build_the_models_schema(url):
     with db.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(ctx, Base.metadata) == []
+    assert db.head_revision() == SCHEMA_HEAD, "name the new migration in db.SCHEMA_HEAD"
     assert not db.needs_upgrade()
     db.dispose()
+
+
+def test_the_daemon_upgrades_in_a_child_and_never_loads_alembic(tmp_path):
+    """What `mailticket run` does on its first start: the schema is built, and the
+    daemon's process never imports Alembic (11 MB it would carry for ever)."""
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    script = (
+        "import sys\n"
+        "from mailticket.store.db import Database\n"
+        f"db = Database({url!r})\n"
+        "assert db.needs_upgrade()\n"
+        "db.upgrade_apart()\n"
+        "assert not db.needs_upgrade()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert Database(url).current_revision() == SCHEMA_HEAD
+
+
+def test_a_failed_upgrade_apart_says_why(tmp_path):
+    (tmp_path / "dir.db").mkdir()  # a directory where the database file should be
+    with pytest.raises(RuntimeError, match="schema upgrade failed: .*unable to open"):
+        Database(f"sqlite:///{tmp_path}/dir.db").upgrade_apart()
 
 
 def test_mail_queued_before_an_upgrade_is_sent_after_it(tmp_path, url):

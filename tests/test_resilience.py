@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import smtplib
 import socket
 import subprocess
@@ -259,3 +260,40 @@ def _tickets(w) -> int:
 
     with w.app.db.read() as s:
         return s.scalar(select(func.count()).select_from(Ticket)) or 0
+
+
+def _thread_cpu_seconds(native_id: int) -> float:
+    with open(f"/proc/self/task/{native_id}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("how", ["killed", "stopped"])
+def test_a_dropped_idle_connection_is_retried_not_spun_on(make_world, dovecot, how):
+    """imapclient's idle_check hides an end of stream and returns at once, with nothing:
+    the IDLE thread burned a core until the next renewal (minutes).  It must notice,
+    back off and come back when the server does."""
+    import threading
+
+    from mailticket.ingest.idle import Idler
+
+    w = make_world()
+    woken = threading.Semaphore(0)
+    stop = threading.Event()
+    idler = Idler("support", w.config.department("support").imap, woken.release, stop)
+    idler.start()
+    try:
+        assert woken.acquire(timeout=10), "IDLE never connected"
+        time.sleep(0.3)  # listening now
+        try:
+            dovecot.kill() if how == "killed" else dovecot.stop()
+            before = _thread_cpu_seconds(idler.native_id)
+            time.sleep(2.0)
+            spent = _thread_cpu_seconds(idler.native_id) - before
+        finally:
+            dovecot.start()
+        assert spent < 0.2, f"the IDLE thread spun on a dead connection ({spent:.2f} s CPU)"
+        assert woken.acquire(timeout=20), "IDLE did not come back with the server"
+    finally:
+        stop.set()
+        idler.join(5)

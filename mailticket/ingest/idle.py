@@ -69,8 +69,17 @@ class Idler(threading.Thread):
     def _listen(self, client: IMAPClient) -> None:
         client.idle()
         since = time.monotonic()
+        at_once = 0  # idle_check calls in a row that came back early with nothing
         while not self.stop.is_set():
+            asked = time.monotonic()
             responses = client.idle_check(timeout=1.0)
+            if any(r and r[0] == b"BYE" for r in responses):
+                raise ConnectionError("the server said BYE")
+            # idle_check swallows the end of the stream and returns an empty list at
+            # once, for ever: without this the thread would spin until the renewal.
+            at_once = at_once + 1 if not responses and time.monotonic() - asked < 0.5 else 0
+            if at_once >= 3:
+                raise ConnectionError("the server closed the IDLE connection")
             if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                 self.on_new()
             if time.monotonic() - since > self.cfg.idle_renew:

@@ -30,7 +30,8 @@ log = logging.getLogger("mailticket.ingest.imap")
 
 FETCH_BATCH = 200  # mails per FETCH, and per transaction (one commit, watermark included)
 FETCH_BYTES = 32 * 1024 * 1024
-BACKLOG = 50  # more new mails than this: a backlog, for the parse workers if there are any
+BACKLOG = 50  # more new mails than this: a backlog, the next batch fetched while one is stored
+WORKER_START_WAIT = 10.0  # seconds a poll waits for parse workers still starting
 
 
 @dataclass
@@ -110,15 +111,18 @@ class ImapPoller:
                 state.last_uid = 0
             last_uid = state.last_uid
         uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        if not uids:
+            return 0
+        # With parse workers every mail goes to them (a round trip costs a millisecond),
+        # so this process never loads the language models.
+        workers = self.app.parser.ready(wait=WORKER_START_WAIT)
         if len(uids) <= BACKLOG:  # the common case: a few new mails, no threads
-            return sum(self._store(self._fetch(client, b, uidvalidity, False))
+            return sum(self._store(self._fetch(client, b, uidvalidity, workers))
                        for b in self._batches(client, uids))
         # A backlog: a thread sizes and fetches the next batch (and hands it to a parse
         # worker, if there is one) while this thread stores the last.
-        ahead = self.app.parser.workers > 0
-        fetched_ahead = (self._fetch(client, b, uidvalidity, ahead and (
-                             i > 0 or self.app.parser.ready()))
-                         for i, b in enumerate(self._batches(client, uids)))
+        fetched_ahead = (self._fetch(client, b, uidvalidity, workers)
+                         for b in self._batches(client, uids))
         handled = 0
         with ThreadPoolExecutor(1, thread_name_prefix=f"fetch-{self.dept.name}") as fetcher:
             following = fetcher.submit(next, fetched_ahead, None)
@@ -132,12 +136,12 @@ class ImapPoller:
         return handled
 
     def _fetch(self, client: IMAPClient, batch: list[int], uidvalidity: int,
-               ahead: bool) -> _Fetched:
+               workers: bool) -> _Fetched:
         data = client.fetch(batch, ["BODY.PEEK[]"])
         # Expunged between SEARCH and FETCH: nothing to keep, the mark moves on.
         items = [(bytes(data[uid][b"BODY[]"]), f"imap:{self.dept.name}:{uidvalidity}:{uid}")
                  for uid in batch if b"BODY[]" in data.get(uid, {})]
-        parsing = self.app.parser.submit([raw for raw, _ in items]) if ahead else None
+        parsing = self.app.parser.submit([raw for raw, _ in items]) if workers else None
         return _Fetched(batch[-1], items, parsing)
 
     def _store(self, fetched: _Fetched) -> int:

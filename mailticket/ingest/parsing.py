@@ -1,9 +1,10 @@
-"""Parsing a backlog in worker processes, so the one writer never waits for it.
+"""Parsing fetched mail in worker processes, so the one writer never waits for it.
 
-Parsing and guessing the language are pure and cost about a quarter of a mail; a worker
-does them for the next mails while the daemon stores the previous ones.  Only backlogs
-go to the workers (a worker takes most of a second to start); a worker that dies costs
-nothing but time: its mails are parsed in the daemon's own process instead.
+Parsing and guessing the language are pure and cost about a third of a mail; a worker
+does them for the next mails while the daemon stores the previous ones.  With workers,
+every fetched mail goes to them, so the daemon never loads the language models; a
+worker that dies costs nothing but time: its mails are parsed in the daemon's own
+process instead.
 
 A worker is ``python -m mailticket.ingest.parsing``, fed over its stdin and answering on
 its stdout, one pickled frame per batch, in order.  Not ``multiprocessing``: its fork
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pickle
 import signal
 import struct
@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from typing import IO, TYPE_CHECKING, Any
 
 from mailticket.mail.classify import classify
@@ -124,13 +125,8 @@ class _Worker:
     """One worker process and the batches it owes, answered in the order sent."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
-        package_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root,
-                                                          env.get("PYTHONPATH")]))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", __name__, json.dumps(settings)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen([sys.executable, "-m", __name__, json.dumps(settings)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.failure: BaseException | None = None
         self.started: Future[Any] = Future()
         self._owed: deque[Future[Any]] = deque([self.started])
@@ -238,23 +234,21 @@ class ParsePool:
                             "process for %.0f s", e, self.RETRY_AFTER)
         return self._pool
 
-    def ready(self) -> bool:
-        """Whether the workers are up; if not, they are started and this says False until
-        they are.
-
-        A worker takes most of a second to start (the language models): the mails
-        fetched meanwhile are better parsed here than waited for.
-        """
+    def ready(self, wait: float = 0.0) -> bool:
+        """Whether the workers are up, waiting for them up to ``wait`` seconds; they are
+        started if need be (a fifth of a second).  False while workers are off, backing
+        off after a failure, or not up in time: the caller parses in-process."""
         if self.workers < 1:
             return False
         with self._lock:
             pool = self._pool_now()
-            if pool is None:
-                return False
-        if not all(w.started.done() for w in pool):
+        if pool is None:
+            return False
+        started = [w.started for w in pool]
+        if futures_wait(started, timeout=wait).not_done:
             return False
         for w in pool:
-            failure = w.started.exception()
+            failure = w.started.exception() or w.failure
             if failure is not None:
                 self._failed(failure)
                 return False

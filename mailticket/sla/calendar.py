@@ -201,11 +201,15 @@ def _holiday_source(code: str) -> tuple[str, str | None]:
         raise ValueError(f"invalid holidays value {code!r}; {form}")
     country, _, subdiv = code.strip().partition("-")
     country = country.strip().upper()
-    if country not in holidays_lib.list_supported_countries():
-        raise ValueError(f"unknown holidays country code {country!r} in {code!r}; {form}")
+    # Asking for the one country, not list_supported_countries(): that imports all of
+    # the package's 250 countries, 8 MB the daemon would carry for ever.
+    try:
+        base = holidays_lib.country_holidays(country)
+    except NotImplementedError:
+        raise ValueError(f"unknown holidays country code {country!r} in {code!r}; {form}") \
+            from None
     if not subdiv.strip():
         return country, None
-    base = holidays_lib.country_holidays(country)
     names = {name.lower(): name for name in base.subdivisions}
     aliases = getattr(base, "subdivisions_aliases", {}) or {}
     names.update({alias.lower(): name for alias, name in aliases.items()})

@@ -7,22 +7,27 @@ side; PostgreSQL is used as it comes.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The newest migration's revision, known here so that a start on an up-to-date schema
+# (every start but the first) never imports Alembic: 11 MB the daemon would carry for
+# ever.  tests/test_migrations.py fails when a new migration is not named here.
+SCHEMA_HEAD = "0003"
 
 
 def json_text(value: Any) -> str:
@@ -94,6 +99,8 @@ class Database:
 
     # -- schema -----------------------------------------------------------------
     def _alembic(self) -> AlembicConfig:
+        from alembic.config import Config as AlembicConfig
+
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
@@ -101,17 +108,43 @@ class Database:
         return cfg
 
     def current_revision(self) -> str | None:
+        """The revision Alembic recorded in the database; None for an empty one."""
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     def head_revision(self) -> str | None:
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(self._alembic()).get_current_head()
 
     def needs_upgrade(self) -> bool:
-        return self.current_revision() != self.head_revision()
+        return self.current_revision() != SCHEMA_HEAD
 
     def upgrade(self) -> None:
+        from alembic import command
+
         command.upgrade(self._alembic(), "head")
+
+    def upgrade_apart(self) -> None:
+        """``upgrade`` in a child process, for the daemon: it never carries Alembic, even
+        on its first start.  The URL goes over stdin, not into the process list."""
+        done = subprocess.run([sys.executable, "-m", __name__], input=self.url, text=True,
+                              capture_output=True)
+        if done.returncode:
+            reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])
+            raise RuntimeError(f"schema upgrade failed: {reason[-1]}")
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+if __name__ == "__main__":  # Database.upgrade_apart's child: the reason on the last line
+    try:
+        Database(sys.stdin.read()).upgrade()
+    except Exception as e:
+        import traceback
+
+        traceback.print_exc()
+        sys.exit(f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}")
