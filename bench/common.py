@@ -125,12 +125,13 @@ WEEK = ", ".join(f'{d} = "09:00-17:00"' for d in ("mon", "tue", "wed", "thu", "f
 
 def write_config(path: Path, *, dovecot: Dovecot, domain: str, db: Path, smtp_port: int,
                  idle: bool = False, poll_interval: float = 60.0,
-                 outbox_interval: float = 5.0, parse_workers: int = 0) -> Path:
+                 outbox_interval: float = 5.0, parse_workers: int | None = None) -> Path:
     """A two-department helpdesk on the private Dovecot (support@ has the IMAP mailbox),
     sending everything to the SMTP sink."""
     imap = (f'{{ host = "{LOCALHOST}", port = {dovecot.imap_port}, security = "none", '
             f'username = "support@{domain}", password = "{Dovecot.PASSWORD}", '
             f'poll_interval = {poll_interval}, idle = {str(idle).lower()}, timeout = 60 }}')
+    ingest = "" if parse_workers is None else f"[ingest]\nparse_workers = {parse_workers}\n"
     path.write_text(textwrap.dedent(f"""\
         secret = "bench-secret-{domain}"
         instance = "mailticket-bench"
@@ -149,8 +150,6 @@ def write_config(path: Path, *, dovecot: Dovecot, domain: str, db: Path, smtp_po
         [sla]
         response = "1 business day"
         escalation = ["1 business day"]
-        [ingest]
-        parse_workers = {parse_workers}
         [[departments]]
         name = "support"
         address = "support@{domain}"
@@ -163,7 +162,7 @@ def write_config(path: Path, *, dovecot: Dovecot, domain: str, db: Path, smtp_po
         address = "sales@{domain}"
         display_name = "Bench Sales"
         agents = ["carol@{domain}"]
-        """))
+        """) + ingest)
     return path
 
 

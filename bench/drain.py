@@ -23,17 +23,13 @@ from mailticket.ingest.imap import ImapPoller
 
 
 def _name(pid: int) -> str:
-    """Which process below the daemon this is (worker, fork server …), for the table."""
+    """Which process below the daemon this is, for the table: "worker 1234"."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            words = fh.read().split(b"\0")
+            worker = b"mailticket.ingest.parsing" in fh.read()
     except OSError:
-        return str(pid)
-    text = b" ".join(words).decode(errors="replace")
-    for kind in ("forkserver", "resource_tracker"):
-        if kind in text:
-            return f"{kind} {pid}"
-    return f"worker {pid}"
+        worker = False
+    return f"{'worker' if worker else 'process'} {pid}"
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ daemon and the CLI alike.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -83,7 +84,8 @@ class App:
 
     @cached_property
     def parser(self) -> ParsePool:
-        return ParsePool(self.config.ingest.parse_workers, self.config.languages,
+        cpus = len(os.sched_getaffinity(0))  # what this process may use, not the host
+        return ParsePool(self.config.ingest.workers(cpus), self.config.languages,
                          self.config.own_addresses)
 
     @cached_property

@@ -101,8 +101,10 @@ class Daemon:
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
-        # Parse workers (if configured) start now, so the first backlog finds them up.
-        self.app.parser.ready()
+        # Parse workers start now, so the first backlog finds them up; only mail fetched
+        # over IMAP goes to them (the listener's mail comes one at a time).
+        if self.pollers:
+            self.app.parser.ready()
         for p in self.pollers:
             self._add(f"poll:{p.dept.name}", self._poll_step(p), p.cfg.poll_interval)
         self._add("sla", self._escalate, self.app.config.sla.check_interval)

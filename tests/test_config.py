@@ -29,6 +29,13 @@ def test_example_config_is_valid_and_documents_every_key():
         assert f"{key} =" in text, f"departments.{key} is not documented"
 
 
+def test_parse_workers_default_to_one_where_there_is_a_second_core():
+    cfg = parse_config(MINIMAL, "x.toml")
+    assert (cfg.ingest.workers(cpus=1), cfg.ingest.workers(cpus=2)) == (0, 1)
+    pinned = parse_config("[ingest]\nparse_workers = 0\n" + MINIMAL, "x.toml")
+    assert pinned.ingest.workers(cpus=8) == 0
+
+
 @pytest.mark.parametrize(("extra", "expected"), [
     ('[outgoing]\nprot = 25\n', "outgoing.prot: Extra inputs are not permitted — remove it"),
     ('[outgoing]\nport = 99999\n', "outgoing.port: Input should be less than or equal to 65535"),
