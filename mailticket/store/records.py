@@ -12,6 +12,7 @@ ticket does not tell the two apart.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Dialect, Table
@@ -72,12 +73,19 @@ class _Insert:
         self.sql = (f"INSERT INTO {q.format_table(table)} "
                     f"({', '.join(q.format_column(c) for c in cols)}) "
                     f"VALUES ({', '.join([mark] * len(cols))})")
-        self.columns = [(k, c.type.dialect_impl(dialect).bind_processor(dialect))
-                        for k, c in zip(keys, cols, strict=True)]
+        processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in cols]
+        self.values = itemgetter(*keys) if len(keys) > 1 else lambda row: (row[keys[0]],)
+        # Only the columns that need converting are visited per row.
+        self.convert = [(i, proc) for i, proc in enumerate(processors) if proc is not None]
 
     def params(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(row[k] if proc is None or row[k] is None else proc(row[k])
-                     for k, proc in self.columns)
+        if not self.convert:
+            return self.values(row)
+        values = list(self.values(row))
+        for i, proc in self.convert:
+            if values[i] is not None:
+                values[i] = proc(values[i])
+        return tuple(values)
 
 
 _INSERTS: dict[tuple[str, tuple[str, ...], str], _Insert] = {}
