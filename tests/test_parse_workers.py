@@ -45,6 +45,20 @@ def test_workers_give_the_same_tickets_and_languages(make_world, dovecot):
     assert results[0] == results[1]
 
 
+def test_mail_that_came_after_the_workers_connection_is_not_skipped(make_world, dovecot):
+    """A worker keeps its IMAP session between polls; a server tells a session of new
+    mail only when asked (NOOP), and fetching a UID it was not told of gives nothing.
+    Taken for expunged, such a mail would be skipped for ever."""
+    w = make_world(extra="[ingest]\nparse_workers = 1")
+    poller = ImapPoller(w.app, w.config.department("support"))
+    raws = backlog(w, 3)
+    for i, raw in enumerate(raws):
+        dovecot.seed_inbox(w.addr("support"), [raw])
+        assert poller.poll_once() == 1
+        assert len(tickets(w)) == i + 1
+    assert len(w.app.parser.pids()) == 1
+
+
 def descendants(pid: int) -> list[str]:
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
                               text=True).stdout.split()
@@ -114,3 +128,19 @@ def test_a_backlog_is_ingested_when_the_worker_died_or_cannot_start(make_world, 
     dovecot.seed_inbox(w.addr("support"), more)
     assert poller.poll_once() == 120
     assert len(tickets(w)) == 240
+
+
+def test_a_worker_that_cannot_fetch_leaves_the_fetching_to_the_daemon(make_world, dovecot,
+                                                                      monkeypatch, caplog):
+    """The worker logs in on its own; if the server refuses it, the daemon fetches those
+    mails itself and the worker stays."""
+    w = make_world(extra="[ingest]\nparse_workers = 1")
+    poller = ImapPoller(w.app, w.config.department("support"))
+    fetch = w.app.parser.fetch
+    monkeypatch.setattr(w.app.parser, "fetch", lambda login, *args: fetch(
+        {**login, "password": "not the password"}, *args))
+    dovecot.seed_inbox(w.addr("support"), backlog(w, 120))
+    assert poller.poll_once() == 120
+    assert len(tickets(w)) == 120
+    assert "could not fetch" in caplog.text
+    assert len(w.app.parser.pids()) == 1

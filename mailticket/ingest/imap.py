@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import random
-import ssl
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from imapclient import IMAPClient
 from sqlalchemy import select, update
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.app import App
 from mailticket.config import DepartmentConfig, ImapConfig
-from mailticket.mail.parse import ParsedMail
+from mailticket.ingest.imapconn import ImapLogin, open_imap
 from mailticket.store.models import MailboxState
 
 log = logging.getLogger("mailticket.ingest.imap")
@@ -31,28 +32,26 @@ log = logging.getLogger("mailticket.ingest.imap")
 FETCH_BATCH = 200  # mails per FETCH, and per transaction (one commit, watermark included)
 FETCH_BYTES = 32 * 1024 * 1024
 BACKLOG = 50  # more new mails than this: a backlog, the next batch fetched while one is stored
+AHEAD = 2  # batches being fetched (and parsed, by a worker) while one is stored
 WORKER_START_WAIT = 10.0  # seconds a poll waits for parse workers still starting
 
 
 @dataclass
 class _Fetched:
-    last_uid: int
-    items: list[tuple[bytes, str]]
-    parsing: Future[list[ParsedMail]] | None
+    uids: list[int]
+    uidvalidity: int
+    items: list[tuple[bytes, str]]  # fetched here, or by the worker once collected
+    fetching: Future[Any] | None = None  # a parse worker's fetch and parse
+
+
+def login(cfg: ImapConfig) -> ImapLogin:
+    return ImapLogin(host=cfg.host, port=cfg.port, security=cfg.security,
+                     username=cfg.username, password=cfg.resolved_password() or "",
+                     timeout=cfg.timeout)
 
 
 def connect(cfg: ImapConfig) -> IMAPClient:
-    context = ssl.create_default_context()
-    client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls",
-                        ssl_context=context, timeout=cfg.timeout)
-    try:
-        if cfg.security == "starttls":
-            client.starttls(context)
-        client.login(cfg.username, cfg.resolved_password() or "")
-    except Exception:
-        client.shutdown()
-        raise
-    return client
+    return open_imap(login(cfg))
 
 
 class ImapPoller:
@@ -125,31 +124,63 @@ class ImapPoller:
                          for b in self._batches(client, uids))
         handled = 0
         with ThreadPoolExecutor(1, thread_name_prefix=f"fetch-{self.dept.name}") as fetcher:
-            following = fetcher.submit(next, fetched_ahead, None)
-            while (fetched := following.result()) is not None:
+            following = deque(fetcher.submit(next, fetched_ahead, None) for _ in range(AHEAD))
+            while (fetched := following.popleft().result()) is not None:
                 if self.stop.is_set():
-                    if fetched.parsing is not None:
-                        fetched.parsing.cancel()
+                    for future in following:
+                        future.cancel()
                     break  # the rest waits for the next start; nothing is lost
-                following = fetcher.submit(next, fetched_ahead, None)
+                following.append(fetcher.submit(next, fetched_ahead, None))
                 handled += self._store(fetched)
         return handled
 
     def _fetch(self, client: IMAPClient, batch: list[int], uidvalidity: int,
                workers: bool) -> _Fetched:
-        data = client.fetch(batch, ["BODY.PEEK[]"])
+        """The batch's mails, or, with workers, a worker's promise of them: it fetches
+        them over a connection of its own and parses them, so that neither their bytes
+        nor their parsing hold this process's GIL, which the writer needs."""
+        if workers:
+            fetching = self.app.parser.fetch(login(self.cfg), self.cfg.folder, uidvalidity,
+                                             batch)
+            if fetching is not None:
+                return _Fetched(batch, uidvalidity, [], fetching)
+        return _Fetched(batch, uidvalidity, self._items(client, batch, uidvalidity))
+
+    def _items(self, client: IMAPClient, uids: list[int],
+               uidvalidity: int) -> list[tuple[bytes, str]]:
+        data = client.fetch(uids, ["BODY.PEEK[]"])
         # Expunged between SEARCH and FETCH: nothing to keep, the mark moves on.
-        items = [(bytes(data[uid][b"BODY[]"]), f"imap:{self.dept.name}:{uidvalidity}:{uid}")
-                 for uid in batch if b"BODY[]" in data.get(uid, {})]
-        parsing = self.app.parser.submit([raw for raw, _ in items]) if workers else None
-        return _Fetched(batch[-1], items, parsing)
+        return [(bytes(data[uid][b"BODY[]"]), self._source(uidvalidity, uid))
+                for uid in uids if b"BODY[]" in data.get(uid, {})]
+
+    def _source(self, uidvalidity: int, uid: int) -> str:
+        return f"imap:{self.dept.name}:{uidvalidity}:{uid}"
+
+    def _items_apart(self, uids: list[int], uidvalidity: int) -> list[tuple[bytes, str]]:
+        """A worker could not fetch: over a connection of our own (the poll's may be busy
+        in the fetch thread)."""
+        client = connect(self.cfg)
+        try:
+            info = client.select_folder(self.cfg.folder, readonly=True)
+            if int(info[b"UIDVALIDITY"]) != uidvalidity:
+                raise RuntimeError(f"{self.dept.name}: UIDVALIDITY changed during a poll")
+            return self._items(client, uids, uidvalidity)
+        finally:
+            client.logout()
 
     def _store(self, fetched: _Fetched) -> int:
         """One transaction: the batch's mails and the watermark past its last UID."""
-        items = fetched.items
-        parsed = self.app.parser.result(fetched.parsing, [raw for raw, _ in items])
+        items, parsed = fetched.items, None
+        if fetched.fetching is not None:
+            got = self.app.parser.fetched(fetched.fetching)
+            if got is None:
+                items = self._items_apart(fetched.uids, fetched.uidvalidity)
+            else:
+                uids, raws, parsed = got
+                items = [(raw, self._source(fetched.uidvalidity, uid))
+                         for uid, raw in zip(uids, raws, strict=True)]
         outcomes = self.app.ingest_batch(items, department=self.dept.name,
-                                         also=self._advance(fetched.last_uid), parsed=parsed)
+                                         also=self._advance(fetched.uids[-1]), parsed=parsed)
         for (_, source), outcome in zip(items, outcomes, strict=True):
             log.debug("%s %s: %s", outcome.message_id, source, outcome.action)
         return len(items)

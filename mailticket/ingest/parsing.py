@@ -1,17 +1,18 @@
-"""Parsing fetched mail in worker processes, so the one writer never waits for it.
+"""Fetching and parsing mail in worker processes, so the one writer never waits for it.
 
-Parsing and guessing the language are pure and cost about a third of a mail; a worker
-does them for the next mails while the daemon stores the previous ones.  With workers,
-every fetched mail goes to them, so the daemon never loads the language models; a
-worker that dies costs nothing but time: its mails are parsed in the daemon's own
-process instead.
+A worker fetches a batch over an IMAP connection of its own (read-only, BODY.PEEK),
+parses it, classifies it and guesses its language while the daemon stores the batch
+before: in the daemon, those bytes and that work would hold the GIL the writer needs.
+With workers, every fetched mail goes to them, so the daemon never loads the language
+models. A worker that dies or cannot reach the server costs nothing but time: the
+daemon fetches and parses those mails itself.
 
 A worker is ``python -m mailticket.ingest.parsing``, fed over its stdin and answering on
 its stdout, one pickled frame per batch, in order.  Not ``multiprocessing``: its fork
 server and resource tracker are two more processes, and every worker it starts imports
-the daemon's main module, so each carried the whole daemon (100 MB where 45 do).  A
-worker imports only the mail modules, and notices a daemon killed outright because its
-stdin ends.
+the daemon's main module, so each carried the whole daemon (100 MB where 50 do).  A
+worker imports only the mail modules and imapclient, and notices a daemon killed
+outright because its stdin ends.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
 from typing import IO, TYPE_CHECKING, Any
 
+from mailticket.ingest.imapconn import ImapLogin, open_imap
 from mailticket.mail.classify import classify
 from mailticket.mail.compose import LOOP_HEADER
 from mailticket.mail.language import LanguageDetector
 from mailticket.mail.parse import ParsedMail, fingerprint, parse
 
 if TYPE_CHECKING:
+    from imapclient import IMAPClient
+
     from mailticket.config import LanguageConfig
 
 log = logging.getLogger("mailticket.ingest")
@@ -46,6 +50,10 @@ _LENGTH = struct.Struct("<Q")
 
 class WorkerFailed(RuntimeError):
     """A worker exited, could not start, or failed on a batch."""
+
+
+class BatchFailed(WorkerFailed):
+    """A worker that is still well could not do one batch (its IMAP server said no)."""
 
 
 def _send(stream: IO[bytes], value: Any) -> None:
@@ -69,7 +77,8 @@ def _receive(stream: IO[bytes]) -> Any:
 
 # -- in the worker ---------------------------------------------------------------------
 class _Parser:
-    """What a worker knows: its language detector and the helpdesk's own addresses."""
+    """What a worker knows: its language detector, the helpdesk's own addresses, and its
+    IMAP connections (one per mailbox, kept between batches)."""
 
     def __init__(self, languages: list[str], low_memory: bool, min_confidence: float,
                  own: list[str]) -> None:
@@ -77,6 +86,41 @@ class _Parser:
         self.detector.warm_up()
         self.min_confidence = min_confidence
         self.own = frozenset(own)
+        self.mailboxes: dict[tuple[str, int, str, str], IMAPClient] = {}
+
+    def fetch_all(self, login: ImapLogin, folder: str, uidvalidity: int,
+                  uids: list[int]) -> tuple[list[int], list[bytes], list[ParsedMail]]:
+        """Fetch these UIDs (read-only, BODY.PEEK) and parse them: the UIDs still there,
+        their bytes, the parsed mails.  A connection that went stale (the server's idle
+        timeout) is opened again once."""
+        key = (login["host"], login["port"], login["username"], folder)
+        for attempt in (1, 2):
+            client = self.mailboxes.get(key)
+            try:
+                if client is None:
+                    client = open_imap(login)
+                    self.mailboxes[key] = client
+                    selected = client.select_folder(folder, readonly=True)
+                    if int(selected[b"UIDVALIDITY"]) != uidvalidity:
+                        raise RuntimeError("UIDVALIDITY changed")
+                data = client.fetch(uids, ["BODY.PEEK[]"])
+                missing = [uid for uid in uids if b"BODY[]" not in data.get(uid, {})]
+                if missing:
+                    # A session kept since an earlier batch has not been told of newer
+                    # mail (RFC 3501: no FETCH data for messages it was not told of):
+                    # NOOP brings the news; what is still missing then was expunged.
+                    client.noop()
+                    data.update(client.fetch(missing, ["BODY.PEEK[]"]))
+                break
+            except Exception:
+                self.mailboxes.pop(key, None)
+                if client is not None:
+                    client.shutdown()
+                if attempt == 2:
+                    raise
+        found = [uid for uid in uids if b"BODY[]" in data.get(uid, {})]
+        raws = [bytes(data[uid][b"BODY[]"]) for uid in found]
+        return found, raws, self.parse_all(raws)
 
     def parse_all(self, raws: Sequence[bytes]) -> list[ParsedMail]:
         """Parse, and find what needs no database: the fingerprint, the classifier's
@@ -107,11 +151,11 @@ def worker_main() -> None:
     _send(answers, (True, None))
     while True:
         try:
-            raws = _receive(requests)
+            batch = _receive(requests)
         except EOFError:
             return  # the daemon closed our stdin, or is gone
         try:
-            answer: tuple[bool, Any] = (True, parser.parse_all(raws))
+            answer: tuple[bool, Any] = (True, parser.fetch_all(*batch))
         except Exception as e:
             answer = (False, f"{type(e).__name__}: {e}")
         try:
@@ -137,7 +181,7 @@ class _Worker:
         threading.Thread(target=self._answers, name=f"parse-worker-{self.proc.pid}",
                          daemon=True).start()
 
-    def submit(self, raws: list[bytes]) -> Future[Any]:
+    def submit(self, request: tuple[Any, ...]) -> Future[Any]:
         future: Future[Any] = Future()
         future.set_running_or_notify_cancel()  # the worker gets it at once: no cancelling
         with self._sending:
@@ -147,7 +191,7 @@ class _Worker:
                 self._owed.append(future)
             assert self.proc.stdin is not None
             try:
-                _send(self.proc.stdin, raws)
+                _send(self.proc.stdin, request)
             except (OSError, ValueError) as e:  # the worker is gone
                 self._fail(e)
                 raise WorkerFailed(str(e)) from e
@@ -166,7 +210,7 @@ class _Worker:
                 if ok:
                     future.set_result(value)
                 else:
-                    future.set_exception(WorkerFailed(value))
+                    future.set_exception(BatchFailed(value))
         except Exception as e:
             # The worker exited or talks nonsense: it goes, and this thread reaps it.
             try:
@@ -254,9 +298,30 @@ class ParsePool:
                 return False
         return True
 
-    def submit(self, raws: Sequence[bytes]) -> Future[list[ParsedMail]] | None:
-        """Parse these in a worker (the one owing the fewest batches); None when there is
-        none (parse in-process)."""
+    def fetch(self, login: ImapLogin, folder: str, uidvalidity: int,
+              uids: list[int]) -> Future[Any] | None:
+        """A worker fetches these UIDs and parses them; None when there is no worker.
+        ``fetched`` gives the answer."""
+        return self._submit((login, folder, uidvalidity, uids))
+
+    def fetched(self, future: Future[Any]
+                ) -> tuple[list[int], list[bytes], list[ParsedMail]] | None:
+        """The UIDs still there, their bytes and the parsed mails; None if the worker
+        could not: the caller fetches and parses them itself."""
+        try:
+            uids, raws, mails = future.result()
+        except BatchFailed as e:  # the worker is well; its IMAP connection is not
+            log.warning("a parse worker could not fetch (%s); fetching in the daemon", e)
+            return None
+        except Exception as e:
+            self._failed(e)
+            return None
+        for mail, raw in zip(mails, raws, strict=True):
+            mail.raw = raw
+        return uids, raws, mails
+
+    def _submit(self, request: tuple[Any, ...]) -> Future[Any] | None:
+        """To the worker owing the fewest batches; None when there is none."""
         if self.workers < 1:
             return None
         with self._lock:
@@ -264,24 +329,10 @@ class ParsePool:
         if pool is None:
             return None
         try:
-            return min(pool, key=_Worker.owed).submit(list(raws))
+            return min(pool, key=_Worker.owed).submit(request)
         except WorkerFailed as e:
             self._failed(e)
             return None
-
-    def result(self, future: Future[list[ParsedMail]] | None,
-               raws: Sequence[bytes]) -> list[ParsedMail] | None:
-        """The parsed mails, with their bytes back; None if the worker failed."""
-        if future is None:
-            return None
-        try:
-            mails = future.result()
-        except Exception as e:  # a worker died (OOM killer …): parse here instead
-            self._failed(e)
-            return None
-        for mail, raw in zip(mails, raws, strict=True):
-            mail.raw = raw
-        return mails
 
     def _failed(self, e: BaseException) -> None:
         with self._lock:
