@@ -21,7 +21,6 @@ import json
 import logging
 import pickle
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -45,9 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mailticket.ingest")
 
-_LENGTH = struct.Struct("<Q")
-
-
 class WorkerFailed(RuntimeError):
     """A worker exited, could not start, or failed on a batch."""
 
@@ -57,22 +53,14 @@ class BatchFailed(WorkerFailed):
 
 
 def _send(stream: IO[bytes], value: Any) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_LENGTH.pack(len(data)))
-    stream.write(data)
+    # Pickled straight onto the pipe in 64 KB frames: no copy of a whole batch.
+    pickle.dump(value, stream, protocol=pickle.HIGHEST_PROTOCOL)
     stream.flush()
 
 
 def _receive(stream: IO[bytes]) -> Any:
-    """The next frame's value; EOFError when the other side is gone."""
-    head = stream.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
-        raise EOFError("the stream ended")
-    size = _LENGTH.unpack(head)[0]
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError("the stream ended inside a frame")
-    return pickle.loads(data)
+    """The next value; EOFError when the other side is gone."""
+    return pickle.load(stream)
 
 
 # -- in the worker ---------------------------------------------------------------------
