@@ -439,7 +439,9 @@ def test_html_conversion_failure_falls_back_to_tag_stripping(
     def boom(html: str) -> str:
         raise ValueError("lxml says no")
 
-    monkeypatch.setattr(parse_mod, "get_text", boom)
+    import inscriptis
+
+    monkeypatch.setattr(inscriptis, "get_text", boom)
     m = parse(mail("Content-Type: text/html", "<p>caf&eacute; <b>ok</b></p>"))
     assert " ".join(m.text.split()) == "café ok"
 

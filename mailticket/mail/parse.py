@@ -26,8 +26,6 @@ from email.utils import getaddresses, parsedate_to_datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
 
-from inscriptis import get_text
-
 from mailticket.mail import mime
 
 if TYPE_CHECKING:
@@ -820,7 +818,12 @@ _TAG_RE = re.compile(r"<[^>]*>")
 
 
 def html_to_text(html: str) -> str:
-    """Readable text from HTML via inscriptis; a crude tag stripper if it fails."""
+    """Readable text from HTML via inscriptis; a crude tag stripper if it fails.
+
+    Imported here, not above: with parse workers the daemon never converts HTML, and
+    inscriptis with lxml weighs 5 MB."""
+    from inscriptis import get_text
+
     html = html[:MAX_HTML_CHARS]
     try:
         return get_text(html)
