@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mailticket.ingest")
 
+
 class WorkerFailed(RuntimeError):
     """A worker exited, could not start, or failed on a batch."""
 
@@ -121,13 +122,14 @@ class _Parser:
             mail.language_guess = self.detector.guess(
                 mail.text, mail.header("Content-Language") or mail.content_language,
                 self.min_confidence) or ("", "")
-            mail.raw = b""  # the daemon holds the bytes: not sent back
+            mail.raw = b""  # the bytes go back once, beside the parsed mails
             out.append(mail)
         return out
 
 
 def worker_main() -> None:
-    """Answer each batch read from stdin with its parsed mails; exit when stdin ends."""
+    """Fetch and parse each batch asked for on stdin, answer on stdout; exit when stdin
+    ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the daemon, which stops us
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the frames
