@@ -4,9 +4,9 @@ and report its memory, so nothing of the benchmark itself is counted.
 One ``ImapPoller.poll_once`` handles the whole backlog, as a daemon that starts in
 front of a full mailbox would.  ``App.ingest_batch`` is wrapped (in this process only) to
 count mails; at 25 %, 50 % and 100 % of TOTAL the resident set (VmRSS) is noted, of
-this process and of every process below it (parse workers, fork server, resource
-tracker).  The last line printed is JSON: count, seconds,
-the marks and the peaks (VmHWM, this process and the workers together).
+this process and of every process below it (its parse worker).  The last line printed
+is JSON: count, seconds, the marks and the peaks (VmHWM, this process and the workers
+together).
 """
 
 from __future__ import annotations

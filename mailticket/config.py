@@ -196,8 +196,8 @@ class DepartmentConfig(_Strict):
 
 
 class IngestConfig(_Strict):
-    # Worker processes that parse fetched mail while the daemon stores it: a backlog
-    # goes ~50 % faster on two cores, for ~50 MB (0: parse in the daemon's own process).
+    # Worker processes that fetch and parse mail while the daemon stores it: a backlog
+    # goes ~60 % faster on two cores, for ~60 MB (0: all in the daemon's own process).
     # One writer is the limit, so more than 2 rarely helps.  Unset: see ``workers``.
     parse_workers: int | None = Field(None, ge=0, le=16)
 

@@ -32,7 +32,7 @@ log = logging.getLogger("mailticket.ingest.imap")
 FETCH_BATCH = 200  # mails per FETCH, and per transaction (one commit, watermark included)
 FETCH_BYTES = 32 * 1024 * 1024
 BACKLOG = 50  # more new mails than this: a backlog, the next batch fetched while one is stored
-AHEAD = 2  # batches being fetched (and parsed, by a worker) while one is stored
+AHEAD = 2  # batches a parse worker fetches and parses while one is stored (else 1)
 WORKER_START_WAIT = 10.0  # seconds a poll waits for parse workers still starting
 
 
@@ -124,7 +124,10 @@ class ImapPoller:
                          for b in self._batches(client, uids))
         handled = 0
         with ThreadPoolExecutor(1, thread_name_prefix=f"fetch-{self.dept.name}") as fetcher:
-            following = deque(fetcher.submit(next, fetched_ahead, None) for _ in range(AHEAD))
+            # Without a worker, a second batch ahead gained nothing and held up to another
+            # FETCH_BYTES in memory.
+            following = deque(fetcher.submit(next, fetched_ahead, None)
+                              for _ in range(AHEAD if workers else 1))
             while (fetched := following.popleft().result()) is not None:
                 if self.stop.is_set():
                     for future in following:
