@@ -59,6 +59,10 @@ class Ctx:
                     click.echo(f"mailticket: database {config.database.url} unusable: {e}",
                                err=True)
                     sys.exit(2)
+                # Read (or create) the token secret now, in a transaction of its own: a
+                # command that first needs it inside its write transaction would wait
+                # on its own SQLite write lock.
+                _ = self._app.secret
         return self._app
 
 
@@ -95,7 +99,6 @@ def run(ctx: Ctx) -> None:
     from mailticket.daemon import run as run_daemon
 
     app = ctx.app(apart=True)  # a schema upgrade in a child: the daemon stays lean
-    _ = app.secret  # create it before any thread needs it
     run_daemon(app)
 
 

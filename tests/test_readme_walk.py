@@ -1,0 +1,125 @@
+"""The README, walked as a newcomer walks it: the embedded default config exactly as
+shipped, no MAILTICKET_SECRET, every command as a process of its own.
+
+The mail one-liner is taken from README.md itself, so the README cannot drift
+from what this test runs.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from email import policy
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+class Home:
+    """A folder holding only the shipped config.example.toml, as after a clone."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("MAILTICKET_")}
+
+    def cli(self, *args: str, code: int | None = 0, timeout: float = 60) -> str:
+        started = time.monotonic()
+        r = subprocess.run(
+            [sys.executable, "-m", "mailticket", "--config", "config.example.toml", *args],
+            cwd=self.path, env=self.env, capture_output=True, text=True, timeout=timeout)
+        took = time.monotonic() - started
+        if code is not None:
+            assert r.returncode == code, (args, r.returncode, r.stdout, r.stderr)
+        assert took < 20, f"mailticket {' '.join(args)} took {took:.0f} s"
+        return r.stdout + r.stderr
+
+    def json(self, *args: str, code: int = 0) -> object:
+        return json.loads(self.cli(*args, "--json", code=code).split("\n", 0)[0])
+
+    def sent(self) -> list[email.message.EmailMessage]:
+        folder = self.path / "var" / "sent" / "new"
+        files = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns) \
+            if folder.is_dir() else []
+        return [email.message_from_bytes(p.read_bytes(), policy=policy.default)
+                for p in files]  # type: ignore[misc]
+
+    def wait_sent(self, n: int, timeout: float = 20) -> list[email.message.EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            mails = self.sent()
+            if len(mails) >= n:
+                return mails
+            time.sleep(0.1)
+        raise AssertionError(f"{len(self.sent())} mails in var/sent, expected {n}")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Home]:
+    shutil.copy(ROOT / "config.example.toml", tmp_path / "config.example.toml")
+    yield Home(tmp_path)
+
+
+@pytest.fixture
+def daemon(home: Home) -> Iterator[subprocess.Popen[bytes]]:
+    if _port_open(2525):
+        pytest.fail("127.0.0.1:2525 (the shipped listener port) is taken by another program")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailticket", "--config", "config.example.toml", "run"],
+        cwd=home.path, env=home.env, stdout=subprocess.DEVNULL,
+        stderr=open(home.path / "daemon.log", "wb"))  # noqa: SIM115
+    deadline = time.monotonic() + 30
+    while not _port_open(2525):
+        assert proc.poll() is None, (home.path / "daemon.log").read_text()
+        assert time.monotonic() < deadline, "the listener never opened 127.0.0.1:2525"
+        time.sleep(0.1)
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0, (home.path / "daemon.log").read_text()
+
+
+def readme_mail_command() -> str:
+    """The README's 'send it a mail' one-liner, run with this interpreter."""
+    m = re.search(r"^\.venv/bin/python (-c \".*\")$", README, re.M)
+    assert m, "README.md no longer shows the mail one-liner"
+    return m.group(1)
+
+
+def send_readme_mail(home: Home) -> None:
+    code = readme_mail_command()[len('-c "'):-1]
+    subprocess.run([sys.executable, "-c", code], cwd=home.path, check=True, timeout=30)
+
+
+def test_readme_first_hour_on_the_embedded_default(home: Home, daemon) -> None:
+    send_readme_mail(home)
+    mails = home.wait_sent(3)  # auto-response to Jane, a notification per agent
+    to_jane = [m for m in mails if m["To"].addresses[0].addr_spec == "jane@customer.example"]
+    assert len(to_jane) == 1 and "[Support #1]" in to_jane[0]["Subject"]
+
+    listing = home.cli("tickets")
+    assert "[Support #1]" in listing and "Printer on fire" in listing
+    rows = home.json("tickets")
+    assert [(r["id"], r["customer"], r["state"]) for r in rows] == [
+        (1, "jane@customer.example", "new")]
+
+    # Admin changes work on the default, with the generated secret (no environment).
+    assert "state closed" in home.cli("close", "1")
+    assert "state open" in home.cli("reopen", "1")
+    assert "alice@example.com" in home.cli("assign", "1", "alice@example.com")
