@@ -96,10 +96,12 @@ def main(click_ctx: click.Context, config_path: str | None, verbose: bool) -> No
 @pass_ctx
 def run(ctx: Ctx) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C."""
+    from mailticket.daemon import catch_stop_signals
     from mailticket.daemon import run as run_daemon
 
+    stop = catch_stop_signals()
     app = ctx.app(apart=True)  # a schema upgrade in a child: the daemon stays lean
-    run_daemon(app)
+    run_daemon(app, stop)
 
 
 @main.command()

@@ -131,8 +131,10 @@ class Daemon:
         log.info("mailticket stopped")
 
 
-def run(app: App) -> None:
-    daemon = Daemon(app)
+def catch_stop_signals() -> threading.Event:
+    """SIGTERM and SIGINT set the returned event from now on.  Installed before the
+    daemon opens its database, so a stop that comes while it starts is a clean stop
+    (exit 0), not a death by signal."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -141,6 +143,14 @@ def run(app: App) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def run(app: App, stop: threading.Event | None = None) -> None:
+    stop = stop or catch_stop_signals()
+    if stop.is_set():
+        return
+    daemon = Daemon(app)
     daemon.start()
     try:
         while not stop.wait(1.0):

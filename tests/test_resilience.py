@@ -169,7 +169,11 @@ def test_sigterm_during_a_backlog_stops_within_seconds_and_loses_nothing(make_wo
     dovecot.seed_inbox(w.addr("support"), raws)
     with open(tmp_path / "d.log", "wb") as log:
         proc = start_daemon(w, log)
-        time.sleep(2.0)
+        # SIGTERM while it works on the backlog: once it runs, before it is through.
+        deadline = time.monotonic() + 60
+        while b"mailticket running" not in (tmp_path / "d.log").read_bytes():
+            assert time.monotonic() < deadline, "the daemon never started"
+            time.sleep(0.05)
         took = stop_daemon(proc)
         assert took < 8, f"SIGTERM took {took:.1f} s"
         proc = start_daemon(w, log)
