@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from mailticket import actions, views
+from mailticket import actions, files, views
 from mailticket.app import App, SchemaOutdated
 from mailticket.clock import FixedClock
 from mailticket.config import ConfigError, find_config_path, load_config
@@ -48,6 +48,8 @@ class Ctx:
             except ConfigError as e:
                 click.echo(f"mailticket: {e}", err=True)
                 sys.exit(2)
+            for warning in files.loose_files(files.sqlite_files(config.database.url)):
+                logging.getLogger("mailticket").warning("%s", warning)
             self._app = App(config)
             if upgrade:
                 try:
@@ -88,6 +90,7 @@ def _session(ctx: Ctx) -> Iterator[tuple[App, Any]]:
 @click.pass_context
 def main(click_ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """mailticket: an email helpdesk that runs as a daemon."""
+    files.make_private()  # customers' mail: 0600 files, 0700 folders, whatever the umask
     _setup_logging(verbose)
     click_ctx.obj = Ctx(config_path)
 

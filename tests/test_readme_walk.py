@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+SHELL_UMASK = 0o022  # a usual login shell's: files readable by every account
 
 
 class Home:
@@ -39,7 +41,8 @@ class Home:
         started = time.monotonic()
         r = subprocess.run(
             [sys.executable, "-m", "mailticket", "--config", "config.example.toml", *args],
-            cwd=self.path, env=self.env, capture_output=True, text=True, timeout=timeout)
+            cwd=self.path, env=self.env, capture_output=True, text=True, timeout=timeout,
+            umask=SHELL_UMASK)
         took = time.monotonic() - started
         if code is not None:
             assert r.returncode == code, (args, r.returncode, r.stdout, r.stderr)
@@ -83,7 +86,7 @@ def daemon(home: Home) -> Iterator[subprocess.Popen[bytes]]:
         pytest.fail("127.0.0.1:2525 (the shipped listener port) is taken by another program")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mailticket", "--config", "config.example.toml", "run"],
-        cwd=home.path, env=home.env, stdout=subprocess.DEVNULL,
+        cwd=home.path, env=home.env, stdout=subprocess.DEVNULL, umask=SHELL_UMASK,
         stderr=open(home.path / "daemon.log", "wb"))  # noqa: SIM115
     deadline = time.monotonic() + 30
     while not _port_open(2525):
@@ -107,6 +110,11 @@ def send_readme_mail(home: Home) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=home.path, check=True, timeout=30)
 
 
+def modes_open_to_others(folder: Path) -> list[str]:
+    return [f"{p.relative_to(folder)} {stat.filemode(p.stat().st_mode)}"
+            for p in [folder, *folder.rglob("*")] if p.stat().st_mode & 0o077]
+
+
 def test_readme_first_hour_on_the_embedded_default(home: Home, daemon) -> None:
     send_readme_mail(home)
     mails = home.wait_sent(3)  # auto-response to Jane, a notification per agent
@@ -123,3 +131,19 @@ def test_readme_first_hour_on_the_embedded_default(home: Home, daemon) -> None:
     assert "state closed" in home.cli("close", "1")
     assert "state open" in home.cli("reopen", "1")
     assert "alice@example.com" in home.cli("assign", "1", "alice@example.com")
+
+    # Everything mailticket wrote holds customers' mail: the owner's alone, under the
+    # shell's umask 022 too (database, -wal, -shm, the outgoing maildir and its mails).
+    var = home.path / "var"
+    assert {p.name for p in var.iterdir()} >= {"mailticket.db", "sent"}
+    assert modes_open_to_others(var) == []
+
+
+def test_a_database_others_can_read_is_named_with_the_fix(home: Home) -> None:
+    home.cli("db", "upgrade")
+    db = home.path / "var" / "mailticket.db"
+    assert "readable by other" not in home.cli("status")
+    db.chmod(0o644)  # made by an older version, or copied with cp
+    out = home.cli("status")
+    assert f"{db.relative_to(home.path)} is readable by other accounts (-rw-r--r--)" in out
+    assert "chmod 600" in out
