@@ -280,8 +280,11 @@ def _any_department_languages(info: ValidationInfo) -> set[str]:
     return found
 
 
+_DEPT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
 class DepartmentConfig(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str = Field(pattern=_DEPT_NAME.pattern)
     address: MailAddress
     display_name: str | None = None
     tag: str | None = Field(None, description="word in the subject tag, default: the name")
@@ -410,17 +413,13 @@ _HINTS = {
     "extra_forbidden": "remove it or fix its spelling (see config.example.toml)",
     "literal_error": "use one of the listed values",
 }
-_NAME = re.compile(DepartmentConfig.model_fields["name"].metadata[0].pattern)
 
 
 def _department_labels(data: dict[str, Any]) -> list[str]:
     """How each department is named in messages: its name, else (none, or twice) its index."""
-    depts = data.get("departments")
-    if not isinstance(depts, list):
-        return []
-    names = [d.get("name") if isinstance(d, dict) else None for d in depts]
+    names = [d.get("name") for d in _raw_departments(data)]
     count = Counter(n for n in names if isinstance(n, str))
-    return [n if isinstance(n, str) and _NAME.fullmatch(n) and count[n] == 1 else str(i)
+    return [n if isinstance(n, str) and _DEPT_NAME.fullmatch(n) and count[n] == 1 else str(i)
             for i, n in enumerate(names)]
 
 
@@ -443,15 +442,18 @@ def _line(e: ErrorDetails, labels: list[str]) -> str:
     return f"{_path(e['loc'], labels)}: {msg}" + (f" — {hint}" if hint else "")
 
 
-def _duplicates(data: dict[str, Any], labels: list[str]) -> list[str]:
+def _raw_departments(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The departments as written, for the checks made before (or beside) validation."""
     depts = data.get("departments")
-    if not isinstance(depts, list):
-        return []
+    return [d if isinstance(d, dict) else {} for d in depts] if isinstance(depts, list) else []
+
+
+def _duplicates(data: dict[str, Any], labels: list[str]) -> list[str]:
     lines = []
     for what in ("name", "address"):
         first: dict[str, int] = {}
-        for i, d in enumerate(depts):
-            value = d.get(what) if isinstance(d, dict) else None
+        for i, d in enumerate(_raw_departments(data)):
+            value = d.get(what)
             if not isinstance(value, str):
                 continue
             if value.lower() in first:
@@ -476,7 +478,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     problems = _duplicates(data, labels)
     context = {"template_dir": _text(data.get("template_dir")), "departments": [
         (_text(d.get("template_dir")), _text(d.get("name")))
-        for d in data.get("departments", []) if isinstance(d, dict)]}
+        for d in _raw_departments(data)]}
     try:
         config = Config.model_validate(data, context=context)
     except ValidationError as e:

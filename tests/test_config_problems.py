@@ -249,3 +249,15 @@ def test_hours_refuse_an_unknown_day_and_a_day_given_twice():
     [line] = problems(SUPPORT + '[calendar]\nhours = { mon = "09:00-17:00", '
                       'Monday = "10:00-12:00" }\n')
     assert line.startswith("calendar.hours: a day is given twice")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("departments = 5", ["departments: Input should be a valid list"]),
+    ('departments = [5]',
+     ["departments[0]: Input should be a valid dictionary or instance of DepartmentConfig"]),
+    ('template_dir = 3\n[[departments]]\nname = 3\naddress = "a@example.com"',
+     ["template_dir: Input should be a valid string",
+      "departments[0].name: Input should be a valid string"]),
+])
+def test_odd_shapes_are_problems_not_crashes(text, expected):
+    assert problems(text) == expected
