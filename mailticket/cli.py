@@ -275,6 +275,8 @@ def check_config(ctx: Ctx, offline: bool) -> None:
 
     app = ctx.app(upgrade=False)
     cfg = app.config
+    for warning in cfg.warnings():
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"configuration OK: {len(cfg.departments)} department(s)")
     if offline:
         return

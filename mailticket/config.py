@@ -1,28 +1,47 @@
 """The one configuration schema: TOML in, validated objects out.
 
 Every key is documented in ``config.example.toml``.  Validation errors name the
-key path (``departments[0].imap.port``) and say how to fix it, because the admin
-reading them is usually looking at a terminal, not at this file.
+key path (``departments[support].imap.port``) and say how to fix it, because the
+admin reading them is usually looking at a terminal, not at this file.  Every field
+is checked on its own, so one run lists every problem (a bad timezone does not
+hide a bad port); ``parse_config`` is the entry point that does so.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
-from mailticket.sla.calendar import BusinessCalendar, Duration, parse_duration
+from mailticket.sla.calendar import (
+    _DAY_INDEX,
+    _DAY_KEYS,
+    BusinessCalendar,
+    Duration,
+    _holiday_source,
+    _load_timezone,
+    _parse_date,
+    _parse_hours,
+    parse_duration,
+)
 
 DEFAULT_CONFIG_ENV = "MAILTICKET_CONFIG"
 
@@ -93,31 +112,73 @@ class DatabaseConfig(_Strict):
     busy_timeout: float = Field(30.0, gt=0, description="seconds to wait for a SQLite lock")
 
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+def _quiet(where: str, check: Callable[[], object]) -> None:
+    """Run a calendar check, without its own "where: " prefix: the key path says it."""
+    try:
+        check()
+    except ValueError as e:
+        raise ValueError(str(e).removeprefix(f"{where}: ")) from None
+
+
+def _day(key: str) -> str:
+    """``mon`` .. ``sun`` or ``monday`` .. ``sunday``, any case, as ``mon`` .. ``sun``."""
+    index = _DAY_INDEX.get(key.strip().lower())
+    if index is None:
+        raise ValueError(f"unknown day {key!r}; use mon, tue, wed, thu, fri, sat, sun "
+                         "(or monday … sunday)")
+    return _DAY_KEYS[index]
+
+
+def _hours(text: str) -> str:
+    _quiet("hours", lambda: _parse_hours(text, "hours"))
+    return text
+
+
+def _closed_day(text: str) -> str:
+    _quiet("closed", lambda: _parse_date(text, "closed"))
+    return text
+
+
+def _open_day(text: str) -> str:
+    # Whether a weekday has hours to copy is the whole calendar's business (_build).
+    _quiet("open", lambda: BusinessCalendar._parse_open_day(text, ((0, 1),)))
+    return text
 
 
 class CalendarConfig(_Strict):
     timezone: str = "UTC"
-    hours: dict[str, str] = Field(
-        default_factory=lambda: {d: "09:00-17:00" for d in _DAYS[:5]}
-    )
+    hours: dict[Annotated[str, AfterValidator(_day)], Annotated[str, AfterValidator(_hours)]] = \
+        Field(default_factory=lambda: {d: "09:00-17:00" for d in _DAY_KEYS[:5]})
     holidays: str | None = None
-    closed: list[str] = Field(default_factory=list)
-    open: list[str] = Field(default_factory=list)
+    closed: list[Annotated[str, AfterValidator(_closed_day)]] = Field(default_factory=list)
+    open: list[Annotated[str, AfterValidator(_open_day)]] = Field(default_factory=list)
 
-    @field_validator("hours")
+    @field_validator("timezone")
     @classmethod
-    def _days(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = sorted(set(v) - set(_DAYS))
-        if bad:
-            raise ValueError(f"unknown day {bad[0]!r}; use mon, tue, wed, thu, fri, sat, sun")
+    def _timezone(cls, v: str) -> str:
+        _load_timezone(v)
         return v
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, v: str | None) -> str | None:
+        if v is not None:
+            _holiday_source(v)
+        return v
+
+    @field_validator("hours", mode="wrap")
+    @classmethod
+    def _one_name_per_day(cls, v: Any, handler: ValidatorFunctionWrapHandler) -> dict[str, str]:
+        hours: dict[str, str] = handler(v)
+        if isinstance(v, dict) and len(hours) < len(v):
+            raise ValueError(f"a day is given twice in {sorted(v)}; keep one of each pair")
+        return hours
 
     _built: BusinessCalendar | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _build(self) -> CalendarConfig:
-        # Building here means a bad calendar is reported at start-up, with the key path.
+        # What is left once each field is valid: a date both closed and open, no hours.
         self._built = BusinessCalendar(
             timezone=self.timezone, hours=self.hours, holidays=self.holidays,
             closed=self.closed, open=self.open,
@@ -166,21 +227,91 @@ class LimitsConfig(_Strict):
     notification_attachments_max: int = Field(10 * 1024 * 1024, ge=0)
 
 
+_ADDR_SPEC = re.compile(r"[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\].]+(\.[^@\s<>(),;:\"\[\].]+)*")
+_NAME_ADDR = re.compile(r"[^<>]*<([^<>]*)>\s*")
+
+
+def _mail_address(text: str) -> str:
+    """A bare ``name@example.com``: the form compared with From and written into To."""
+    text = text.strip()
+    if _ADDR_SPEC.fullmatch(text):
+        return text
+    named = _NAME_ADDR.fullmatch(text)
+    if named and _ADDR_SPEC.fullmatch(named.group(1).strip()):
+        raise ValueError(f"{text!r} is not a bare mail address; write "
+                         f"{named.group(1).strip()!r} (display names are not used here)")
+    raise ValueError(f"{text!r} is not a mail address; write it like 'alice@example.com'")
+
+
+MailAddress = Annotated[str, AfterValidator(_mail_address)]
+
+
+def _template_languages(dirs: list[str | Path | None], department: str | None) -> set[str]:
+    """Languages with templates: ``<lang>/`` or ``<department>/<lang>/`` holding a ``.j2``."""
+    from mailticket.mail.templates import builtin_dir
+
+    found: set[str] = set()
+    for base in [*(Path(d) for d in dirs if d), builtin_dir()]:
+        for parent in (base, base / department) if department else (base,):
+            if parent.is_dir():
+                found.update(c.name for c in parent.iterdir()
+                             if c.is_dir() and any(c.glob("*.j2")))
+    return found
+
+
+def _check_templates(lang: str, have: set[str]) -> str:
+    if lang not in have:
+        raise ValueError(f"there are no templates for language {lang!r}; languages with "
+                         f"templates: {', '.join(sorted(have)) or 'none'} (or add a folder "
+                         f"{lang}/ to template_dir)")
+    return lang
+
+
+def _global_template_dir(info: ValidationInfo) -> str | None:
+    """The top-level ``template_dir``, which ``parse_config`` hands down as context."""
+    return (info.context or {}).get("template_dir")
+
+
+def _any_department_languages(info: ValidationInfo) -> set[str]:
+    """Languages some department has templates for (its own ``template_dir`` included)."""
+    found = _template_languages([_global_template_dir(info)], None)
+    for folder, name in (info.context or {}).get("departments", []):
+        found |= _template_languages([folder, _global_template_dir(info)], name)
+    return found
+
+
+_DEPT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
 class DepartmentConfig(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    address: str = Field(pattern=r"^[^@\s+]+@[^@\s]+$")
+    name: str = Field(pattern=_DEPT_NAME.pattern)
+    address: MailAddress
     display_name: str | None = None
     tag: str | None = Field(None, description="word in the subject tag, default: the name")
-    agents: list[str] = Field(default_factory=list)
-    escalate_to: list[str] = Field(default_factory=list)
+    agents: list[MailAddress] = Field(default_factory=list)
+    escalate_to: list[MailAddress] = Field(default_factory=list)
+    template_dir: str | None = None  # before ``language``, whose check reads it
     language: str = "en"
     imap: ImapConfig | None = None
     calendar: CalendarConfig | None = None
     sla: SlaConfig | None = None
-    template_dir: str | None = None
     hide_agent_names: bool = False
     copy_answers_to_agents: bool = False
     notify_customer_on_close: bool = True
+
+    @field_validator("address")
+    @classmethod
+    def _no_plus(cls, v: str) -> str:
+        if "+" in v:
+            raise ValueError(f"{v!r} has a '+'; give the plain address, its plus-addresses "
+                             "reach the department anyway")
+        return v
+
+    @field_validator("language")
+    @classmethod
+    def _has_templates(cls, v: str, info: ValidationInfo) -> str:
+        dirs = [info.data.get("template_dir"), _global_template_dir(info)]
+        return _check_templates(v, _template_languages(dirs, info.data.get("name")))
 
     @property
     def key(self) -> str:
@@ -208,19 +339,19 @@ class IngestConfig(_Strict):
         return 1 if cpus >= 2 else 0
 
 
+def _supported_language(code: str, info: ValidationInfo) -> str:
+    from mailticket.mail.language import LanguageDetector
+
+    code = code.strip().lower()
+    LanguageDetector(frozenset({code}))  # ValueError names a code Lingua does not know
+    return _check_templates(code, _any_department_languages(info))
+
+
 class LanguageConfig(_Strict):
-    supported: list[str] = Field(default_factory=lambda: ["en", "fr", "sv", "es", "bg", "de"],
-                                 min_length=1)
+    supported: list[Annotated[str, AfterValidator(_supported_language)]] = Field(
+        default_factory=lambda: ["en", "fr", "sv", "es", "bg", "de"], min_length=1)
     min_confidence: float = Field(0.5, ge=0, le=1)
     low_memory: bool = True
-
-    @field_validator("supported")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        from mailticket.mail.language import LanguageDetector
-
-        LanguageDetector(frozenset(x.lower() for x in v))  # ValueError names the bad code
-        return [x.lower() for x in v]
 
 
 class Config(_Strict):
@@ -238,18 +369,14 @@ class Config(_Strict):
     template_dir: str | None = None
     departments: list[DepartmentConfig] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique(self) -> Config:
-        seen: dict[str, str] = {}
-        for i, d in enumerate(self.departments):
-            for what, value in (("name", d.name), ("address", d.key)):
-                if (what, value) in seen:
-                    raise ValueError(
-                        f"departments[{i}].{what} {value!r} is used twice; "
-                        "each department needs its own name and address"
-                    )
-                seen[(what, value)] = d.name  # type: ignore[index]
-        return self
+    # Names and addresses are unique: checked by ``parse_config`` over the raw data,
+    # so that a duplicate is reported along with every other problem.
+
+    def warnings(self) -> list[str]:
+        """Usable, but probably not what the admin meant: for check-config and the daemon log."""
+        return [f"departments[{d.name}].agents: no agents, so nobody is told about this "
+                f"department's tickets; add agents = [\"alice@example.com\"]"
+                for d in self.departments if not d.agents]
 
     # -- lookups the rest of the code needs -------------------------------------
     def department(self, name: str) -> DepartmentConfig:
@@ -281,7 +408,6 @@ class Config(_Strict):
         return _secret(self.secret, self.secret_env, "secret")
 
 
-
 _HINTS = {
     "missing": "add this key",
     "extra_forbidden": "remove it or fix its spelling (see config.example.toml)",
@@ -289,27 +415,77 @@ _HINTS = {
 }
 
 
-def _format_error(err: ValidationError) -> str:
+def _department_labels(data: dict[str, Any]) -> list[str]:
+    """How each department is named in messages: its name, else (none, or twice) its index."""
+    names = [d.get("name") for d in _raw_departments(data)]
+    count = Counter(n for n in names if isinstance(n, str))
+    return [n if isinstance(n, str) and _DEPT_NAME.fullmatch(n) and count[n] == 1 else str(i)
+            for i, n in enumerate(names)]
+
+
+def _path(loc: tuple[int | str, ...], labels: list[str]) -> str:
+    path = ""
+    for i, part in enumerate(loc):
+        if part == "[key]":  # pydantic's marker for a bad dict key: the key is the name
+            continue
+        if isinstance(part, int):
+            named = i == 1 and loc[0] == "departments" and part < len(labels)
+            path += f"[{labels[part] if named else part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _line(e: ErrorDetails, labels: list[str]) -> str:
+    msg = e["msg"].removeprefix("Value error, ")
+    hint = _HINTS.get(e["type"])
+    return f"{_path(e['loc'], labels)}: {msg}" + (f" — {hint}" if hint else "")
+
+
+def _raw_departments(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The departments as written, for the checks made before (or beside) validation."""
+    depts = data.get("departments")
+    return [d if isinstance(d, dict) else {} for d in depts] if isinstance(depts, list) else []
+
+
+def _duplicates(data: dict[str, Any], labels: list[str]) -> list[str]:
     lines = []
-    for e in err.errors():
-        path = ""
-        for part in e["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        msg = e["msg"].removeprefix("Value error, ")
-        hint = _HINTS.get(e["type"])
-        lines.append(f"{path or '(top level)'}: {msg}" + (f" — {hint}" if hint else ""))
-    return "\n".join(lines)
+    for what in ("name", "address"):
+        first: dict[str, int] = {}
+        for i, d in enumerate(_raw_departments(data)):
+            value = d.get(what)
+            if not isinstance(value, str):
+                continue
+            if value.lower() in first:
+                lines.append(f"departments[{labels[i]}].{what}: {value!r} is used twice "
+                             f"(also departments[{labels[first[value.lower()]]}]); each "
+                             "department needs its own name and address")
+            first.setdefault(value.lower(), i)
+    return lines
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:
+    """The validated config, or a ConfigError listing every problem, one line each."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    labels = _department_labels(data)
+    problems = _duplicates(data, labels)
+    context = {"template_dir": _text(data.get("template_dir")), "departments": [
+        (_text(d.get("template_dir")), _text(d.get("name")))
+        for d in _raw_departments(data)]}
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data, context=context)
     except ValidationError as e:
-        raise ConfigError(f"{source}: invalid configuration\n{_format_error(e)}") from None
+        problems = [_line(x, labels) for x in e.errors()] + problems
+    if problems:
+        raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(problems))
+    return config
 
 
 def find_config_path(explicit: str | None) -> Path:

@@ -101,6 +101,8 @@ class Daemon:
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
+        for warning in self.app.config.warnings():
+            log.warning("configuration: %s", warning)
         # Parse workers start now, so the first backlog finds them up; only mail fetched
         # over IMAP goes to them (the listener's mail comes one at a time).
         if self.pollers:
