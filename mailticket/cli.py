@@ -21,6 +21,7 @@ from mailticket import actions, views
 from mailticket.app import App, SchemaOutdated
 from mailticket.clock import FixedClock
 from mailticket.config import ConfigError, find_config_path, load_config
+from mailticket.outbox import DeliveryReport
 from mailticket.store.models import STATES, Ticket
 
 
@@ -65,6 +66,9 @@ class Ctx:
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
+JSON_HELP = "print JSON (field names in docs/cli.md) instead of text"
+
+
 def _emit(data: Any, as_json: bool, text: str) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else text)
 
@@ -100,10 +104,14 @@ def run(ctx: Ctx) -> None:
 
 
 @main.command()
-@click.option("--once", is_flag=True, required=True, help="poll each mailbox once, then exit")
+@click.option("--once", is_flag=True,
+              help="poll each mailbox once, then exit (what `poll` always does; "
+                   "`mailticket run` keeps polling)")
 @pass_ctx
 def poll(ctx: Ctx, once: bool) -> None:
-    """Fetch new mail from every department's IMAP folder, then send the outbox."""
+    """Fetch new mail from every department's IMAP folder once, then send the outbox.
+
+    Exit 1 if a mailbox could not be fetched or the outbox could not be sent."""
     from mailticket.ingest.imap import ImapPoller
 
     app = ctx.app()
@@ -121,7 +129,8 @@ def poll(ctx: Ctx, once: bool) -> None:
     while report.sent and not report.down:
         report = app.outbox.deliver()
     if report.down:
-        click.echo(f"outbox: {report.down}", err=True)
+        failed = True
+        click.echo(f"outbox: not sent: {report.down}", err=True)
     sys.exit(1 if failed else 0)
 
 
@@ -132,6 +141,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
     """Mail flow per department, SLA counts, outbox and quarantine."""
     with _session(ctx) as (app, s):
         data = views.status(s, app.config, app.clock.now())
+        data["outbox_last_error"] = views.outbox_last_error(s, app.config)
     lines = []
     for d in data["departments"]:
         fetch = d["last_fetch"] or ("never" if d["imap"] else "listener only")
@@ -139,6 +149,9 @@ def status(ctx: Ctx, as_json: bool) -> None:
         lines.append(f"{d['department']:<12} {d['address']:<28} last fetch {fetch}  "
                      f"open {d['open']}  at risk {d['at_risk']}  breached {d['breached']}{err}")
     lines.append(f"outbox: {data['outbox_depth']} waiting   quarantine: {data['quarantined']}")
+    if data["outbox_last_error"]:
+        e = data["outbox_last_error"]
+        lines.append(f"outbox last error: {e['error']} (next try {e['next_attempt_at']})")
     _emit(data, as_json, "\n".join(lines))
 
 
@@ -263,7 +276,7 @@ def sla_cmd(ctx: Ctx, at: str | None, as_json: bool) -> None:
 def check_config(ctx: Ctx, offline: bool) -> None:
     """Validate the configuration, then try each IMAP and SMTP login."""
     from mailticket.ingest.imap import connect
-    from mailticket.transport import SmtpTransport
+    from mailticket.transport import SmtpTransport, TransportDown
 
     app = ctx.app(upgrade=False)
     cfg = app.config
@@ -287,9 +300,9 @@ def check_config(ctx: Ctx, offline: bool) -> None:
         try:
             SmtpTransport(cfg.outgoing).connect().quit()
             click.echo(f"SMTP {cfg.outgoing.host}:{cfg.outgoing.port} OK")
-        except Exception as e:
+        except TransportDown as e:
             failed = True
-            click.echo(f"SMTP FAILED: {e}", err=True)
+            click.echo(f"SMTP FAILED ({e.kind}): {e.message}", err=True)
     else:
         click.echo(f"outgoing mail goes to the maildir {cfg.outgoing.maildir}")
     sys.exit(1 if failed else 0)
@@ -311,32 +324,31 @@ def upgrade(ctx: Ctx) -> None:
 
 
 @main.command()
-@click.option("--retry", is_flag=True, help="send everything waiting now, ignoring back-off")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--retry", is_flag=True, help="send everything waiting now, ignoring back-off; "
+              "exit 1 if any of it could not be sent")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @pass_ctx
 def outbox(ctx: Ctx, retry: bool, as_json: bool) -> None:
     """Show the mail waiting to be sent; --retry sends it now."""
-    from sqlalchemy import select
-
-    from mailticket.store.models import OutboxItem
-
     app = ctx.app()
+    unsent = False
     if retry:
         report = app.outbox.deliver(retry_all=True)
-        click.echo(f"sent {report.sent}, deferred {report.deferred}, failed {report.failed}"
-                   + (f"; server down: {report.down}" if report.down else ""))
-    with app.db.transaction() as s:
-        items = s.scalars(select(OutboxItem).where(
-            OutboxItem.sent_at.is_(None)).order_by(OutboxItem.id)).all()
-        rows = [{"id": i.id, "ticket_id": i.ticket_id, "kind": i.kind,
-                 "message_id": i.message_id, "to": i.rcpt_to, "attempts": i.attempts,
-                 "next_attempt_at": i.next_attempt_at.isoformat(),
-                 "failed": i.failed_at is not None, "last_error": i.last_error}
-                for i in items]
+        total = DeliveryReport(report.sent, report.deferred, report.failed, report.down)
+        while report.sent and not report.down:  # batch after batch while the server takes
+            report = app.outbox.deliver(retry_all=True)
+            total.sent, total.deferred = total.sent + report.sent, total.deferred + report.deferred
+            total.failed, total.down = total.failed + report.failed, report.down
+        unsent = bool(total.down or total.deferred or total.failed)
+        click.echo(f"sent {total.sent}, deferred {total.deferred}, failed {total.failed}"
+                   + (f"; not sent: {total.down}" if total.down else ""), err=as_json or unsent)
+    with _session(ctx) as (app, s):
+        rows = views.outbox_rows(s, app.config)
     _emit(rows, as_json, "\n".join(
         f"{r['id']:>5} {r['kind']:<14} ticket {r['ticket_id'] or '-':<6} attempts "
         f"{r['attempts']:<3} {'FAILED' if r['failed'] else 'next ' + r['next_attempt_at']}  "
         f"{', '.join(r['to'])}  {r['last_error'] or ''}" for r in rows) or "outbox empty")
+    sys.exit(1 if unsent else 0)
 
 
 @main.command()

@@ -17,11 +17,11 @@ from mailticket.config import Config
 from mailticket.mail.subject import tag
 from mailticket.outbox import pending_count
 from mailticket.sla.state import sla_state
-from mailticket.store.models import MailboxState, Quarantine, Ticket
+from mailticket.store.models import MailboxState, OutboxItem, Quarantine, Ticket
 
 
 def _iso(dt: datetime | None, tz: str) -> str | None:
-    return None if dt is None else dt.astimezone(ZoneInfo(tz)).isoformat()
+    return None if dt is None else dt.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
 
 
 def _tz(config: Config, department: str) -> str:
@@ -106,3 +106,29 @@ def status(session: Session, config: Config, now: datetime) -> dict[str, Any]:
         Quarantine.resolved_at.is_(None))) or 0
     return {"departments": depts, "outbox_depth": pending_count(session),
             "quarantined": quarantined}
+
+
+def outbox_rows(session: Session, config: Config) -> list[dict[str, Any]]:
+    """Mail not sent yet, oldest first, in its ticket's department's timezone."""
+    rows = []
+    q = (select(OutboxItem, Ticket.department)
+         .outerjoin(Ticket, Ticket.id == OutboxItem.ticket_id)
+         .where(OutboxItem.sent_at.is_(None)).order_by(OutboxItem.id))
+    for i, dept in session.execute(q):
+        tz = _tz(config, dept) if dept else config.calendar.timezone
+        rows.append({"id": i.id, "ticket_id": i.ticket_id, "kind": i.kind,
+                     "message_id": i.message_id, "to": i.rcpt_to, "attempts": i.attempts,
+                     "next_attempt_at": _iso(i.next_attempt_at, tz),
+                     "failed": i.failed_at is not None, "last_error": i.last_error})
+    return rows
+
+
+def outbox_last_error(session: Session, config: Config) -> dict[str, Any] | None:
+    """Why the mail still waiting was not sent the last time it was tried, if it was."""
+    item = session.scalar(select(OutboxItem).where(
+        OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None),
+        OutboxItem.last_error.is_not(None)).order_by(OutboxItem.id.desc()).limit(1))
+    if item is None:
+        return None
+    return {"error": item.last_error, "attempts": item.attempts,
+            "next_attempt_at": _iso(item.next_attempt_at, config.calendar.timezone)}
