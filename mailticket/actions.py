@@ -11,7 +11,11 @@ from mailticket.store.models import Ticket
 
 
 class ActionError(Exception):
-    pass
+    """The change cannot be made to this ticket as it is (the CLI exits 1)."""
+
+
+class RefusedInput(ActionError):
+    """The command names something that does not fit, such as a stranger as assignee (exit 2)."""
 
 
 def _ticket(session: Session, ticket_id: int) -> Ticket:
@@ -46,9 +50,32 @@ def set_state(session: Session, ticket_id: int, state: str, now: datetime,
     return t
 
 
-def assign(session: Session, ticket_id: int, agent: str | None, now: datetime,
-           actor: str = "admin") -> Ticket:
+def close(session: Session, ticket_id: int, now: datetime, actor: str = "admin") -> Ticket:
     t = _ticket(session, ticket_id)
+    if t.state == "closed":
+        raise ActionError(f"ticket {ticket_id} is closed already")
+    change_state(session, t, "closed", actor, now)
+    return t
+
+
+def reopen(session: Session, ticket_id: int, now: datetime, actor: str = "admin") -> Ticket:
+    """Only a closed ticket reopens: a new one would silently lose its "new" mark."""
+    t = _ticket(session, ticket_id)
+    if t.state != "closed":
+        raise ActionError(f"ticket {ticket_id} is {t.state}, not closed: only a closed "
+                          "ticket can be reopened")
+    change_state(session, t, "open", actor, now)
+    return t
+
+
+def assign(session: Session, ticket_id: int, agent: str | None, now: datetime,
+           actor: str = "admin", agents: list[str] | None = None) -> Ticket:
+    """``agents``: who may be assigned (the department's); None checks nothing."""
+    t = _ticket(session, ticket_id)
+    if agent is not None and agents is not None and agent not in agents:
+        known = ", ".join(agents) if agents else "none configured"
+        raise RefusedInput(f"{agent} is not an agent of department {t.department} "
+                           f"(its agents: {known}; \"-\" unassigns)")
     record(session, t.id, "assigned", now, actor, old=t.assignee, new=agent)
     t.assignee, t.updated_at = agent, now
     return t

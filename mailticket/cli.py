@@ -73,6 +73,15 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else text)
 
 
+def department_option(fn: Any) -> Any:
+    return click.option("--department", "-d", metavar="NAME",
+                        help="only this department (a name from the configuration)")(fn)
+
+
+def json_option(fn: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help=JSON_HELP)(fn)
+
+
 @contextmanager
 def _session(ctx: Ctx) -> Iterator[tuple[App, Any]]:
     app = ctx.app()
@@ -135,7 +144,7 @@ def poll(ctx: Ctx, once: bool) -> None:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 def status(ctx: Ctx, as_json: bool) -> None:
     """Mail flow per department, SLA counts, outbox and quarantine."""
@@ -158,35 +167,47 @@ def status(ctx: Ctx, as_json: bool) -> None:
 def _ticket_lines(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no tickets"
-    out = [f"{'ID':>5}  {'REF':<16} {'STATE':<8} {'SLA':<9} {'DUE':<25} {'CUSTOMER':<28} SUBJECT"]
+    out = [f"{'ID':>5}  {'REF':<16} {'STATE':<8} {'PRIO':<7} {'SLA':<9} {'DUE':<25} "
+           f"{'ASSIGNEE':<24} {'CUSTOMER':<28} SUBJECT"]
     for r in rows:
-        out.append(f"{r['id']:>5}  {r['ref']:<16} {r['state']:<8} {r['sla'] or '-':<9} "
-                   f"{r['due_at'] or '-':<25} {r['customer']:<28} {r['subject'][:60]}")
+        out.append(f"{r['id']:>5}  {r['ref']:<16} {r['state']:<8} {r['priority']:<7} "
+                   f"{r['sla'] or '-':<9} {r['due_at'] or '-':<25} {r['assignee'] or '-':<24} "
+                   f"{r['customer']:<28} {r['subject'][:60]}")
     return "\n".join(out)
 
 
+def _department(app: App, name: str | None) -> str | None:
+    """A --department value that names a configured department (else exit 2, naming them)."""
+    known = [d.name for d in app.config.departments]
+    if name is not None and name not in known:
+        raise click.BadParameter(f"no department {name!r}; known: {', '.join(known)}",
+                                 param_hint="--department")
+    return name
+
+
 @main.command()
-@click.option("--department", "-d")
-@click.option("--state", "-s", type=click.Choice(STATES))
+@department_option
+@click.option("--state", "-s", type=click.Choice(STATES), help="only tickets in this state")
 @click.option("--overdue", is_flag=True, help="only tickets whose answer is late")
 @click.option("--at-risk", is_flag=True, help="only tickets past the warning point, not yet late")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 def tickets(ctx: Ctx, department: str | None, state: str | None, overdue: bool,
             at_risk: bool, as_json: bool) -> None:
     """List tickets."""
     with _session(ctx) as (app, s):
-        rows = views.list_tickets(s, app.config, app.clock.now(), department=department,
+        rows = views.list_tickets(s, app.config, app.clock.now(),
+                                  department=_department(app, department),
                                   state=state, overdue=overdue, at_risk=at_risk)
     _emit(rows, as_json, _ticket_lines(rows))
 
 
 @main.command()
 @click.argument("ticket_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 def show(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
-    """One ticket with its whole thread."""
+    """One ticket with its whole thread and history, oldest first."""
     with _session(ctx) as (app, s):
         t = s.get(Ticket, ticket_id)
         if t is None:
@@ -197,60 +218,84 @@ def show(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
              f"due {d['due_at'] or '-'}  sla {d['sla'] or '-'}",
              "participants: " + ", ".join(f"{p['address']} ({p['role']})"
                                           for p in d["participants"])]
-    for m in d["messages"]:
-        lines += ["", f"--- {m['date']}  {m['direction']} {m['kind']}  {m['from']} -> "
-                      f"{', '.join(m['to'])}", m["text"].rstrip()]
+    for _, entry in sorted(views.timeline(d), key=lambda e: e[0]):
+        lines += entry
     _emit(d, as_json, "\n".join(lines))
 
 
-def _change(ctx: Ctx, fn: Any, ticket_id: int, *args: Any) -> None:
+def _change(ctx: Ctx, fn: Any, ticket_id: int, *args: Any, as_json: bool = False) -> None:
     app = ctx.app()
     try:
         with app.db.transaction() as s:
             t = fn(s, ticket_id, *args, app.clock.now())
-            click.echo(f"ticket {t.id}: state {t.state}, assignee {t.assignee or '-'}")
+            d = views.ticket_dict(app.config, t, app.clock.now())
+    except actions.RefusedInput as e:
+        raise click.UsageError(str(e)) from None
     except actions.ActionError as e:
         raise click.ClickException(str(e)) from None
+    _emit(d, as_json, f"ticket {d['id']}: state {d['state']}, assignee {d['assignee'] or '-'}")
 
 
 @main.command()
 @click.argument("ticket_id", type=int)
 @click.option("--quiet", is_flag=True, help="do not send the customer the closed notice")
+@json_option
 @pass_ctx
-def close(ctx: Ctx, ticket_id: int, quiet: bool) -> None:
-    """Close a ticket (stops its SLA clock; tells the customer unless --quiet)."""
+def close(ctx: Ctx, ticket_id: int, quiet: bool, as_json: bool) -> None:
+    """Close a ticket (stops its SLA clock; tells the customer unless --quiet).
+
+    A ticket already closed is left alone (exit 1): the customer is not told twice."""
     app = ctx.app()
 
     def close_and_tell(s: Any, tid: int, now: datetime) -> Ticket:
-        t = actions.set_state(s, tid, "closed", now)
+        t = actions.close(s, tid, now)
         if not quiet:
             dept = app.config.department(t.department)
             app.pipeline.mailer.closed_notice(s, t, dept, now)
         return t
 
-    _change(ctx, close_and_tell, ticket_id)
+    _change(ctx, close_and_tell, ticket_id, as_json=as_json)
 
 
 @main.command()
 @click.argument("ticket_id", type=int)
+@json_option
 @pass_ctx
-def reopen(ctx: Ctx, ticket_id: int) -> None:
-    """Reopen a closed ticket."""
-    _change(ctx, actions.set_state, ticket_id, "open")
+def reopen(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
+    """Reopen a closed ticket (exit 1 for a ticket that is not closed)."""
+    _change(ctx, actions.reopen, ticket_id, as_json=as_json)
 
 
 @main.command()
 @click.argument("ticket_id", type=int)
 @click.argument("agent")
+@json_option
 @pass_ctx
-def assign(ctx: Ctx, ticket_id: int, agent: str) -> None:
-    """Assign a ticket to an agent address ("-" to unassign)."""
-    _change(ctx, actions.assign, ticket_id, None if agent == "-" else agent.lower())
+def assign(ctx: Ctx, ticket_id: int, agent: str, as_json: bool) -> None:
+    """Assign a ticket to one of its department's agents ("-" to unassign)."""
+    app = ctx.app()
+
+    def assign_checked(s: Any, tid: int, now: datetime) -> Ticket:
+        t = s.get(Ticket, tid)
+        agents = _agents(app, t.department) if t is not None else []
+        return actions.assign(s, tid, None if agent == "-" else agent.lower(), now,
+                              agents=agents)
+
+    _change(ctx, assign_checked, ticket_id, as_json=as_json)
+
+
+def _agents(app: App, department: str) -> list[str]:
+    try:
+        return [a.lower() for a in app.config.department(department).agents]
+    except KeyError:  # a department removed from the configuration: nobody to check against
+        return []
 
 
 @main.command("sla")
-@click.option("--at", "at", help="ISO instant, e.g. 2026-11-24T09:00+01:00 (default: now)")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--at", "at", metavar="WHEN",
+              help="ISO instant, e.g. 2026-11-24T09:00+01:00 (default: now; without an "
+                   "offset, the default calendar's timezone)")
+@json_option
 @pass_ctx
 def sla_cmd(ctx: Ctx, at: str | None, as_json: bool) -> None:
     """What is overdue or at risk now, or at a given instant."""
@@ -267,45 +312,74 @@ def sla_cmd(ctx: Ctx, at: str | None, as_json: bool) -> None:
     app.clock = FixedClock(when.astimezone(UTC))
     with app.db.transaction() as s:
         rows = views.list_tickets(s, app.config, app.clock.now(), overdue=True, at_risk=True)
-    _emit(rows, as_json, f"at {when.isoformat()}:\n" + _ticket_lines(rows))
+    at_local = when.astimezone(ZoneInfo(app.config.calendar.timezone))
+    _emit(rows, as_json, f"at {at_local.isoformat(timespec='seconds')}:\n"
+          + _ticket_lines(rows))
 
 
 @main.command("check-config")
 @click.option("--offline", is_flag=True, help="validate only; do not try IMAP and SMTP logins")
+@json_option
 @pass_ctx
-def check_config(ctx: Ctx, offline: bool) -> None:
-    """Validate the configuration, then try each IMAP and SMTP login."""
-    from mailticket.ingest.imap import connect
-    from mailticket.transport import SmtpTransport, TransportDown
-
+def check_config(ctx: Ctx, offline: bool, as_json: bool) -> None:
+    """Validate the configuration, then try each IMAP and SMTP login (exit 1 if one fails)."""
     app = ctx.app(upgrade=False)
     cfg = app.config
-    click.echo(f"configuration OK: {len(cfg.departments)} department(s)")
-    if offline:
-        return
-    failed = False
+    checks = [] if offline else [*_imap_checks(cfg), _outgoing_check(cfg)]
+    ok = all(c["ok"] for c in checks)
+    if as_json:
+        _emit({"ok": ok, "departments": len(cfg.departments),
+               "checks": [{k: v for k, v in c.items() if k != "text"} for c in checks]},
+              True, "")
+    else:
+        click.echo(f"configuration OK: {len(cfg.departments)} department(s)")
+        for c in checks:
+            click.echo(c["text"], err=not c["ok"])
+    sys.exit(0 if ok else 1)
+
+
+def _check(name: str, department: str | None, target: str, kind: str | None, detail: str,
+           text: str) -> dict[str, Any]:
+    return {"name": name, "department": department, "target": target, "ok": kind is None,
+            "kind": kind, "detail": detail, "text": text}
+
+
+def _imap_checks(cfg: Any) -> Iterator[dict[str, Any]]:
+    from mailticket.ingest.imap import connect
+
     for d in cfg.departments:
         if d.imap is None:
-            click.echo(f"{d.name}: no IMAP (listener only)")
+            yield _check("imap", d.name, "", None, "listener only",
+                         f"{d.name}: no IMAP (listener only)")
             continue
+        target = f"{d.imap.host}:{d.imap.port}"
         try:
             client = connect(d.imap)
             client.select_folder(d.imap.folder, readonly=True)
             client.logout()
-            click.echo(f"{d.name}: IMAP login and folder {d.imap.folder!r} OK")
         except Exception as e:
-            failed = True
-            click.echo(f"{d.name}: IMAP {d.imap.host}:{d.imap.port} FAILED: {e}", err=True)
-    if cfg.outgoing.transport == "smtp":
-        try:
-            SmtpTransport(cfg.outgoing).connect().quit()
-            click.echo(f"SMTP {cfg.outgoing.host}:{cfg.outgoing.port} OK")
-        except TransportDown as e:
-            failed = True
-            click.echo(f"SMTP FAILED ({e.kind}): {e.message}", err=True)
-    else:
-        click.echo(f"outgoing mail goes to the maildir {cfg.outgoing.maildir}")
-    sys.exit(1 if failed else 0)
+            yield _check("imap", d.name, target, "error", str(e),
+                         f"{d.name}: IMAP {target} FAILED: {e}")
+            continue
+        yield _check("imap", d.name, target, None, f"folder {d.imap.folder}",
+                     f"{d.name}: IMAP login and folder {d.imap.folder!r} OK")
+
+
+def _outgoing_check(cfg: Any) -> dict[str, Any]:
+    from mailticket.transport import SmtpTransport, TransportDown
+
+    out = cfg.outgoing
+    if out.transport != "smtp":
+        return _check("maildir", None, out.maildir, None, "outgoing mail is written there",
+                      f"outgoing mail goes to the maildir {out.maildir}")
+    target = f"{out.host}:{out.port}"
+    try:
+        SmtpTransport(out).connect().quit()
+    except TransportDown as e:
+        return _check("smtp", None, target, e.kind, e.message,
+                      f"SMTP FAILED ({e.kind}): {e.message}")
+    return _check("smtp", None, target, None, "connected" + (" and logged in" if out.username
+                                                             else ""), f"SMTP {target} OK")
 
 
 @main.group()
@@ -326,7 +400,7 @@ def upgrade(ctx: Ctx) -> None:
 @main.command()
 @click.option("--retry", is_flag=True, help="send everything waiting now, ignoring back-off; "
               "exit 1 if any of it could not be sent")
-@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@json_option
 @pass_ctx
 def outbox(ctx: Ctx, retry: bool, as_json: bool) -> None:
     """Show the mail waiting to be sent; --retry sends it now."""
@@ -355,7 +429,7 @@ def outbox(ctx: Ctx, retry: bool, as_json: bool) -> None:
 @click.option("--retry", "retry_id", type=int, metavar="ID",
               help="process quarantined mail ID again (after a fix)")
 @click.option("--all", "show_all", is_flag=True, help="also list items already resolved")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 def quarantine(ctx: Ctx, retry_id: int | None, show_all: bool, as_json: bool) -> None:
     """Mail that could not be processed, with the reason; --retry ID tries again."""
@@ -373,7 +447,8 @@ def quarantine(ctx: Ctx, retry_id: int | None, show_all: bool, as_json: bool) ->
         if outcome.action == "quarantined":
             sys.exit(1)
         return
-    rows = q.listing(app, include_resolved=show_all)
+    rows = [views.in_zone(app.config, r, "at", "resolved_at")
+            for r in q.listing(app, include_resolved=show_all)]
     _emit(rows, as_json, "\n".join(
         f"{r['id']:>5} {r['at']}  {r['source']:<30} {r['size']:>8} B  "
         f"{'resolved ' + r['resolved_at'] if r['resolved_at'] else r['reason']}"
