@@ -25,11 +25,20 @@ def _ticket(session: Session, ticket_id: int) -> Ticket:
     return t
 
 
-def stop_clock(t: Ticket, now: datetime) -> None:
-    """An answer (or close, or pending) stops the running SLA clock and records how it ended."""
+def stop_clock(t: Ticket, now: datetime, answered: bool = True) -> None:
+    """Stop the running SLA clock and record how it ended.
+
+    Only an answer can keep the promise (``met`` in time, ``breached`` late).  A close
+    or #pending without one is no answer: ``breached`` if the due instant had passed,
+    otherwise the clock leaves no outcome (sla null: nothing was promised any more)."""
     if t.due_at is None:
         return
-    t.answered_at, t.last_due_at = now, t.due_at
+    if answered:
+        t.answered_at, t.last_due_at = now, t.due_at
+    elif now >= t.due_at:
+        t.answered_at, t.last_due_at = None, t.due_at
+    else:
+        t.answered_at = t.last_due_at = None
     t.due_at = t.warn_at = t.clock_started_at = t.next_notice_at = None
 
 
@@ -40,7 +49,7 @@ def change_state(session: Session, t: Ticket, state: str, actor: str, now: datet
     record(session, t.id, "state_changed", now, actor, old=t.state, new=state)
     t.state, t.updated_at = state, now
     if state in ("closed", "pending"):
-        stop_clock(t, now)
+        stop_clock(t, now, answered=False)  # an answer before this stopped it already
 
 
 def set_state(session: Session, ticket_id: int, state: str, now: datetime,
