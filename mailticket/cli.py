@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -221,6 +222,69 @@ def show(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
     for _, entry in sorted(views.timeline(d), key=lambda e: e[0]):
         lines += entry
     _emit(d, as_json, "\n".join(lines))
+
+
+@main.command()
+@click.argument("ticket_id", type=int)
+@click.argument("name")
+@click.option("--message", "-m", "message_no", type=int, metavar="N",
+              help="the attachment of the ticket's N-th message (the #N in `show`), when "
+                   "several messages carry one of that name")
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="write it to FILE, created readable by you only (default: standard "
+                   "output, which must not be a terminal)")
+@pass_ctx
+def attachment(ctx: Ctx, ticket_id: int, name: str, message_no: int | None,
+               out: str | None) -> None:
+    """Write a file attached to a ticket's mail, by its name as `show` lists it."""
+    with _session(ctx) as (app, s):
+        t = s.get(Ticket, ticket_id)
+        if t is None:
+            raise click.ClickException(f"no ticket {ticket_id}")
+        n, index, meta = _find_attachment(t, name, message_no)
+        data = views.attachment_data(t.messages[n - 1].raw, index, int(meta.get("size", -1)))
+    if data is None:
+        raise click.ClickException(f"{name} of message #{n} cannot be read back from the "
+                                   "stored mail")
+    if out is None:
+        stdout = sys.stdout.buffer
+        if stdout.isatty():
+            raise click.UsageError("standard output is a terminal: give --out FILE or "
+                                   "redirect it")
+        stdout.write(data)
+        stdout.flush()
+        return
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.ClickException(f"{out} exists; remove it or choose another name") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    click.echo(f"wrote {name} ({len(data)} bytes, {meta.get('type', '?')}) from message "
+               f"#{n} of ticket {ticket_id} to {out}", err=True)
+
+
+def _find_attachment(t: Ticket, name: str,
+                     message_no: int | None) -> tuple[int, int, dict[str, Any]]:
+    """(message number, index among its attachments, stored description) of NAME."""
+    found = [(n, i, a) for n, m in enumerate(t.messages, 1)
+             if message_no in (None, n)
+             for i, a in enumerate(m.attachments) if a.get("name") == name]
+    if not found:
+        have = [f"{a.get('name') or '(no name)'} (#{n})" for n, m in enumerate(t.messages, 1)
+                for a in m.attachments]
+        where = f"message #{message_no} of ticket {t.id}" if message_no else f"ticket {t.id}"
+        raise click.ClickException(f"{where} has no attachment {name!r}; attachments: "
+                                   + (", ".join(have) or "none"))
+    messages = sorted({n for n, _, _ in found})
+    if len(messages) > 1:
+        raise click.UsageError(f"{name!r} is attached to messages "
+                               f"{', '.join(f'#{n}' for n in messages)}: pick one with "
+                               "--message N")
+    if len(found) > 1:
+        click.echo(f"message #{messages[0]} carries {len(found)} files named {name!r}: "
+                   "writing the first", err=True)
+    return found[0]
 
 
 def _change(ctx: Ctx, fn: Any, ticket_id: int, *args: Any, as_json: bool = False) -> None:

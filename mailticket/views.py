@@ -6,7 +6,10 @@ stable interface for scripts (see docs/cli.md).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
+from email import message_from_bytes
+from email.message import Message as EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
 from mailticket.config import Config
+from mailticket.mail.parse import parse
 from mailticket.mail.subject import tag
 from mailticket.outbox import pending_count
 from mailticket.sla.state import sla_state
@@ -106,7 +110,7 @@ def timeline(d: dict[str, Any]) -> list[tuple[Key, list[str]]]:
             else:
                 groups.append((key, {**m, "to": list(m["to"]), "index": i}))
             continue
-        head = (f"--- {m['date']}  {m['direction']} {m['kind']}  {m['from']} -> "
+        head = (f"--- #{i + 1} {m['date']}  {m['direction']} {m['kind']}  {m['from']} -> "
                 f"{', '.join(m['to'])}")
         files = "".join(f"\n[attachment: {a['name']} ({a.get('type', '?')}, "
                         f"{a.get('size', '?')} B)]" for a in m["attachments"])
@@ -210,3 +214,40 @@ def outbox_last_error(session: Session, config: Config) -> dict[str, Any] | None
         return None
     return {"error": item.last_error, "attempts": item.attempts,
             "next_attempt_at": _iso(item.next_attempt_at, config.calendar.timezone)}
+
+
+def attachment_data(raw: bytes, index: int, size: int) -> bytes | None:
+    """The bytes of a stored mail's ``index``-th attachment (as ``messages[].attachments``
+    lists them), or None if the mail no longer yields them.
+
+    Files sent as attachments come from the parser, as agents got them; inline parts
+    (pasted screenshots) and attached mails, which the parser does not keep, from the
+    same MIME part found again, checked against the size stored when the mail came in."""
+    parsed = parse(raw)
+    if index < len(parsed.attachments) and parsed.attachments[index].data is not None:
+        return parsed.attachments[index].data
+    parts = list(_attachment_parts(message_from_bytes(raw)))
+    if len(parts) != len(parsed.attachments) or index >= len(parts):
+        return None
+    data, exact = parts[index]
+    return data if not exact or len(data) == size else None
+
+
+def _attachment_parts(part: EmailMessage) -> Iterator[tuple[bytes, bool]]:
+    """Parts in the parser's order, each with its bytes and whether its size is exact."""
+    payload = part.get_payload()
+    ctype = part.get_content_type()
+    if isinstance(payload, list):
+        if ctype.startswith("multipart/"):
+            for child in payload:
+                if isinstance(child, EmailMessage):
+                    yield from _attachment_parts(child)
+        else:  # an attached mail or report: its serialised form (the stored size is rough)
+            yield b"".join(m.as_bytes() for m in payload if isinstance(m, EmailMessage)), False
+        return
+    if ctype.startswith("multipart/") or (
+            ctype in ("text/plain", "text/html")
+            and part.get_content_disposition() != "attachment" and not part.get_filename()):
+        return  # body text
+    data = part.get_payload(decode=True)
+    yield (data if isinstance(data, bytes) else b""), True
