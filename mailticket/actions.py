@@ -84,7 +84,7 @@ def assign(session: Session, ticket_id: int, agent: str | None, now: datetime,
     if agent is not None and agents is not None and agent not in agents:
         known = ", ".join(agents) if agents else "none configured"
         raise RefusedInput(f"{agent} is not an agent of department {t.department} "
-                           f"(its agents: {known}; \"-\" unassigns)")
+                           f"(its agents and escalation contacts: {known}; \"-\" unassigns)")
     record(session, t.id, "assigned", now, actor, old=t.assignee, new=agent)
     t.assignee, t.updated_at = agent, now
     return t

@@ -336,21 +336,27 @@ def reopen(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def assign(ctx: Ctx, ticket_id: int, agent: str, as_json: bool) -> None:
-    """Assign a ticket to one of its department's agents ("-" to unassign)."""
+    """Assign a ticket to an agent (or escalation contact) of its department: an address, or
+    its part before the @; "-" unassigns."""
     app = ctx.app()
 
     def assign_checked(s: Any, tid: int, now: datetime) -> Ticket:
         t = s.get(Ticket, tid)
-        agents = _agents(app, t.department) if t is not None else []
-        return actions.assign(s, tid, None if agent == "-" else agent.lower(), now,
-                              agents=agents)
+        agents = _staff(app, t.department) if t is not None else []
+        who = agent.lower()
+        # "bob" for bob@…, as in a reply's #assign
+        who = next((a for a in agents if who in (a, a.split("@", 1)[0])), who)
+        return actions.assign(s, tid, None if agent == "-" else who, now, agents=agents)
 
     _change(ctx, assign_checked, ticket_id, as_json=as_json)
 
 
-def _agents(app: App, department: str) -> list[str]:
+def _staff(app: App, department: str) -> list[str]:
+    """Who may be assigned: the same people who may act on the ticket by mail."""
+    from mailticket.agent import staff
+
     try:
-        return [a.lower() for a in app.config.department(department).agents]
+        return sorted(staff(app.config.department(department)))
     except KeyError:  # a department removed from the configuration: nobody to check against
         return []
 

@@ -56,6 +56,7 @@ def test_assign_only_to_an_agent_of_the_tickets_department(make_world):
     assert json.loads(run(w, "show", "1", "--json"))["assignee"] is None
     t = json.loads(run(w, "assign", "1", f"Alice@{w.domain}", "--json"))
     assert (t["id"], t["assignee"], t["ref"]) == (1, f"alice@{w.domain}", "[Support #1]")
+    assert json.loads(run(w, "assign", "1", "bob", "--json"))["assignee"] == f"bob@{w.domain}"
     assert json.loads(run(w, "assign", "1", "-", "--json"))["assignee"] is None
 
 
