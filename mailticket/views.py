@@ -6,6 +6,7 @@ stable interface for scripts (see docs/cli.md).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import datetime
 from email import message_from_bytes
@@ -75,8 +76,18 @@ def ticket_detail(config: Config, t: Ticket, now: datetime) -> dict[str, Any]:
     events = session.scalars(select(Event).where(Event.ticket_id == t.id)
                              .order_by(Event.at, Event.id)) if session else []
     d["events"] = [{"at": _iso(e.at, tz), "kind": e.kind, "actor": e.actor,
-                    "detail": e.detail} for e in events]
+                    "detail": _local_detail(e.detail, tz)} for e in events]
     return d
+
+
+def _local_detail(detail: dict[str, Any], tz: str) -> dict[str, Any]:
+    """An event's instants (``due_at`` of an SLA notice …) in the ticket's timezone too."""
+    out = dict(detail)
+    for k, v in detail.items():
+        if k.endswith("_at") and isinstance(v, str):
+            with contextlib.suppress(ValueError):
+                out[k] = _iso(datetime.fromisoformat(v), tz)
+    return out
 
 
 # Mail to agents about the ticket: shown as one line per mail sent, not per copy.

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from mailticket.cli import main
-from mailticket.store.models import Quarantine
+from mailticket.store.models import Event, Quarantine
 from tests.conftest import mail
 
 pytestmark = pytest.mark.integration
@@ -94,6 +94,10 @@ def test_every_time_shown_is_in_the_departments_zone(make_world):
     with w.app.db.transaction() as s:
         s.add(Quarantine(at=datetime.now(UTC), source="test", department="support",
                          reason="unparseable", raw=b"x"))
+        # As the escalation scan records a warning: its due instant in UTC.
+        s.add(Event(ticket_id=1, at=datetime.now(UTC), kind="sla_warning",
+                    detail={"level": 1, "to": [f"bob@{w.domain}"],
+                            "due_at": datetime.now(UTC).isoformat()}))
     offset = datetime.now(ZoneInfo("Europe/Paris")).isoformat()[-6:]
     outputs = {}
     for args in (["tickets"], ["show", "1"], ["status"], ["outbox"], ["quarantine"],
