@@ -11,7 +11,11 @@ from mailticket.store.models import Ticket
 
 
 class ActionError(Exception):
-    pass
+    """The change cannot be made to this ticket as it is (the CLI exits 1)."""
+
+
+class RefusedInput(ActionError):
+    """The command names something that does not fit, such as a stranger as assignee (exit 2)."""
 
 
 def _ticket(session: Session, ticket_id: int) -> Ticket:
@@ -21,11 +25,20 @@ def _ticket(session: Session, ticket_id: int) -> Ticket:
     return t
 
 
-def stop_clock(t: Ticket, now: datetime) -> None:
-    """An answer (or close, or pending) stops the running SLA clock and records how it ended."""
+def stop_clock(t: Ticket, now: datetime, answered: bool = True) -> None:
+    """Stop the running SLA clock and record how it ended.
+
+    Only an answer can keep the promise (``met`` in time, ``breached`` late).  A close
+    or #pending without one is no answer: ``breached`` if the due instant had passed,
+    otherwise the clock leaves no outcome (sla null: nothing was promised any more)."""
     if t.due_at is None:
         return
-    t.answered_at, t.last_due_at = now, t.due_at
+    if answered:
+        t.answered_at, t.last_due_at = now, t.due_at
+    elif now >= t.due_at:
+        t.answered_at, t.last_due_at = None, t.due_at
+    else:
+        t.answered_at = t.last_due_at = None
     t.due_at = t.warn_at = t.clock_started_at = t.next_notice_at = None
 
 
@@ -36,7 +49,7 @@ def change_state(session: Session, t: Ticket, state: str, actor: str, now: datet
     record(session, t.id, "state_changed", now, actor, old=t.state, new=state)
     t.state, t.updated_at = state, now
     if state in ("closed", "pending"):
-        stop_clock(t, now)
+        stop_clock(t, now, answered=False)  # an answer before this stopped it already
 
 
 def set_state(session: Session, ticket_id: int, state: str, now: datetime,
@@ -46,9 +59,32 @@ def set_state(session: Session, ticket_id: int, state: str, now: datetime,
     return t
 
 
-def assign(session: Session, ticket_id: int, agent: str | None, now: datetime,
-           actor: str = "admin") -> Ticket:
+def close(session: Session, ticket_id: int, now: datetime, actor: str = "admin") -> Ticket:
     t = _ticket(session, ticket_id)
+    if t.state == "closed":
+        raise ActionError(f"ticket {ticket_id} is closed already")
+    change_state(session, t, "closed", actor, now)
+    return t
+
+
+def reopen(session: Session, ticket_id: int, now: datetime, actor: str = "admin") -> Ticket:
+    """Only a closed ticket reopens: a new one would silently lose its "new" mark."""
+    t = _ticket(session, ticket_id)
+    if t.state != "closed":
+        raise ActionError(f"ticket {ticket_id} is {t.state}, not closed: only a closed "
+                          "ticket can be reopened")
+    change_state(session, t, "open", actor, now)
+    return t
+
+
+def assign(session: Session, ticket_id: int, agent: str | None, now: datetime,
+           actor: str = "admin", agents: list[str] | None = None) -> Ticket:
+    """``agents``: who may be assigned (the department's); None checks nothing."""
+    t = _ticket(session, ticket_id)
+    if agent is not None and agents is not None and agent not in agents:
+        known = ", ".join(agents) if agents else "none configured"
+        raise RefusedInput(f"{agent} is not an agent of department {t.department} "
+                           f"(its agents and escalation contacts: {known}; \"-\" unassigns)")
     record(session, t.id, "assigned", now, actor, old=t.assignee, new=agent)
     t.assignee, t.updated_at = agent, now
     return t

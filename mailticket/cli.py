@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from mailticket import actions, files, views
 from mailticket.app import App, SchemaOutdated
 from mailticket.clock import FixedClock
 from mailticket.config import ConfigError, find_config_path, load_config
+from mailticket.outbox import DeliveryReport
 from mailticket.store.models import STATES, Ticket
 
 
@@ -71,8 +73,20 @@ class Ctx:
 pass_ctx = click.make_pass_decorator(Ctx)
 
 
+JSON_HELP = "print JSON (field names in docs/cli.md) instead of text"
+
+
 def _emit(data: Any, as_json: bool, text: str) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else text)
+
+
+def department_option(fn: Any) -> Any:
+    return click.option("--department", "-d", metavar="NAME",
+                        help="only this department (a name from the configuration)")(fn)
+
+
+def json_option(fn: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help=JSON_HELP)(fn)
 
 
 @contextmanager
@@ -108,10 +122,14 @@ def run(ctx: Ctx) -> None:
 
 
 @main.command()
-@click.option("--once", is_flag=True, required=True, help="poll each mailbox once, then exit")
+@click.option("--once", is_flag=True,
+              help="poll each mailbox once, then exit (what `poll` always does; "
+                   "`mailticket run` keeps polling)")
 @pass_ctx
 def poll(ctx: Ctx, once: bool) -> None:
-    """Fetch new mail from every department's IMAP folder, then send the outbox."""
+    """Fetch new mail from every department's IMAP folder once, then send the outbox.
+
+    Exit 1 if a mailbox could not be fetched or the outbox could not be sent."""
     from mailticket.ingest.imap import ImapPoller
 
     app = ctx.app()
@@ -129,17 +147,19 @@ def poll(ctx: Ctx, once: bool) -> None:
     while report.sent and not report.down:
         report = app.outbox.deliver()
     if report.down:
-        click.echo(f"outbox: {report.down}", err=True)
+        failed = True
+        click.echo(f"outbox: not sent: {report.down}", err=True)
     sys.exit(1 if failed else 0)
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 def status(ctx: Ctx, as_json: bool) -> None:
     """Mail flow per department, SLA counts, outbox and quarantine."""
     with _session(ctx) as (app, s):
         data = views.status(s, app.config, app.clock.now())
+        data["outbox_last_error"] = views.outbox_last_error(s, app.config)
     lines = []
     for d in data["departments"]:
         fetch = d["last_fetch"] or ("never" if d["imap"] else "listener only")
@@ -147,41 +167,56 @@ def status(ctx: Ctx, as_json: bool) -> None:
         lines.append(f"{d['department']:<12} {d['address']:<28} last fetch {fetch}  "
                      f"open {d['open']}  at risk {d['at_risk']}  breached {d['breached']}{err}")
     lines.append(f"outbox: {data['outbox_depth']} waiting   quarantine: {data['quarantined']}")
+    if data["outbox_last_error"]:
+        e = data["outbox_last_error"]
+        lines.append(f"outbox last error: {e['error']} (next try {e['next_attempt_at']})")
     _emit(data, as_json, "\n".join(lines))
 
 
 def _ticket_lines(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no tickets"
-    out = [f"{'ID':>5}  {'REF':<16} {'STATE':<8} {'SLA':<9} {'DUE':<25} {'CUSTOMER':<28} SUBJECT"]
+    out = [f"{'ID':>5}  {'REF':<16} {'STATE':<8} {'PRIO':<7} {'SLA':<9} {'DUE':<25} "
+           f"{'ASSIGNEE':<24} {'CUSTOMER':<28} SUBJECT"]
     for r in rows:
-        out.append(f"{r['id']:>5}  {r['ref']:<16} {r['state']:<8} {r['sla'] or '-':<9} "
-                   f"{r['due_at'] or '-':<25} {r['customer']:<28} {r['subject'][:60]}")
+        out.append(f"{r['id']:>5}  {r['ref']:<16} {r['state']:<8} {r['priority']:<7} "
+                   f"{r['sla'] or '-':<9} {r['due_at'] or '-':<25} {r['assignee'] or '-':<24} "
+                   f"{r['customer']:<28} {r['subject'][:60]}")
     return "\n".join(out)
 
 
+def _department(app: App, name: str | None) -> str | None:
+    """A --department value that names a configured department (else exit 2, naming them)."""
+    known = [d.name for d in app.config.departments]
+    if name is not None and name not in known:
+        raise click.BadParameter(f"no department {name!r}; known: {', '.join(known)}",
+                                 param_hint="--department")
+    return name
+
+
 @main.command()
-@click.option("--department", "-d")
-@click.option("--state", "-s", type=click.Choice(STATES))
+@department_option
+@click.option("--state", "-s", type=click.Choice(STATES), help="only tickets in this state")
 @click.option("--overdue", is_flag=True, help="only tickets whose answer is late")
 @click.option("--at-risk", is_flag=True, help="only tickets past the warning point, not yet late")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 def tickets(ctx: Ctx, department: str | None, state: str | None, overdue: bool,
             at_risk: bool, as_json: bool) -> None:
     """List tickets."""
     with _session(ctx) as (app, s):
-        rows = views.list_tickets(s, app.config, app.clock.now(), department=department,
+        rows = views.list_tickets(s, app.config, app.clock.now(),
+                                  department=_department(app, department),
                                   state=state, overdue=overdue, at_risk=at_risk)
     _emit(rows, as_json, _ticket_lines(rows))
 
 
 @main.command()
 @click.argument("ticket_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 def show(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
-    """One ticket with its whole thread."""
+    """One ticket with its whole thread and history, oldest first."""
     with _session(ctx) as (app, s):
         t = s.get(Ticket, ticket_id)
         if t is None:
@@ -192,60 +227,153 @@ def show(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
              f"due {d['due_at'] or '-'}  sla {d['sla'] or '-'}",
              "participants: " + ", ".join(f"{p['address']} ({p['role']})"
                                           for p in d["participants"])]
-    for m in d["messages"]:
-        lines += ["", f"--- {m['date']}  {m['direction']} {m['kind']}  {m['from']} -> "
-                      f"{', '.join(m['to'])}", m["text"].rstrip()]
+    for _, entry in sorted(views.timeline(d), key=lambda e: e[0]):
+        lines += entry
     _emit(d, as_json, "\n".join(lines))
 
 
-def _change(ctx: Ctx, fn: Any, ticket_id: int, *args: Any) -> None:
+@main.command()
+@click.argument("ticket_id", type=int)
+@click.argument("name")
+@click.option("--message", "-m", "message_no", type=int, metavar="N",
+              help="the attachment of the ticket's N-th message (the #N in `show`), when "
+                   "several messages carry one of that name")
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="write it to FILE, created readable by you only (default: standard "
+                   "output, which must not be a terminal)")
+@pass_ctx
+def attachment(ctx: Ctx, ticket_id: int, name: str, message_no: int | None,
+               out: str | None) -> None:
+    """Write a file attached to a ticket's mail, by its name as `show` lists it."""
+    with _session(ctx) as (app, s):
+        t = s.get(Ticket, ticket_id)
+        if t is None:
+            raise click.ClickException(f"no ticket {ticket_id}")
+        n, index, meta = _find_attachment(t, name, message_no)
+        data = views.attachment_data(t.messages[n - 1].raw, index, int(meta.get("size", -1)))
+    if data is None:
+        raise click.ClickException(f"{name} of message #{n} cannot be read back from the "
+                                   "stored mail")
+    if out is None:
+        stdout = sys.stdout.buffer
+        if stdout.isatty():
+            raise click.UsageError("standard output is a terminal: give --out FILE or "
+                                   "redirect it")
+        stdout.write(data)
+        stdout.flush()
+        return
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.ClickException(f"{out} exists; remove it or choose another name") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    click.echo(f"wrote {name} ({len(data)} bytes, {meta.get('type', '?')}) from message "
+               f"#{n} of ticket {ticket_id} to {out}", err=True)
+
+
+def _find_attachment(t: Ticket, name: str,
+                     message_no: int | None) -> tuple[int, int, dict[str, Any]]:
+    """(message number, index among its attachments, stored description) of NAME."""
+    found = [(n, i, a) for n, m in enumerate(t.messages, 1)
+             if message_no in (None, n)
+             for i, a in enumerate(m.attachments) if a.get("name") == name]
+    if not found:
+        have = [f"{a.get('name') or '(no name)'} (#{n})" for n, m in enumerate(t.messages, 1)
+                for a in m.attachments]
+        where = f"message #{message_no} of ticket {t.id}" if message_no else f"ticket {t.id}"
+        raise click.ClickException(f"{where} has no attachment {name!r}; attachments: "
+                                   + (", ".join(have) or "none"))
+    messages = sorted({n for n, _, _ in found})
+    if len(messages) > 1:
+        raise click.UsageError(f"{name!r} is attached to messages "
+                               f"{', '.join(f'#{n}' for n in messages)}: pick one with "
+                               "--message N")
+    if len(found) > 1:
+        click.echo(f"message #{messages[0]} carries {len(found)} files named {name!r}: "
+                   "writing the first", err=True)
+    return found[0]
+
+
+def _change(ctx: Ctx, fn: Any, ticket_id: int, *args: Any, as_json: bool = False) -> None:
     app = ctx.app()
     try:
         with app.db.transaction() as s:
             t = fn(s, ticket_id, *args, app.clock.now())
-            click.echo(f"ticket {t.id}: state {t.state}, assignee {t.assignee or '-'}")
+            d = views.ticket_dict(app.config, t, app.clock.now())
+    except actions.RefusedInput as e:
+        raise click.UsageError(str(e)) from None
     except actions.ActionError as e:
         raise click.ClickException(str(e)) from None
+    _emit(d, as_json, f"ticket {d['id']}: state {d['state']}, assignee {d['assignee'] or '-'}")
 
 
 @main.command()
 @click.argument("ticket_id", type=int)
 @click.option("--quiet", is_flag=True, help="do not send the customer the closed notice")
+@json_option
 @pass_ctx
-def close(ctx: Ctx, ticket_id: int, quiet: bool) -> None:
-    """Close a ticket (stops its SLA clock; tells the customer unless --quiet)."""
+def close(ctx: Ctx, ticket_id: int, quiet: bool, as_json: bool) -> None:
+    """Close a ticket (stops its SLA clock; tells the customer unless --quiet).
+
+    A ticket already closed is left alone (exit 1): the customer is not told twice."""
     app = ctx.app()
 
     def close_and_tell(s: Any, tid: int, now: datetime) -> Ticket:
-        t = actions.set_state(s, tid, "closed", now)
+        t = actions.close(s, tid, now)
         if not quiet:
             dept = app.config.department(t.department)
             app.pipeline.mailer.closed_notice(s, t, dept, now)
         return t
 
-    _change(ctx, close_and_tell, ticket_id)
+    _change(ctx, close_and_tell, ticket_id, as_json=as_json)
 
 
 @main.command()
 @click.argument("ticket_id", type=int)
+@json_option
 @pass_ctx
-def reopen(ctx: Ctx, ticket_id: int) -> None:
-    """Reopen a closed ticket."""
-    _change(ctx, actions.set_state, ticket_id, "open")
+def reopen(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
+    """Reopen a closed ticket (exit 1 for a ticket that is not closed)."""
+    _change(ctx, actions.reopen, ticket_id, as_json=as_json)
 
 
 @main.command()
 @click.argument("ticket_id", type=int)
 @click.argument("agent")
+@json_option
 @pass_ctx
-def assign(ctx: Ctx, ticket_id: int, agent: str) -> None:
-    """Assign a ticket to an agent address ("-" to unassign)."""
-    _change(ctx, actions.assign, ticket_id, None if agent == "-" else agent.lower())
+def assign(ctx: Ctx, ticket_id: int, agent: str, as_json: bool) -> None:
+    """Assign a ticket to an agent (or escalation contact) of its department: an address, or
+    its part before the @; "-" unassigns."""
+    app = ctx.app()
+
+    def assign_checked(s: Any, tid: int, now: datetime) -> Ticket:
+        t = s.get(Ticket, tid)
+        agents = _staff(app, t.department) if t is not None else []
+        who = agent.lower()
+        # "bob" for bob@…, as in a reply's #assign
+        who = next((a for a in agents if who in (a, a.split("@", 1)[0])), who)
+        return actions.assign(s, tid, None if agent == "-" else who, now, agents=agents)
+
+    _change(ctx, assign_checked, ticket_id, as_json=as_json)
+
+
+def _staff(app: App, department: str) -> list[str]:
+    """Who may be assigned: the same people who may act on the ticket by mail."""
+    from mailticket.agent import staff
+
+    try:
+        return sorted(staff(app.config.department(department)))
+    except KeyError:  # a department removed from the configuration: nobody to check against
+        return []
 
 
 @main.command("sla")
-@click.option("--at", "at", help="ISO instant, e.g. 2026-11-24T09:00+01:00 (default: now)")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--at", "at", metavar="WHEN",
+              help="ISO instant, e.g. 2026-11-24T09:00+01:00 (default: now; without an "
+                   "offset, the default calendar's timezone)")
+@json_option
 @pass_ctx
 def sla_cmd(ctx: Ctx, at: str | None, as_json: bool) -> None:
     """What is overdue or at risk now, or at a given instant."""
@@ -262,47 +390,77 @@ def sla_cmd(ctx: Ctx, at: str | None, as_json: bool) -> None:
     app.clock = FixedClock(when.astimezone(UTC))
     with app.db.transaction() as s:
         rows = views.list_tickets(s, app.config, app.clock.now(), overdue=True, at_risk=True)
-    _emit(rows, as_json, f"at {when.isoformat()}:\n" + _ticket_lines(rows))
+    at_local = when.astimezone(ZoneInfo(app.config.calendar.timezone))
+    _emit(rows, as_json, f"at {at_local.isoformat(timespec='seconds')}:\n"
+          + _ticket_lines(rows))
 
 
 @main.command("check-config")
 @click.option("--offline", is_flag=True, help="validate only; do not try IMAP and SMTP logins")
+@json_option
 @pass_ctx
-def check_config(ctx: Ctx, offline: bool) -> None:
-    """Validate the configuration, then try each IMAP and SMTP login."""
-    from mailticket.ingest.imap import connect
-    from mailticket.transport import SmtpTransport
-
+def check_config(ctx: Ctx, offline: bool, as_json: bool) -> None:
+    """Validate the configuration, then try each IMAP and SMTP login (exit 1 if one fails)."""
     app = ctx.app(upgrade=False)
     cfg = app.config
-    for warning in cfg.warnings():
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"configuration OK: {len(cfg.departments)} department(s)")
-    if offline:
-        return
-    failed = False
+    checks = [] if offline else [*_imap_checks(cfg), _outgoing_check(cfg)]
+    ok = all(c["ok"] for c in checks)
+    warnings = cfg.warnings()
+    if as_json:
+        _emit({"ok": ok, "departments": len(cfg.departments), "warnings": warnings,
+               "checks": [{k: v for k, v in c.items() if k != "text"} for c in checks]},
+              True, "")
+    else:
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(f"configuration OK: {len(cfg.departments)} department(s)")
+        for c in checks:
+            click.echo(c["text"], err=not c["ok"])
+    sys.exit(0 if ok else 1)
+
+
+def _check(name: str, department: str | None, target: str, kind: str | None, detail: str,
+           text: str) -> dict[str, Any]:
+    return {"name": name, "department": department, "target": target, "ok": kind is None,
+            "kind": kind, "detail": detail, "text": text}
+
+
+def _imap_checks(cfg: Any) -> Iterator[dict[str, Any]]:
+    from mailticket.ingest.imap import connect
+
     for d in cfg.departments:
         if d.imap is None:
-            click.echo(f"{d.name}: no IMAP (listener only)")
+            yield _check("imap", d.name, "", None, "listener only",
+                         f"{d.name}: no IMAP (listener only)")
             continue
+        target = f"{d.imap.host}:{d.imap.port}"
         try:
             client = connect(d.imap)
             client.select_folder(d.imap.folder, readonly=True)
             client.logout()
-            click.echo(f"{d.name}: IMAP login and folder {d.imap.folder!r} OK")
         except Exception as e:
-            failed = True
-            click.echo(f"{d.name}: IMAP {d.imap.host}:{d.imap.port} FAILED: {e}", err=True)
-    if cfg.outgoing.transport == "smtp":
-        try:
-            SmtpTransport(cfg.outgoing).connect().quit()
-            click.echo(f"SMTP {cfg.outgoing.host}:{cfg.outgoing.port} OK")
-        except Exception as e:
-            failed = True
-            click.echo(f"SMTP FAILED: {e}", err=True)
-    else:
-        click.echo(f"outgoing mail goes to the maildir {cfg.outgoing.maildir}")
-    sys.exit(1 if failed else 0)
+            yield _check("imap", d.name, target, "error", str(e),
+                         f"{d.name}: IMAP {target} FAILED: {e}")
+            continue
+        yield _check("imap", d.name, target, None, f"folder {d.imap.folder}",
+                     f"{d.name}: IMAP login and folder {d.imap.folder!r} OK")
+
+
+def _outgoing_check(cfg: Any) -> dict[str, Any]:
+    from mailticket.transport import SmtpTransport, TransportDown
+
+    out = cfg.outgoing
+    if out.transport != "smtp":
+        return _check("maildir", None, out.maildir, None, "outgoing mail is written there",
+                      f"outgoing mail goes to the maildir {out.maildir}")
+    target = f"{out.host}:{out.port}"
+    try:
+        SmtpTransport(out).connect().quit()
+    except TransportDown as e:
+        return _check("smtp", None, target, e.kind, e.message,
+                      f"SMTP FAILED ({e.kind}): {e.message}")
+    return _check("smtp", None, target, None, "connected" + (" and logged in" if out.username
+                                                             else ""), f"SMTP {target} OK")
 
 
 @main.group()
@@ -321,39 +479,38 @@ def upgrade(ctx: Ctx) -> None:
 
 
 @main.command()
-@click.option("--retry", is_flag=True, help="send everything waiting now, ignoring back-off")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--retry", is_flag=True, help="send everything waiting now, ignoring back-off; "
+              "exit 1 if any of it could not be sent")
+@json_option
 @pass_ctx
 def outbox(ctx: Ctx, retry: bool, as_json: bool) -> None:
     """Show the mail waiting to be sent; --retry sends it now."""
-    from sqlalchemy import select
-
-    from mailticket.store.models import OutboxItem
-
     app = ctx.app()
+    unsent = False
     if retry:
         report = app.outbox.deliver(retry_all=True)
-        click.echo(f"sent {report.sent}, deferred {report.deferred}, failed {report.failed}"
-                   + (f"; server down: {report.down}" if report.down else ""))
-    with app.db.transaction() as s:
-        items = s.scalars(select(OutboxItem).where(
-            OutboxItem.sent_at.is_(None)).order_by(OutboxItem.id)).all()
-        rows = [{"id": i.id, "ticket_id": i.ticket_id, "kind": i.kind,
-                 "message_id": i.message_id, "to": i.rcpt_to, "attempts": i.attempts,
-                 "next_attempt_at": i.next_attempt_at.isoformat(),
-                 "failed": i.failed_at is not None, "last_error": i.last_error}
-                for i in items]
+        total = DeliveryReport(report.sent, report.deferred, report.failed, report.down)
+        while report.sent and not report.down:  # batch after batch while the server takes
+            report = app.outbox.deliver(retry_all=True)
+            total.sent, total.deferred = total.sent + report.sent, total.deferred + report.deferred
+            total.failed, total.down = total.failed + report.failed, report.down
+        unsent = bool(total.down or total.deferred or total.failed)
+        click.echo(f"sent {total.sent}, deferred {total.deferred}, failed {total.failed}"
+                   + (f"; not sent: {total.down}" if total.down else ""), err=as_json or unsent)
+    with _session(ctx) as (app, s):
+        rows = views.outbox_rows(s, app.config)
     _emit(rows, as_json, "\n".join(
         f"{r['id']:>5} {r['kind']:<14} ticket {r['ticket_id'] or '-':<6} attempts "
         f"{r['attempts']:<3} {'FAILED' if r['failed'] else 'next ' + r['next_attempt_at']}  "
         f"{', '.join(r['to'])}  {r['last_error'] or ''}" for r in rows) or "outbox empty")
+    sys.exit(1 if unsent else 0)
 
 
 @main.command()
 @click.option("--retry", "retry_id", type=int, metavar="ID",
               help="process quarantined mail ID again (after a fix)")
 @click.option("--all", "show_all", is_flag=True, help="also list items already resolved")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 def quarantine(ctx: Ctx, retry_id: int | None, show_all: bool, as_json: bool) -> None:
     """Mail that could not be processed, with the reason; --retry ID tries again."""
@@ -371,7 +528,8 @@ def quarantine(ctx: Ctx, retry_id: int | None, show_all: bool, as_json: bool) ->
         if outcome.action == "quarantined":
             sys.exit(1)
         return
-    rows = q.listing(app, include_resolved=show_all)
+    rows = [views.in_zone(app.config, r, "at", "resolved_at")
+            for r in q.listing(app, include_resolved=show_all)]
     _emit(rows, as_json, "\n".join(
         f"{r['id']:>5} {r['at']}  {r['source']:<30} {r['size']:>8} B  "
         f"{'resolved ' + r['resolved_at'] if r['resolved_at'] else r['reason']}"

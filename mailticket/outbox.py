@@ -208,7 +208,7 @@ class Outbox:
         now = self.clock.now()
         if self._down_since is None:
             self._down_since = now
-            log.warning("outbox: mail server unreachable, will retry: %s", error)
+            log.warning("outbox: cannot hand mail to the server, will retry: %s", error)
         with self.db.transaction() as s:
             for item in items:
                 row = s.get(OutboxItem, item[0])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mailbox
 import smtplib
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +20,62 @@ from mailticket.config import OutgoingConfig
 
 
 class TransportDown(Exception):
-    """The server cannot be reached or refuses us as a whole; retry later, all mail."""
+    """The server cannot be reached or refuses us as a whole; retry later, all mail.
+
+    ``kind`` says what an admin must look at: see ``describe``."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind, self.message = kind, message
 
 
 class PermanentError(Exception):
     """The server refused this mail for good (5xx for every recipient)."""
+
+
+# What went wrong, in the words check-config, status and the log use.
+KINDS = ("unreachable", "tls", "authentication", "refused", "error")
+
+
+def describe(e: BaseException) -> tuple[str, str]:
+    """An SMTP failure as (kind, message): the network, TLS, the login or a refusal."""
+    if isinstance(e, TransportDown):
+        return e.kind, e.message
+    if isinstance(e, smtplib.SMTPAuthenticationError):
+        return "authentication", f"credentials refused: {_reply(e)}"
+    if isinstance(e, smtplib.SMTPRecipientsRefused):
+        return "refused", "recipients refused: " + ", ".join(
+            f"{r} ({c} {_text(m)})" for r, (c, m) in e.recipients.items())
+    if isinstance(e, smtplib.SMTPSenderRefused):
+        return _refusal(e, f"sender {e.sender} refused: {_reply(e)}")
+    if isinstance(e, smtplib.SMTPResponseException):
+        return _refusal(e, f"server said {_reply(e)}")
+    if isinstance(e, smtplib.SMTPServerDisconnected):
+        return "unreachable", f"connection lost: {e or 'closed by the server'}"
+    if isinstance(e, ssl.SSLError | ssl.CertificateError):
+        return "tls", f"TLS handshake failed: {e}"
+    if isinstance(e, socket.gaierror):
+        return "unreachable", f"host name not found: {e.strerror or e}"
+    if isinstance(e, ConnectionRefusedError):
+        return "unreachable", "connection refused (nothing listens on that port)"
+    if isinstance(e, TimeoutError):
+        return "unreachable", "timed out"
+    if isinstance(e, OSError):
+        return "unreachable", e.strerror or str(e)
+    return "error", f"{type(e).__name__}: {e}"
+
+
+def _text(m: bytes | str) -> str:
+    return m.decode("utf-8", "replace") if isinstance(m, bytes) else m
+
+
+def _reply(e: smtplib.SMTPResponseException) -> str:
+    return f"{e.smtp_code} {_text(e.smtp_error)}"
+
+
+def _refusal(e: smtplib.SMTPResponseException, message: str) -> tuple[str, str]:
+    # 530 "authentication required" and 535 are the login's business, not the mail's.
+    return ("authentication" if e.smtp_code in (530, 535) else "refused"), message
 
 
 class Connection(Protocol):
@@ -61,15 +113,15 @@ class _SmtpConnection:
         except smtplib.SMTPRecipientsRefused as e:
             codes = [code for code, _ in e.recipients.values()]
             if all(code >= 500 for code in codes):
-                raise PermanentError(f"all recipients refused: {e.recipients}") from None
-            raise RuntimeError(f"recipients refused for now: {e.recipients}") from None
+                raise PermanentError(": ".join(describe(e))) from None
+            raise RuntimeError(": ".join(describe(e)) + " (for now)") from None
         except smtplib.SMTPResponseException as e:
             if e.smtp_code >= 500 and not isinstance(e, smtplib.SMTPSenderRefused):
-                raise PermanentError(f"{e.smtp_code} {e.smtp_error!r}") from None
-            raise RuntimeError(f"{e.smtp_code} {e.smtp_error!r}") from None
+                raise PermanentError(": ".join(describe(e))) from None
+            raise RuntimeError(": ".join(describe(e))) from None
         except (smtplib.SMTPServerDisconnected, OSError) as e:
-            raise TransportDown(f"lost the SMTP connection: {e}") from None
-        return {k: f"{c} {m!r}" for k, (c, m) in refused.items()}
+            raise TransportDown(*describe(e)) from None
+        return {k: f"{c} {_text(m)}" for k, (c, m) in refused.items()}
 
 
 class SmtpTransport:
@@ -77,23 +129,47 @@ class SmtpTransport:
         self.cfg = cfg
 
     def connect(self) -> smtplib.SMTP:
+        """Connect, secure and log in; any failure is a TransportDown saying which step."""
         cfg = self.cfg
+        where = f"{cfg.host}:{cfg.port}"
         try:
-            if cfg.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    cfg.host, cfg.port, timeout=cfg.timeout,
-                    context=ssl.create_default_context())
-            else:
-                smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
-                if cfg.security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
-            if cfg.username:
+            smtp = self._open()
+        except Exception as e:
+            kind, message = describe(e)
+            raise TransportDown(kind, f"{where}: {message}") from None
+        try:
+            self._secure_and_login(smtp)
+        except Exception as e:
+            smtp.close()
+            kind, message = describe(e)
+            raise TransportDown(kind, f"{where}: {message}") from None
+        return smtp
+
+    def _open(self) -> smtplib.SMTP:
+        cfg = self.cfg
+        if cfg.security == "tls":
+            return smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout,
+                                    context=ssl.create_default_context())
+        return smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+
+    def _secure_and_login(self, smtp: smtplib.SMTP) -> None:
+        cfg = self.cfg
+        smtp.ehlo_or_helo_if_needed()
+        if cfg.security == "starttls":
+            if not smtp.has_extn("starttls"):
+                raise TransportDown("tls", "the server does not offer STARTTLS "
+                                           "(security = \"starttls\" is configured)")
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if cfg.username:
+            if not smtp.has_extn("auth"):
+                raise TransportDown("authentication", "the server does not offer AUTH "
+                                    f"but a username ({cfg.username}) is configured")
+            try:
                 smtp.login(cfg.username, cfg.resolved_password() or "")
-            return smtp
-        except smtplib.SMTPAuthenticationError as e:
-            raise TransportDown(f"SMTP login as {cfg.username} refused: {e.smtp_code}") from None
-        except (smtplib.SMTPException, OSError) as e:
-            raise TransportDown(f"cannot reach SMTP {cfg.host}:{cfg.port}: {e}") from None
+            except smtplib.SMTPAuthenticationError as e:
+                raise TransportDown("authentication",
+                                    f"login as {cfg.username} refused: {_reply(e)}") from None
 
     @contextmanager
     def session(self) -> Iterator[_SmtpConnection]:

@@ -14,13 +14,17 @@ class Clocked(Protocol):
 
 
 def sla_state(t: Clocked, now: datetime) -> str | None:
-    """on_track | at_risk | breached while a clock runs; met | breached for the last one; None."""
+    """on_track | at_risk | breached while a clock runs; for the last one, met (answered
+    in time) or breached (answered late, or stopped unanswered after it was due); None
+    when no clock ever ran, or the last one was stopped unanswered before it was due."""
     if t.due_at is not None:
         if now >= t.due_at:
             return "breached"
         if t.warn_at is not None and now >= t.warn_at:
             return "at_risk"
         return "on_track"
-    if t.answered_at is not None and t.last_due_at is not None:
-        return "met" if t.answered_at <= t.last_due_at else "breached"
-    return None
+    if t.last_due_at is None:
+        return None
+    if t.answered_at is None or t.answered_at > t.last_due_at:
+        return "breached"
+    return "met"
