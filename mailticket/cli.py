@@ -104,9 +104,18 @@ def run(ctx: Ctx) -> None:
 @pass_ctx
 def poll(ctx: Ctx, once: bool) -> None:
     """Fetch new mail from every department's IMAP folder, then send the outbox."""
-    from mailticket.ingest.imap import ImapPoller
+    from mailticket.daemons import holding
 
     app = ctx.app()
+    with holding(app, "poll"):  # what it claims is freed at exit, or when it is killed
+        failed = _poll_once(app)
+    sys.exit(1 if failed else 0)
+
+
+def _poll_once(app: App) -> bool:
+    """Returns whether a mailbox failed."""
+    from mailticket.ingest.imap import ImapPoller
+
     failed = False
     for dept in app.config.departments:
         if dept.imap is None:
@@ -122,7 +131,7 @@ def poll(ctx: Ctx, once: bool) -> None:
         report = app.outbox.deliver()
     if report.down:
         click.echo(f"outbox: {report.down}", err=True)
-    sys.exit(1 if failed else 0)
+    return failed
 
 
 @main.command()
@@ -139,6 +148,10 @@ def status(ctx: Ctx, as_json: bool) -> None:
         lines.append(f"{d['department']:<12} {d['address']:<28} last fetch {fetch}  "
                      f"open {d['open']}  at risk {d['at_risk']}  breached {d['breached']}{err}")
     lines.append(f"outbox: {data['outbox_depth']} waiting   quarantine: {data['quarantined']}")
+    lines += [f"daemon {d['id']}: {d['command']} on {d['host']} pid {d['pid']}  started "
+              f"{d['started_at']}  heartbeat {d['heartbeat_at']}  mailboxes "
+              f"{', '.join(d['mailboxes']) or '-'}"
+              for d in data["daemons"]] or ["no daemon running"]
     _emit(data, as_json, "\n".join(lines))
 
 
@@ -318,11 +331,13 @@ def outbox(ctx: Ctx, retry: bool, as_json: bool) -> None:
     """Show the mail waiting to be sent; --retry sends it now."""
     from sqlalchemy import select
 
+    from mailticket.daemons import holding
     from mailticket.store.models import OutboxItem
 
     app = ctx.app()
     if retry:
-        report = app.outbox.deliver(retry_all=True)
+        with holding(app, "outbox"):
+            report = app.outbox.deliver(retry_all=True)
         click.echo(f"sent {report.sent}, deferred {report.deferred}, failed {report.failed}"
                    + (f"; server down: {report.down}" if report.down else ""))
     with app.db.transaction() as s:
