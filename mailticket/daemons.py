@@ -204,8 +204,10 @@ def holding(app: App, command: str) -> Iterator[Registry]:
 
 
 def running_daemons(s: Session, now: datetime | None = None) -> list[DaemonRecord]:
-    """The live holders, oldest first: what ``status`` lists."""
+    """The live holders, oldest first: what ``status`` lists.  One of this host whose
+    process is gone is left out at once, before its heartbeat ages."""
     now = now or Clock().now()
-    return list(s.scalars(select(DaemonRecord).where(DaemonRecord.id.in_(live(now)))
-                          .order_by(DaemonRecord.id)))
-
+    host = socket.gethostname()
+    rows = s.scalars(select(DaemonRecord).where(DaemonRecord.id.in_(live(now)))
+                     .order_by(DaemonRecord.id))
+    return [r for r in rows if r.host != host or process_alive(r.pid, r.started_at)]
