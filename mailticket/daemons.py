@@ -126,15 +126,14 @@ class Registry:
         for d in dead:
             log.info("daemon %d (%s pid %d) is gone: its claims are free", d.id, d.host, d.pid)
         if freed:
-            log.warning("%d mail(s) claimed by stopped daemons sent now", freed)
+            log.warning("%d mail(s) claimed by stopped daemons: sending them now", freed)
         return self.id
 
     def _dead(self, s: Session, now: datetime) -> list[DaemonRecord]:
         """Silent ones anywhere, and this host's whose process is gone."""
-        rows = s.scalars(select(DaemonRecord).where(or_(
-            DaemonRecord.host == self.host,
-            DaemonRecord.heartbeat_at < now - timedelta(seconds=self.dead_after)))).all()
         stale = now - timedelta(seconds=self.dead_after)
+        rows = s.scalars(select(DaemonRecord).where(or_(
+            DaemonRecord.host == self.host, DaemonRecord.heartbeat_at < stale))).all()
         return [r for r in rows
                 if r.heartbeat_at < stale or not process_alive(r.pid, r.started_at)]
 
