@@ -130,9 +130,18 @@ def poll(ctx: Ctx, once: bool) -> None:
     """Fetch new mail from every department's IMAP folder once, then send the outbox.
 
     Exit 1 if a mailbox could not be fetched or the outbox could not be sent."""
-    from mailticket.ingest.imap import ImapPoller
+    from mailticket.daemons import holding
 
     app = ctx.app()
+    with holding(app, "poll"):  # what it claims is freed at exit, or when it is killed
+        failed = _poll_once(app)
+    sys.exit(1 if failed else 0)
+
+
+def _poll_once(app: App) -> bool:
+    """Returns whether a mailbox failed."""
+    from mailticket.ingest.imap import ImapPoller
+
     failed = False
     for dept in app.config.departments:
         if dept.imap is None:
@@ -149,7 +158,7 @@ def poll(ctx: Ctx, once: bool) -> None:
     if report.down:
         failed = True
         click.echo(f"outbox: not sent: {report.down}", err=True)
-    sys.exit(1 if failed else 0)
+    return failed
 
 
 @main.command()
@@ -170,6 +179,10 @@ def status(ctx: Ctx, as_json: bool) -> None:
     if data["outbox_last_error"]:
         e = data["outbox_last_error"]
         lines.append(f"outbox last error: {e['error']} (next try {e['next_attempt_at']})")
+    lines += [f"daemon {d['id']}: {d['command']} on {d['host']} pid {d['pid']}  started "
+              f"{d['started_at']}  heartbeat {d['heartbeat_at']}  mailboxes "
+              f"{', '.join(d['mailboxes']) or '-'}"
+              for d in data["daemons"]] or ["no daemon running"]
     _emit(data, as_json, "\n".join(lines))
 
 
@@ -485,15 +498,19 @@ def upgrade(ctx: Ctx) -> None:
 @pass_ctx
 def outbox(ctx: Ctx, retry: bool, as_json: bool) -> None:
     """Show the mail waiting to be sent; --retry sends it now."""
+    from mailticket.daemons import holding
+
     app = ctx.app()
     unsent = False
     if retry:
-        report = app.outbox.deliver(retry_all=True)
-        total = DeliveryReport(report.sent, report.deferred, report.failed, report.down)
-        while report.sent and not report.down:  # batch after batch while the server takes
+        with holding(app, "outbox"):
             report = app.outbox.deliver(retry_all=True)
-            total.sent, total.deferred = total.sent + report.sent, total.deferred + report.deferred
-            total.failed, total.down = total.failed + report.failed, report.down
+            total = DeliveryReport(report.sent, report.deferred, report.failed, report.down)
+            while report.sent and not report.down:  # batch after batch while the server takes
+                report = app.outbox.deliver(retry_all=True)
+                total.sent += report.sent
+                total.deferred += report.deferred
+                total.failed, total.down = total.failed + report.failed, report.down
         unsent = bool(total.down or total.deferred or total.failed)
         click.echo(f"sent {total.sent}, deferred {total.deferred}, failed {total.failed}"
                    + (f"; not sent: {total.down}" if total.down else ""), err=as_json or unsent)

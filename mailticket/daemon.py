@@ -6,7 +6,9 @@ instance at a time.  Events wake them early: IDLE wakes its department's poll,
 new mail wakes the outbox, so an auto-response does not wait for a tick.  A wake
 that comes while the job is running makes it go round once more instead of
 being dropped.  SIGTERM and SIGINT stop it cleanly: the mail in hand is
-finished, nothing new is started.
+finished, nothing new is started.  The daemon registers in the database and keeps a
+heartbeat (mailticket.daemons): what it claims is held in its name, so a successor
+or a second daemon takes it over at once when it dies.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailticket.app import App
+from mailticket.daemons import Registry
 from mailticket.ingest.idle import Idler
 from mailticket.ingest.imap import ImapPoller
 from mailticket.ingest.listener import Listener
@@ -34,6 +37,7 @@ log = logging.getLogger("mailticket.daemon")
 class Daemon:
     def __init__(self, app: App) -> None:
         self.app = app
+        self.registry = Registry(app.db, "run")
         self.stopping = threading.Event()
         self.pollers = [ImapPoller(app, d, self.stopping)
                         for d in app.config.departments if d.imap]
@@ -107,6 +111,8 @@ class Daemon:
         # over IMAP goes to them (the listener's mail comes one at a time).
         if self.pollers:
             self.app.parser.ready()
+        # Before the first claim; frees what predecessors killed on this host held.
+        self.app.outbox.holder = self.registry.start()
         for p in self.pollers:
             self._add(f"poll:{p.dept.name}", self._poll_step(p), p.cfg.poll_interval)
         self._add("sla", self._escalate, self.app.config.sla.check_interval)
@@ -130,6 +136,7 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
         for idler in self.idlers:
             idler.join(timeout=5)
+        self.registry.stop()  # nothing is claimed once the jobs are done: frees the rest
         log.info("mailticket stopped")
 
 

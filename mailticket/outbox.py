@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
+from mailticket.daemons import DEAD_AFTER, live
 from mailticket.mail.compose import Outgoing
 from mailticket.store.batch import current_batch
 from mailticket.store.db import Database
@@ -87,19 +88,35 @@ class Outbox:
     def __init__(self, db: Database, transport: Transport, clock: Clock,
                  max_attempts: int = 50, lease: float = 120.0) -> None:
         self.lease = lease
+        # The daemons row this process claims in (mailticket.daemons); None: an
+        # unregistered caller, whose claims only the lease ends.
+        self.holder: int | None = None
+        self.dead_after = DEAD_AFTER
         self.db = db
         self.transport = transport
         self.clock = clock
         self.max_attempts = max_attempts
         self._down_since: datetime | None = None
 
-    def _claim(self, batch: int, retry_all: bool) -> list:  # type: ignore[type-arg]
-        """Take a batch for this process: its retry time moves past the lease, so another
-        daemon sharing the database skips it (and takes it over if we die)."""
-        now = self.clock.now()
+    def _due(self, now: datetime, retry_all: bool) -> list[Any]:
+        """What may be claimed: unsent mail that nobody alive holds.  A claim held by a
+        live sender ends with its lease (a stuck sender); one whose holder stopped or
+        went silent ends at once."""
+        orphaned = OutboxItem.claimed_by.not_in(live(Clock().now(), self.dead_after))
         due = [OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None)]
-        if not retry_all:
-            due.append(OutboxItem.next_attempt_at <= now)
+        if retry_all:  # back-off ignored, live senders' batches not
+            due.append(or_(OutboxItem.claimed_by.is_(None), orphaned))
+        else:
+            due.append(or_(OutboxItem.next_attempt_at <= now,
+                           and_(OutboxItem.claimed_by.is_not(None), orphaned)))
+        return due
+
+    def _claim(self, batch: int, retry_all: bool) -> list:  # type: ignore[type-arg]
+        """Take a batch in this process's name: its retry time moves past the lease, so
+        another daemon sharing the database skips it while we live, and takes it over
+        within seconds if we die."""
+        now = self.clock.now()
+        due = self._due(now, retry_all)
         with self.db.read() as s:  # the common case, nothing due, takes no write lock
             if s.scalar(select(OutboxItem.id).where(*due).limit(1)) is None:
                 return []
@@ -113,7 +130,8 @@ class Outbox:
                 .with_for_update(skip_locked=True, of=OutboxItem)).all()
             if items:
                 s.execute(update(OutboxItem).where(OutboxItem.id.in_([i[0] for i in items]))
-                          .values(next_attempt_at=now + timedelta(seconds=self.lease)))
+                          .values(next_attempt_at=now + timedelta(seconds=self.lease),
+                                  claimed_by=self.holder))
         return items
 
     def deliver(self, batch: int = 100, retry_all: bool = False) -> DeliveryReport:
@@ -172,7 +190,8 @@ class Outbox:
             updates.append({
                 "id": item.id, "attempts": item.attempts + 1,
                 "sent_at": None if failed else now, "failed_at": now if failed else None,
-                "last_error": failed or (f"refused: {refused}" if refused else None)})
+                "last_error": failed or (f"refused: {refused}" if refused else None),
+                "claimed_by": None})
             events.append({
                 "ticket_id": item.ticket_id, "at": now, "actor": "system",
                 "kind": "mail_failed" if failed else "mail_sent",
@@ -191,6 +210,7 @@ class Outbox:
             assert item is not None
             item.attempts = attempts + 1
             item.last_error = error
+            item.claimed_by = None
             if item.attempts >= self.max_attempts:
                 item.failed_at = now
                 s.add(Event(ticket_id=item.ticket_id, at=now, kind="mail_failed",
@@ -214,4 +234,5 @@ class Outbox:
                 row = s.get(OutboxItem, item[0])
                 if row is not None and row.sent_at is None:
                     row.last_error = error
+                    row.claimed_by = None
                     row.next_attempt_at = now + timedelta(seconds=random.uniform(5, 15))

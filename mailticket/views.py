@@ -177,6 +177,8 @@ def list_tickets(session: Session, config: Config, now: datetime, *,
 
 
 def status(session: Session, config: Config, now: datetime) -> dict[str, Any]:
+    from mailticket.daemons import running_daemons
+
     depts = []
     for d in config.departments:
         tz = (d.calendar or config.calendar).timezone
@@ -197,8 +199,14 @@ def status(session: Session, config: Config, now: datetime) -> dict[str, Any]:
         })
     quarantined = session.scalar(select(func.count()).select_from(Quarantine).where(
         Quarantine.resolved_at.is_(None))) or 0
+    tz = config.calendar.timezone
+    # "mailboxes": every daemon polls every mailbox today (Message-IDs keep each mail
+    # once), so none holds one.
+    daemons = [{"id": d.id, "host": d.host, "pid": d.pid, "command": d.command,
+                "started_at": _iso(d.started_at, tz), "heartbeat_at": _iso(d.heartbeat_at, tz),
+                "mailboxes": []} for d in running_daemons(session)]
     return {"departments": depts, "outbox_depth": pending_count(session),
-            "quarantined": quarantined}
+            "quarantined": quarantined, "daemons": daemons}
 
 
 def outbox_rows(session: Session, config: Config) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from mailticket.cli import main
+from mailticket.store.db import SCHEMA_HEAD
 from tests.conftest import body, mail
 
 pytestmark = pytest.mark.integration
@@ -74,7 +75,7 @@ def test_db_upgrade_when_automatic_upgrades_are_off(tmp_path):
     before = runner.invoke(main, ["--config", str(cfg), "status"])
     assert before.exit_code == 2 and "mailticket db upgrade" in before.output
     up = runner.invoke(main, ["--config", str(cfg), "db", "upgrade"])
-    assert up.exit_code == 0 and "revision 0003 (was empty)" in up.output
+    assert up.exit_code == 0 and f"revision {SCHEMA_HEAD} (was empty)" in up.output
     after = runner.invoke(main, ["--config", str(cfg), "status", "--json"])
     assert after.exit_code == 0, after.output
     assert json.loads(after.output)["outbox_depth"] == 0

@@ -7,6 +7,7 @@ import random
 import re
 import time
 from collections import defaultdict
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -84,3 +85,77 @@ def _counts(w) -> tuple[int, int]:
         return (s.scalar(select(func.count()).select_from(Ticket)) or 0,
                 s.scalar(select(func.count()).select_from(OutboxItem).where(
                     OutboxItem.sent_at.is_not(None))) or 0)
+
+
+BACKLOG = 120
+RESTART_TARGET = 30.0  # seconds from the last restart to the last auto-response
+
+
+def test_a_restarted_daemon_sends_a_killed_ones_claimed_batch_at_once(make_world, dovecot,
+                                                                      relay, tmp_path):
+    """With the default 120 s lease, SIGKILLs during a backlog (one of them while a batch
+    is claimed and half sent): after the restart every auto-response is accepted by the
+    SMTP server within RESTART_TARGET, none lost, none doubled."""
+    w = make_world()
+    w.reconfigure("lease = 2\n", "lease = 120\n")
+    raws = [bytes(mail(f"Cust {i} <k{i}@{w.domain}>", w.addr("support"), f"Kill {i}",
+                       f"Mail number {i}.")) for i in range(BACKLOG)]
+    half = BACKLOG // 2
+    dovecot.seed_inbox(w.addr("support"), raws[:half])
+    rng = random.Random(20261202)
+    with open(tmp_path / "daemon.log", "wb") as log:
+        for k in range(4):
+            proc = start_daemon(w, log)
+            if k == 1:
+                _wait_for_a_claimed_batch(w)
+            else:
+                time.sleep(rng.uniform(0.6, 1.6))
+            proc.kill()
+            proc.wait()
+            if k == 0:  # more mail lands while the daemon is down
+                dovecot.seed_inbox(w.addr("support"), raws[half:])
+        restarted = time.monotonic()
+        proc = start_daemon(w, log)
+        try:
+            took = None
+            while time.monotonic() < restarted + RESTART_TARGET + 20:
+                if _done(w):
+                    took = time.monotonic() - restarted
+                    break
+                time.sleep(0.1)
+        finally:
+            stop_daemon(proc)
+    print(f"last auto-response {took} s after the restart; (tickets, sent) {_counts(w)}")
+    assert took is not None and took <= RESTART_TARGET, \
+        f"the restarted daemon waited out a dead claim: {_counts(w)} after {took} s"
+    with w.app.db.read() as s:
+        subjects = sorted(s.scalars(select(Ticket.subject)))
+    assert subjects == sorted(f"Kill {i}" for i in range(BACKLOG)), "lost or doubled"
+    for i in range(BACKLOG):
+        ids = {m["Message-ID"] for m in w.inbox(f"k{i}")}
+        assert len(ids) == 1, f"k{i} got {len(ids)} different auto-responses"
+
+
+def _done(w) -> bool:
+    """Every mail in a ticket and every queued mail accepted by the SMTP server."""
+    with w.app.db.read() as s:
+        waiting = s.scalar(select(func.count()).select_from(OutboxItem).where(
+            OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None)))
+    return waiting == 0 and _counts(w)[0] == BACKLOG
+
+
+def _wait_for_a_claimed_batch(w, timeout: float = 30.0) -> None:
+    """Until the daemon holds a batch it has started, not finished, sending."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = w.app.clock.now()
+        with w.app.db.read() as s:
+            claimed = s.scalar(select(func.count()).select_from(OutboxItem).where(
+                OutboxItem.sent_at.is_(None),
+                OutboxItem.next_attempt_at > now + timedelta(seconds=30))) or 0
+            sent = s.scalar(select(func.count()).select_from(OutboxItem).where(
+                OutboxItem.sent_at.is_not(None))) or 0
+        if claimed and sent:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the daemon never held a half-sent batch")

@@ -6,13 +6,19 @@ SMTP, ticket numbers stay unique."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select
 
+from mailticket.app import App
+from mailticket.daemons import Registry
+from mailticket.ingest.imap import ImapPoller
 from mailticket.store.models import Message, OutboxItem, Quarantine, Ticket
+from mailticket.transport import TransportDown
 from tests.conftest import mail, start_daemon, stop_daemon
 
 pytestmark = pytest.mark.integration
@@ -74,3 +80,66 @@ def test_two_daemons_on_one_database_do_everything_once(make_world, dovecot, rel
     for i in range(CUSTOMERS):
         ids = {m["Message-ID"] for m in w.inbox(f"d{i}")}
         assert len(ids) == 1, f"d{i}: {len(ids)} different auto-responses"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request):
+    return request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+
+
+class _Frozen:
+    """A sender stuck in its first SMTP transaction until ``thaw`` is set."""
+
+    def __init__(self) -> None:
+        self.thaw = threading.Event()
+        self.entered = threading.Event()
+
+    @contextmanager
+    def session(self):
+        yield self
+
+    def send(self, mail_from, rcpts, raw):
+        self.entered.set()
+        self.thaw.wait(30)
+        raise TransportDown("the frozen daemon's connection is gone")
+
+
+def test_a_daemon_whose_heartbeat_stops_has_its_batch_taken_over_in_seconds(make_world,
+                                                                            db_url):
+    """Daemon A claims the outbox and freezes mid-send; B leaves the batch alone while A's
+    heartbeat goes on (well past the time that counts as dead), and sends all of it
+    within seconds of A's last heartbeat, not after the 120 s lease."""
+    w = make_world(db_url=db_url)
+    for i in range(5):
+        w.deliver("support", mail(f"t{i}@{w.domain}", w.addr("support"), f"Stuck {i}", "Hi."))
+    ImapPoller(w.app, w.config.department("support")).poll_once()
+    a, b = w.app, App(w.config)
+    beats = [Registry(app.db, "run", interval=0.2, dead_after=1.0) for app in (a, b)]
+    frozen = _Frozen()
+    a.outbox.transport = frozen
+    for app, registry in zip((a, b), beats, strict=True):
+        app.outbox.lease, app.outbox.dead_after = 120.0, 1.0
+        app.outbox.holder = registry.start()
+    sender = threading.Thread(target=a.outbox.deliver)
+    sender.start()
+    try:
+        assert frozen.entered.wait(10)
+        time.sleep(2.0)  # twice dead_after: only A's heartbeat keeps the claim
+        assert b.outbox.deliver().sent == 0, "a live daemon's claim was taken"
+        beats[0].silence()  # A hangs or dies: no more heartbeats
+        silent = time.monotonic()
+        sent = 0
+        while sent < 15 and time.monotonic() < silent + 10:
+            sent += b.outbox.deliver().sent
+            time.sleep(0.1)
+        took = time.monotonic() - silent
+    finally:
+        frozen.thaw.set()
+        sender.join()
+        beats[1].stop()
+        b.close()
+    print(f"B took over A's batch {took:.1f} s after A's last heartbeat")
+    assert sent == 15 and took < 3.0, (sent, took)  # auto-responses and agent notices
+    for i in range(5):
+        [auto] = w.wait_inbox(f"t{i}", 1)
+        assert auto["Subject"].startswith("Re: [Support #")

@@ -207,10 +207,32 @@ class OutboxItem(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The daemons row of the sender that holds it while it sends (next_attempt_at is then
+    # the lease): free again at once when that sender dies.
+    claimed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     ticket: Mapped[Ticket | None] = relationship()  # write order, as for Event
 
     __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "next_attempt_at"),)
+
+
+class DaemonRecord(Base):
+    """A running daemon, or a one-shot CLI run that claims mail: what claims are held in
+    the name of.  Alive while its heartbeat is fresh; deleted when it stops or is found
+    dead, its claims freed in the same transaction."""
+
+    __tablename__ = "daemons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    command: Mapped[str] = mapped_column(String(32))  # run | poll | outbox
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    # Never reuse a dead daemon's number on SQLite: a claim in its name must not pass
+    # to a newcomer.
+    __table_args__ = {"sqlite_autoincrement": True}
 
 
 class Quarantine(Base):
