@@ -26,12 +26,28 @@ log = logging.getLogger("mailticket.mailer")
 
 MARKER = "##- Please type your reply above this line -##"
 
+#: Every kind of mail we send, and what its Auto-Submitted header says of its author
+#: (RFC 3834; design, "Never answer a machine").  An agent's relayed answer is a person's
+#: words and carries none, so another helpdesk treats it as a person's mail.
+AUTO_SUBMITTED: dict[str, str | None] = {
+    "auto_response": "auto-replied",
+    "closed_notice": "auto-replied",
+    "agent": None,
+    "notification": "auto-generated",
+    "note": "auto-generated",
+    "agent_copy": "auto-generated",
+    "agent_error": "auto-generated",
+    "warning": "auto-generated",
+    "escalation": "auto-generated",
+}
+
 
 class Mailer:
     def __init__(self, config: Config, templates: Templates, secret: bytes) -> None:
         self.config = config
         self.templates = templates
         self.secret = secret
+        self.instance = compose.loop_instance(secret, config.instance)
 
     # -- helpers --------------------------------------------------------------------
     def _tz(self, dept: DepartmentConfig) -> str:
@@ -50,10 +66,8 @@ class Mailer:
 
     def _build_each(self, kind: str, dept: DepartmentConfig, now: datetime, **kw: object
                     ) -> list[compose.Outgoing]:
-        auto = "auto-generated" if kind in ("notification", "note", "agent_error",
-                                            "escalation", "warning") else "auto-replied"
         return compose.build_each(kind, from_addr=dept.address, date=now,
-                                  instance=self.config.instance, auto_submitted=auto,
+                                  instance=self.instance, auto_submitted=AUTO_SUBMITTED[kind],
                                   **kw)  # type: ignore[arg-type]
 
     def last_customer_message(self, ticket: Ticket) -> Message | None:
