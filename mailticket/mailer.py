@@ -6,7 +6,8 @@ template, built by ``mail.compose`` and queued in the caller's transaction.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from babel.core import UnknownLocaleError
 from babel.dates import format_timedelta
@@ -154,11 +155,14 @@ class Mailer:
             agents = [ticket.assignee] if ticket.assignee else list(dept.agents)
         if not agents:
             return
+        # The last five things people wrote, as they wrote them: an answer is the agent's
+        # mail, not also the copy we relayed to the customer from the department address.
         history = [
-            {"date": m.date.strftime("%Y-%m-%d %H:%M"), "direction": m.direction,
+            {"date": _stamp(m.date, self._tz(dept)), "direction": m.direction,
              "who": m.from_addr or "-", "kind": m.kind, "summary": compose.clean(m.text, 80)}
-            for m in ticket.messages if m is not msg and m.kind in WRITTEN_BY_PEOPLE
-        ][-5:]  # the last five things people wrote
+            for m in ticket.messages
+            if m is not msg and m.kind in WRITTEN_BY_PEOPLE and m.direction == "in"
+        ][-5:]
         customer = (f"{ticket.customer_name} <{ticket.customer}>" if ticket.customer_name
                     else ticket.customer)
         total = sum(int(a.get("size", 0)) for a in msg.attachments)
@@ -237,6 +241,21 @@ _LABELS = {
 
 def _label(dept: DepartmentConfig, key: str) -> str:
     return _LABELS.get(dept.language, _LABELS["en"])[key]
+
+
+def _stamp(instant: datetime, timezone: str) -> str:
+    """"2026-11-23 10:15 CET": a history line's time in the department's zone, named, as
+    the due time beside it is (the store keeps UTC, naive on SQLite)."""
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    local = instant.astimezone(ZoneInfo(timezone))
+    zone = local.tzname() or ""
+    if not zone.isalpha():  # "+03": the offset, written out
+        minutes = int(local.utcoffset().total_seconds()) // 60  # type: ignore[union-attr]
+        sign = "-" if minutes < 0 else "+"
+        zone = "UTC" + (f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+                        if minutes else "")
+    return f"{local:%Y-%m-%d %H:%M} {zone}"
 
 
 def _span(delta: timedelta | None, language: str = "en") -> str | None:
