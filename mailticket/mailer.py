@@ -146,10 +146,13 @@ class Mailer:
     def notify_agents(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
                       msg: Message, now: datetime, *, is_new: bool,
                       files: list[tuple[str, str, bytes]],
-                      agents: list[str] | None = None, kind: str = "notification") -> None:
+                      agents: list[str] | None = None, kind: str = "notification",
+                      suspected_spoof: bool = False) -> None:
         """One mail per agent, each with its own unguessable Message-ID, so a reply proves who.
 
         ``files``: the attachments of the mail just parsed (``compose.files_of``).
+        ``suspected_spoof``: the mail's From is an agent but nothing proves it; the agents
+        are warned at the top that it is treated as a customer's.
         """
         if agents is None:
             agents = [ticket.assignee] if ticket.assignee else list(dept.agents)
@@ -174,7 +177,7 @@ class Mailer:
             state=ticket.state, priority=ticket.priority, assignee=ticket.assignee,
             due_at=ticket.due_at, sla=sla_state(ticket, now), subject=msg.subject,
             text=msg.text, attachments=msg.attachments, attached=bool(files), history=history,
-            customer_language=ticket.language, bouncing=[
+            customer_language=ticket.language, suspected_spoof=suspected_spoof, bouncing=[
                 p.address for p in ticket.participants if p.bouncing])
         who = ticket.customer_name or ticket.customer
         if msg.kind in ("agent", "note"):
