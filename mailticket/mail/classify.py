@@ -502,8 +502,8 @@ def classify(
     ``support@example.com`` is one of ours.  ``instance``: the value this installation
     stamps in ``loop_header`` (``compose.loop_instance``); only that value is ours.
     None (callers that are no installation) takes any value for ours.  Never raises:
-    a rule that fails on a strange mail is skipped (the default is CUSTOMER, whose only consequence
-    is an acknowledgement, rate-limited by the caller).
+    a rule that fails on a strange mail is skipped (the default is CUSTOMER, whose only
+    consequence is an acknowledgement, rate-limited by the caller).
     """
     ctx = _Ctx(_own_set(frozenset(own_addresses)), loop_header.strip().lower(),
                instance.strip().casefold() if instance is not None else None)
