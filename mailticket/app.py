@@ -86,7 +86,7 @@ class App:
     def parser(self) -> ParsePool:
         cpus = len(os.sched_getaffinity(0))  # what this process may use, not the host
         return ParsePool(self.config.ingest.workers(cpus), self.config.languages,
-                         self.config.own_addresses)
+                         self.config.own_addresses, self.pipeline.mailer.instance)
 
     @cached_property
     def escalator(self) -> Escalator:

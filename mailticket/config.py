@@ -357,7 +357,8 @@ class LanguageConfig(_Strict):
 class Config(_Strict):
     secret_env: str = "MAILTICKET_SECRET"
     secret: str | None = None
-    instance: str = Field("mailticket", description="value of the loop header we stamp")
+    instance: str | None = Field(
+        None, description="value of the loop header we stamp; unset: derived from the secret")
     database: DatabaseConfig = DatabaseConfig()
     outgoing: OutgoingConfig = OutgoingConfig()
     listener: ListenerConfig = ListenerConfig()

@@ -6,7 +6,8 @@ template, built by ``mail.compose`` and queued in the caller's transaction.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from babel.core import UnknownLocaleError
 from babel.dates import format_timedelta
@@ -26,12 +27,28 @@ log = logging.getLogger("mailticket.mailer")
 
 MARKER = "##- Please type your reply above this line -##"
 
+#: Every kind of mail we send, and what its Auto-Submitted header says of its author
+#: (RFC 3834; design, "Never answer a machine").  An agent's relayed answer is a person's
+#: words and carries none, so another helpdesk treats it as a person's mail.
+AUTO_SUBMITTED: dict[str, str | None] = {
+    "auto_response": "auto-replied",
+    "closed_notice": "auto-replied",
+    "agent": None,
+    "notification": "auto-generated",
+    "note": "auto-generated",
+    "agent_copy": "auto-generated",
+    "agent_error": "auto-generated",
+    "warning": "auto-generated",
+    "escalation": "auto-generated",
+}
+
 
 class Mailer:
     def __init__(self, config: Config, templates: Templates, secret: bytes) -> None:
         self.config = config
         self.templates = templates
         self.secret = secret
+        self.instance = compose.loop_instance(secret, config.instance)
 
     # -- helpers --------------------------------------------------------------------
     def _tz(self, dept: DepartmentConfig) -> str:
@@ -50,10 +67,8 @@ class Mailer:
 
     def _build_each(self, kind: str, dept: DepartmentConfig, now: datetime, **kw: object
                     ) -> list[compose.Outgoing]:
-        auto = "auto-generated" if kind in ("notification", "note", "agent_error",
-                                            "escalation", "warning") else "auto-replied"
         return compose.build_each(kind, from_addr=dept.address, date=now,
-                                  instance=self.config.instance, auto_submitted=auto,
+                                  instance=self.instance, auto_submitted=AUTO_SUBMITTED[kind],
                                   **kw)  # type: ignore[arg-type]
 
     def last_customer_message(self, ticket: Ticket) -> Message | None:
@@ -131,20 +146,26 @@ class Mailer:
     def notify_agents(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
                       msg: Message, now: datetime, *, is_new: bool,
                       files: list[tuple[str, str, bytes]],
-                      agents: list[str] | None = None, kind: str = "notification") -> None:
+                      agents: list[str] | None = None, kind: str = "notification",
+                      suspected_spoof: bool = False) -> None:
         """One mail per agent, each with its own unguessable Message-ID, so a reply proves who.
 
         ``files``: the attachments of the mail just parsed (``compose.files_of``).
+        ``suspected_spoof``: the mail's From is an agent but nothing proves it; the agents
+        are warned at the top that it is treated as a customer's.
         """
         if agents is None:
             agents = [ticket.assignee] if ticket.assignee else list(dept.agents)
         if not agents:
             return
+        # The last five things people wrote, as they wrote them: an answer is the agent's
+        # mail, not also the copy we relayed to the customer from the department address.
         history = [
-            {"date": m.date.strftime("%Y-%m-%d %H:%M"), "direction": m.direction,
+            {"date": _stamp(m.date, self._tz(dept)), "direction": m.direction,
              "who": m.from_addr or "-", "kind": m.kind, "summary": compose.clean(m.text, 80)}
-            for m in ticket.messages if m is not msg and m.kind in WRITTEN_BY_PEOPLE
-        ][-5:]  # the last five things people wrote
+            for m in ticket.messages
+            if m is not msg and m.kind in WRITTEN_BY_PEOPLE and m.direction == "in"
+        ][-5:]
         customer = (f"{ticket.customer_name} <{ticket.customer}>" if ticket.customer_name
                     else ticket.customer)
         total = sum(int(a.get("size", 0)) for a in msg.attachments)
@@ -156,7 +177,7 @@ class Mailer:
             state=ticket.state, priority=ticket.priority, assignee=ticket.assignee,
             due_at=ticket.due_at, sla=sla_state(ticket, now), subject=msg.subject,
             text=msg.text, attachments=msg.attachments, attached=bool(files), history=history,
-            customer_language=ticket.language, bouncing=[
+            customer_language=ticket.language, suspected_spoof=suspected_spoof, bouncing=[
                 p.address for p in ticket.participants if p.bouncing])
         who = ticket.customer_name or ticket.customer
         if msg.kind in ("agent", "note"):
@@ -223,6 +244,21 @@ _LABELS = {
 
 def _label(dept: DepartmentConfig, key: str) -> str:
     return _LABELS.get(dept.language, _LABELS["en"])[key]
+
+
+def _stamp(instant: datetime, timezone: str) -> str:
+    """"2026-11-23 10:15 CET": a history line's time in the department's zone, named, as
+    the due time beside it is (the store keeps UTC, naive on SQLite)."""
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    local = instant.astimezone(ZoneInfo(timezone))
+    zone = local.tzname() or ""
+    if not zone.isalpha():  # "+03": the offset, written out
+        minutes = int(local.utcoffset().total_seconds()) // 60  # type: ignore[union-attr]
+        sign = "-" if minutes < 0 else "+"
+        zone = "UTC" + (f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+                        if minutes else "")
+    return f"{local:%Y-%m-%d %H:%M} {zone}"
 
 
 def _span(delta: timedelta | None, language: str = "en") -> str | None:

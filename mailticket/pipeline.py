@@ -136,7 +136,8 @@ class Pipeline:
             if batch.lookup(mail.message_id)[0]:
                 return Outcome("duplicate", None, mail.message_id, "same mail already stored")
         batch.remember(mail.message_id, mine)
-        verdict = mail.verdict or classify(mail, self.own, compose.LOOP_HEADER)
+        verdict = mail.verdict or classify(mail, self.own, compose.LOOP_HEADER,
+                                              self.mailer.instance)
         dept = self._department(mail, envelope_rcpts, mailbox_department)
         sender = mail.from_.key if mail.from_ else None
         decision = find_ticket(

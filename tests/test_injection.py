@@ -410,8 +410,8 @@ def test_hostile_customer_mail_cannot_shape_what_we_send(
     assert answer.action.startswith("agent_"), answer
     assert desk.outbox.deliver().failed == 0
     sent = read_sent(maildir)
-    [relayed] = [s for s in sent if s.message["Auto-Submitted"] == "auto-replied"
-                 and s.path != auto.path]
+    # A person's words: no Auto-Submitted (design, "Never answer a machine").
+    [relayed] = [s for s in sent if s.message["Auto-Submitted"] is None]
     assert sorted(relayed.envelope_to) == sorted([_customer(attack), *attack.cc_expected])
     assert sorted(_header_addresses(relayed.message, "To")
                   + _header_addresses(relayed.message, "Cc")) == sorted(relayed.envelope_to)

@@ -70,11 +70,12 @@ class _Parser:
     IMAP connections (one per mailbox, kept between batches)."""
 
     def __init__(self, languages: list[str], low_memory: bool, min_confidence: float,
-                 own: list[str]) -> None:
+                 own: list[str], instance: str) -> None:
         self.detector = LanguageDetector(frozenset(languages), low_memory=low_memory)
         self.detector.warm_up()
         self.min_confidence = min_confidence
         self.own = frozenset(own)
+        self.instance = instance  # our loop-header value
         self.mailboxes: dict[tuple[str, int, str, str], IMAPClient] = {}
 
     def fetch_all(self, login: ImapLogin, folder: str, uidvalidity: int,
@@ -118,7 +119,7 @@ class _Parser:
         for raw in raws:
             mail = parse(raw)
             mail.fingerprint = fingerprint(mail)
-            mail.verdict = classify(mail, self.own, LOOP_HEADER)
+            mail.verdict = classify(mail, self.own, LOOP_HEADER, self.instance)
             mail.language_guess = self.detector.guess(
                 mail.text, mail.header("Content-Language") or mail.content_language,
                 self.min_confidence) or ("", "")
@@ -244,10 +245,12 @@ class ParsePool:
 
     RETRY_AFTER = 60.0  # seconds without workers after one failed
 
-    def __init__(self, workers: int, languages: LanguageConfig, own: frozenset[str]) -> None:
+    def __init__(self, workers: int, languages: LanguageConfig, own: frozenset[str],
+                 instance: str) -> None:
         self.workers = workers
         self.languages = languages
         self.own = own
+        self.instance = instance
         self._lock = threading.Lock()
         self._pool: list[_Worker] | None = None
         self._retry_at = 0.0
@@ -259,7 +262,7 @@ class ParsePool:
             settings = {"languages": sorted(self.languages.supported),
                         "low_memory": self.languages.low_memory,
                         "min_confidence": self.languages.min_confidence,
-                        "own": sorted(self.own)}
+                        "own": sorted(self.own), "instance": self.instance}
             try:
                 self._pool = [_Worker(settings) for _ in range(self.workers)]
             except OSError as e:

@@ -52,6 +52,7 @@ class Verdict:
 class _Ctx:
     own: frozenset[str]  # own addresses, plus-tags removed, lowercase
     loop_header: str  # lowercase header name
+    instance: str | None  # our loop-header value, casefolded; None: any value is ours
 
 
 #: A rule returns a human-readable reason when it matches, else None.
@@ -119,10 +120,12 @@ def _param(value: str, name: str) -> str | None:
 
 
 def _loop_header(mail: ParsedMail, ctx: _Ctx) -> str | None:
-    value = _first(mail, ctx.loop_header)
-    if value is None:
-        return None
-    return f"carries our loop header ({_short(value, 60)})"
+    """Our own stamp only: another installation's is a stranger's mail, judged by the
+    other rules (its auto-responses say Auto-Submitted, its agents' answers do not)."""
+    for value in mail.headers.get(ctx.loop_header, ()):
+        if ctx.instance is None or value.strip().casefold() == ctx.instance:
+            return f"carries our loop header ({_short(value, 60)})"
+    return None
 
 
 def _own_address(mail: ParsedMail, ctx: _Ctx) -> str | None:
@@ -490,16 +493,20 @@ def classify(
     mail: ParsedMail,
     own_addresses: frozenset[str],
     loop_header: str = "X-Mailticket-Loop",
+    instance: str | None = None,
 ) -> Verdict:
     """Return the verdict of the first matching rule in :data:`RULES`.
 
     ``own_addresses`` are compared lowercased and without "+tag", so a reply
     from ``support+123-ab@example.com`` counts as our own when
-    ``support@example.com`` is one of ours.  Never raises: a rule that fails on
-    a strange mail is skipped (the default is CUSTOMER, whose only consequence
-    is an acknowledgement, rate-limited by the caller).
+    ``support@example.com`` is one of ours.  ``instance``: the value this installation
+    stamps in ``loop_header`` (``compose.loop_instance``); only that value is ours.
+    None (callers that are no installation) takes any value for ours.  Never raises:
+    a rule that fails on a strange mail is skipped (the default is CUSTOMER, whose only
+    consequence is an acknowledgement, rate-limited by the caller).
     """
-    ctx = _Ctx(_own_set(frozenset(own_addresses)), loop_header.strip().lower())
+    ctx = _Ctx(_own_set(frozenset(own_addresses)), loop_header.strip().lower(),
+               instance.strip().casefold() if instance is not None else None)
     for rule in RULES:
         try:
             reason = rule.fn(mail, ctx)

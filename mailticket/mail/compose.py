@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Sequence
@@ -24,6 +26,15 @@ from mailticket.mail.parse import ParsedMail, valid_content_type
 
 LOOP_HEADER = "X-Mailticket-Loop"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def loop_instance(secret: bytes, configured: str | None = None) -> str:
+    """This installation's loop-header value: the configured one, else a keyed hash of its
+    token secret, stable for the installation and unlike any other installation's, so two
+    mailtickets writing to each other never take the other's mail for their own."""
+    if configured:
+        return clean(configured, 100)
+    return "mailticket-" + hmac.new(secret, b"loop-header", hashlib.sha256).hexdigest()[:16]
 
 
 def clean(value: str, limit: int = 200) -> str:
@@ -120,7 +131,7 @@ def build_each(
     text: str,
     date: datetime,
     instance: str,
-    auto_submitted: str,
+    auto_submitted: str | None,
     cc: Sequence[tuple[str, str]] = (),
     reply_to: str | None = None,
     in_reply_to: str | None = None,
@@ -129,6 +140,8 @@ def build_each(
     attachments: Sequence[tuple[str, str, bytes]] = (),
 ) -> list[Outgoing]:
     """The same mail to several recipients (agents), one Message-ID each.
+
+    ``auto_submitted``: None for a person's words (no Auto-Submitted header at all).
 
     The MIME body is serialised once and shared; only the header lines differ.
     """
@@ -148,7 +161,7 @@ def build_each(
     ]
     trailer = [
         ("In-Reply-To", in_reply_to or ""),
-        ("Auto-Submitted", auto_submitted),
+        ("Auto-Submitted", auto_submitted or ""),
         # Ask Exchange and friends not to answer us with their own auto-replies.
         ("X-Auto-Response-Suppress", "All"),
         (LOOP_HEADER, _text(clean(instance, 100))),
