@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -418,7 +420,7 @@ def check_config(ctx: Ctx, offline: bool, as_json: bool) -> None:
     cfg = app.config
     checks = [] if offline else [*_imap_checks(cfg), _outgoing_check(cfg)]
     ok = all(c["ok"] for c in checks)
-    warnings = cfg.warnings()
+    warnings = [*cfg.warnings(), *_exposed_secrets(ctx, cfg)]
     if as_json:
         _emit({"ok": ok, "departments": len(cfg.departments), "warnings": warnings,
                "checks": [{k: v for k, v in c.items() if k != "text"} for c in checks]},
@@ -430,6 +432,17 @@ def check_config(ctx: Ctx, offline: bool, as_json: bool) -> None:
         for c in checks:
             click.echo(c["text"], err=not c["ok"])
     sys.exit(0 if ok else 1)
+
+
+def _exposed_secrets(ctx: Ctx, cfg: Any) -> list[str]:
+    """A config file that holds a password must not be readable by other accounts."""
+    path = Path(find_config_path(ctx.config_path))
+    keys = cfg.literal_secrets()
+    if not keys or not files.readable_by_others(path):
+        return []
+    return [f"{path}: holds {', '.join(keys)} and is readable by other accounts "
+            f"({stat.filemode(path.stat().st_mode)}); fix with: chmod 600 {path}, or move "
+            f"them to the environment (*_env keys)"]
 
 
 def _check(name: str, department: str | None, target: str, kind: str | None, detail: str,

@@ -379,6 +379,13 @@ class Config(_Strict):
                 f"department's tickets; add agents = [\"alice@example.com\"]"
                 for d in self.departments if not d.agents]
 
+    def literal_secrets(self) -> list[str]:
+        """Key paths that hold a password or secret in the file itself (not ``*_env``)."""
+        keys = ["secret"] if self.secret else []
+        keys += ["outgoing.password"] if self.outgoing.password else []
+        return keys + [f"departments[{d.name}].imap.password" for d in self.departments
+                       if d.imap is not None and d.imap.password]
+
     # -- lookups the rest of the code needs -------------------------------------
     def department(self, name: str) -> DepartmentConfig:
         for d in self.departments:

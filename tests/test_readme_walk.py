@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from email import policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,8 @@ class Home:
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith("MAILTICKET_")}
 
-    def cli(self, *args: str, code: int | None = 0, timeout: float = 60) -> str:
+    def run(self, *args: str, code: int | None = 0,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
         started = time.monotonic()
         r = subprocess.run(
             [sys.executable, "-m", "mailticket", "--config", "config.example.toml", *args],
@@ -47,10 +49,15 @@ class Home:
         if code is not None:
             assert r.returncode == code, (args, r.returncode, r.stdout, r.stderr)
         assert took < 20, f"mailticket {' '.join(args)} took {took:.0f} s"
+        return r
+
+    def cli(self, *args: str, code: int | None = 0) -> str:
+        """What the admin sees on the terminal: standard output and error."""
+        r = self.run(*args, code=code)
         return r.stdout + r.stderr
 
-    def json(self, *args: str, code: int = 0) -> object:
-        return json.loads(self.cli(*args, "--json", code=code).split("\n", 0)[0])
+    def json(self, *args: str, code: int = 0) -> Any:
+        return json.loads(self.run(*args, "--json", code=code).stdout)
 
     def sent(self) -> list[email.message.EmailMessage]:
         folder = self.path / "var" / "sent" / "new"
@@ -147,3 +154,18 @@ def test_a_database_others_can_read_is_named_with_the_fix(home: Home) -> None:
     out = home.cli("status")
     assert f"{db.relative_to(home.path)} is readable by other accounts (-rw-r--r--)" in out
     assert "chmod 600" in out
+
+
+def test_a_config_holding_a_password_that_others_can_read_is_reported(home: Home) -> None:
+    config = home.path / "config.example.toml"
+    assert "readable by other" not in home.cli("check-config", "--offline")  # no literal
+    config.write_text(config.read_text().replace(
+        '# secret = "only-for-local-experiments"', 'secret = "only-for-local-experiments"'))
+    config.chmod(0o600)
+    assert "readable by other" not in home.cli("check-config", "--offline")
+    config.chmod(0o644)
+    out = home.cli("check-config", "--offline")
+    assert ("config.example.toml: holds secret and is readable by other accounts "
+            "(-rw-r--r--); fix with: chmod 600") in out
+    report = home.json("check-config", "--offline")
+    assert any("holds secret" in w for w in report["warnings"])
