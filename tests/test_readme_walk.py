@@ -8,11 +8,13 @@ from what this test runs.
 from __future__ import annotations
 
 import email
+import email.message
 import json
 import os
 import re
 import shutil
 import signal
+import smtplib
 import socket
 import stat
 import subprocess
@@ -134,10 +136,67 @@ def test_readme_first_hour_on_the_embedded_default(home: Home, daemon) -> None:
     assert [(r["id"], r["customer"], r["state"]) for r in rows] == [
         (1, "jane@customer.example", "new")]
 
+    # An agent answers with Reply, through the listener: Jane gets only what was typed.
+    note = next(m for m in mails if m["To"].addresses[0].addr_spec == "alice@example.com")
+    reply = (f"From: Alice <alice@example.com>\r\nTo: {note['Reply-To']}\r\n"
+             f"Subject: Re: {note['Subject']}\r\nIn-Reply-To: {note['Message-ID']}\r\n"
+             f"Message-ID: <answer-1@example.com>\r\n\r\n"
+             "Please unplug it and step away.\r\n\r\n"
+             "On Tue, Jane wrote:\r\n> Hello, my printer is on fire.\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", 2525) as smtp:
+        smtp.sendmail("alice@example.com", [note["Reply-To"].addresses[0].addr_spec], reply)
+    answer = next(m for m in home.wait_sent(4)[3:])
+    assert answer["To"].addresses[0].addr_spec == "jane@customer.example"
+    text = answer.get_body(("plain",)).get_content()
+    assert "Please unplug it and step away." in text and "my printer is on fire" not in text
+    assert answer["Auto-Submitted"] is None, "a person's answer is not robot mail"
+
+    # The README's command table, each with and without --json where it has one.
+    assert "support" in home.cli("status")
+    status = home.json("status")
+    assert [d["command"] for d in status["daemons"]] == ["run"]
+    assert {d["department"] for d in status["departments"]} == {"support", "sales"}
+    assert home.json("tickets", "--department", "support", "--state", "pending")[0]["id"] == 1
+    assert home.json("tickets", "--overdue") == [] and home.json("tickets", "--at-risk") == []
+    unknown = home.cli("tickets", "--department", "nosuch", code=2)
+    assert "support" in unknown and "sales" in unknown
+    assert "Please unplug it" in home.cli("show", "1")
+    kinds = [m["kind"] for m in home.json("show", "1")["messages"]]
+    assert kinds[0] == "customer" and "agent" in kinds and "auto_response" in kinds
+    assert home.json("sla") == [] and "at " in home.cli("sla")
+    late = home.json("sla", "--at", "2099-01-01T12:00+01:00")
+    assert late == []  # answered: nothing can be late any more
+    assert "configuration OK" in home.cli("check-config")
+    assert home.json("check-config", "--offline")["ok"] is True
+    assert "revision" in home.cli("db", "upgrade")
+    assert home.json("outbox") == [] and "outbox empty" in home.cli("outbox")
+    assert "sent 0" in home.cli("outbox", "--retry")
+    assert home.json("quarantine") == [] and "quarantine empty" in home.cli("quarantine")
+    home.cli("poll")  # no IMAP department in the default: nothing to fetch, exit 0
+    home.cli("poll", "--once")
+
     # Admin changes work on the default, with the generated secret (no environment).
     assert "state closed" in home.cli("close", "1")
     assert "state open" in home.cli("reopen", "1")
+    home.cli("reopen", "1", code=1)  # not closed: nothing to reopen
     assert "alice@example.com" in home.cli("assign", "1", "alice@example.com")
+    assert home.json("assign", "1", "bob@example.com")["assignee"] == "bob@example.com"
+    assert "alice@example.com" in home.cli("assign", "1", "nobody-special", code=2)
+    assert home.json("close", "1")["state"] == "closed"
+    assert home.json("reopen", "1")["state"] == "open"
+
+    # A file too large to copy to the agents is still there for them.
+    pdf = bytes(range(256)) * 4000
+    att = email.message.EmailMessage()
+    att["From"], att["To"], att["Subject"] = ("jane@customer.example",
+                                              "support@example.com", "Invoice")
+    att.set_content("The invoice.")
+    att.add_attachment(pdf, maintype="application", subtype="pdf", filename="invoice.pdf")
+    with smtplib.SMTP("127.0.0.1", 2525) as smtp:
+        smtp.send_message(att)
+    home.wait_sent(7)
+    home.cli("attachment", "2", "invoice.pdf", "--out", "invoice.pdf")
+    assert (home.path / "invoice.pdf").read_bytes() == pdf
 
     # Everything mailticket wrote holds customers' mail: the owner's alone, under the
     # shell's umask 022 too (database, -wal, -shm, the outgoing maildir and its mails).
