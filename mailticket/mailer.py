@@ -131,7 +131,8 @@ class Mailer:
     def notify_agents(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
                       msg: Message, now: datetime, *, is_new: bool,
                       files: list[tuple[str, str, bytes]],
-                      agents: list[str] | None = None, kind: str = "notification") -> None:
+                      agents: list[str] | None = None, kind: str = "notification",
+                      suspected_spoof: bool = False) -> None:
         """One mail per agent, each with its own unguessable Message-ID, so a reply proves who.
 
         ``files``: the attachments of the mail just parsed (``compose.files_of``).
