@@ -24,7 +24,7 @@ from mailticket.config import Config, DepartmentConfig
 from mailticket.mail import compose
 from mailticket.mail.classify import Kind, Verdict, classify
 from mailticket.mail.language import LanguageDetector
-from mailticket.mail.parse import ParsedMail, fingerprint, parse
+from mailticket.mail.parse import ParsedMail, fingerprint, parse, usable
 from mailticket.mail.subject import base_subject
 from mailticket.mail.templates import Templates
 from mailticket.mail.threading import Decision, find_ticket
@@ -35,6 +35,15 @@ from mailticket.store.models import Message
 from mailticket.store.records import AnyTicket, NewContact, NewMessage, NewTicket
 
 log = logging.getLogger("mailticket.pipeline")
+
+NO_SENDER = "no sender address: no From, Sender, Reply-To or Return-Path with an address"
+
+
+class NoSenderAddress(Exception):
+    """A customer's mail with nobody to answer: held in quarantine, never a ticket
+    whose answers would go nowhere (``App.ingest`` quarantines whatever the pipeline
+    raises)."""
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -173,6 +182,8 @@ class Pipeline:
         )
         for bad in decision.rejected_tokens:
             log.warning("%s token rejected (bad mac): %s", mail.message_id, bad)
+        if verdict.kind is Kind.CUSTOMER and decision.is_new and not usable(mail.from_):
+            raise NoSenderAddress(NO_SENDER)
         now = batch.now or self.clock.now()
         if verdict.kind is not Kind.CUSTOMER:
             outcome = self._machine(session, batch, mail, verdict, decision, dept, source, now)
@@ -203,6 +214,12 @@ class Pipeline:
     # -- storing ------------------------------------------------------------------
     def _store(self, session: Session, batch: Batch, mail: ParsedMail, ticket: AnyTicket | None,
                kind: str, verdict: str, source: str, now: datetime) -> NewMessage | Message:
+        if mail.from_ and mail.from_header not in ("from", ""):
+            # Agents see whose mail it is and why: the header that stood in for From.
+            verdict += f"; no From: sender taken from {mail.from_header}"
+            if ticket is not None:
+                self._event(session, ticket, "sender_fallback", now, header=mail.from_header,
+                            address=mail.from_.key, message_id=mail.message_id)
         return batch.add_message(ticket, dict(
             direction="in", kind=kind, message_id=mail.message_id,
             in_reply_to=" ".join(mail.in_reply_to) or None, references=mail.references,
