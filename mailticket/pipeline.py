@@ -8,6 +8,8 @@ outbox, or not at all.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -51,6 +53,27 @@ class Outcome:
     ticket_id: int | None
     message_id: str
     reason: str
+
+
+BIG_MAIL = 1024 * 1024
+
+
+@lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None  # glibc only
+    except OSError:
+        return None
+
+
+def trim_heap(size: int) -> None:
+    """After a big mail is done and its bytes are dropped: give the heap they freed back
+    to the system.  glibc keeps freed memory for reuse, so the daemon stayed at 171 MB
+    after one 20 MB attachment instead of 87 (bench/big_attachment.py); now 92."""
+    libc = _libc() if size >= BIG_MAIL else None
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def ceil_minute(t: datetime) -> datetime:

@@ -19,6 +19,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailticket.app import App
+from mailticket.pipeline import trim_heap
 
 log = logging.getLogger("mailticket.ingest.listener")
 
@@ -54,6 +55,10 @@ class IngestHandler:
             return self._reply(envelope, "451 4.3.0 temporarily unable to store the message, "
                                          "try again later")
         self.on_ingested()
+        # The mail's bytes (and aiosmtpd's copies of them) go once DATA is answered:
+        # trim the heap then, so a big mail does not stay resident.
+        size, raw, envelope.content, envelope.original_content = len(raw), b"", None, None
+        loop.call_soon(trim_heap, size)
         return self._reply(envelope, f"250 2.0.0 {outcome.action} {outcome.message_id}")
 
 
