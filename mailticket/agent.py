@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from mailticket.actions import change_state, stop_clock
 from mailticket.config import DepartmentConfig
 from mailticket.mail.compose import files_of
-from mailticket.mail.parse import ParsedMail
+from mailticket.mail.parse import ParsedMail, usable
 from mailticket.mail.replies import Commands, new_text, split_commands
 from mailticket.mail.threading import Decision
 from mailticket.mailer import Mailer
@@ -74,6 +74,11 @@ def handle_reply(session: Session, mailer: Mailer, ticket: Ticket, dept: Departm
                                f"(agents: {', '.join(sorted(staff(dept)))})")
     if not body and not cmds.seen:
         cmds.errors.append("the reply has no text of its own above the quoted notification")
+    if body and not cmds.note and not usable(ticket.customer):
+        # Never "relay" to <> and let the agent believe the customer heard them.
+        cmds.errors.append(f"ticket #{ticket.id} has no customer address "
+                           f"({ticket.customer or 'none'}): nothing can be sent; a reply "
+                           "with only commands (#close, #note …) still works")
     msg.kind = "note" if cmds.note else "agent"
     msg.text = body
     if cmds.errors:

@@ -19,6 +19,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailticket.app import App
+from mailticket.pipeline import trim_heap
 
 log = logging.getLogger("mailticket.ingest.listener")
 
@@ -41,7 +42,7 @@ class IngestHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or b""
+        raw = with_return_path(envelope.original_content or b"", envelope.mail_from)
         dept = self.app.config.department_for_address(envelope.rcpt_tos[0])
         source = f"smtp:{session.peer[0] if session.peer else '?'}"
         loop = asyncio.get_running_loop()
@@ -54,7 +55,22 @@ class IngestHandler:
             return self._reply(envelope, "451 4.3.0 temporarily unable to store the message, "
                                          "try again later")
         self.on_ingested()
+        # The mail's bytes (and aiosmtpd's copies of them) go once DATA is answered:
+        # trim the heap then, so a big mail does not stay resident.
+        size, raw, envelope.content, envelope.original_content = len(raw), b"", None, None
+        loop.call_soon(trim_heap, size)
         return self._reply(envelope, f"250 2.0.0 {outcome.action} {outcome.message_id}")
+
+
+def with_return_path(raw: bytes, mail_from: str | None) -> bytes:
+    """The mail as the final delivery stores it (RFC 5321 4.4): the envelope sender in a
+    Return-Path on top, as Dovecot writes it for IMAP.  A mail without a From is then
+    still somebody's, and a null sender (<>) marks a machine's mail."""
+    if mail_from is None:
+        return raw
+    addr = "".join(c for c in mail_from if c not in "<>\r\n")
+    eol = b"\r\n" if raw.find(b"\r\n") == raw.find(b"\n") - 1 >= 0 else b"\n"
+    return b"Return-Path: <" + addr.encode("utf-8", "surrogateescape") + b">" + eol + raw
 
 
 class _Controller(Controller):

@@ -358,7 +358,12 @@ class ParsedMail:
     synthetic_id: bool
     in_reply_to: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
+    #: Who wrote it: the From header, else (see ``from_header``) a fall-back.
     from_: Address | None = None
+    #: The header ``from_`` was taken from: "from", else the first of "sender",
+    #: "reply-to", "return-path" with a usable address (a mail without a From still has
+    #: somebody to answer); "" when none has one.
+    from_header: str = "from"
     sender: Address | None = None
     reply_to: list[Address] = field(default_factory=list)
     to: list[Address] = field(default_factory=list)
@@ -1318,6 +1323,32 @@ def _content_language(sources: list[list[str] | None], ctx: _Ctx) -> str | None:
     return None
 
 
+_DOMAIN_RE = re.compile(r"[^@\s<>\"]+")
+
+
+def usable(a: Address | str | None) -> bool:
+    """An address a reply can be sent to: a local part (quoted ones hold '@' and ',')
+    and a domain."""
+    local, _, domain = (a.addr if isinstance(a, Address) else a or "").rpartition("@")
+    return bool(local) and _DOMAIN_RE.fullmatch(domain) is not None
+
+
+def _fall_back_sender(mail: ParsedMail, ctx: _Ctx) -> None:
+    """A mail without a usable From is somebody's all the same: Sender, Reply-To or the
+    envelope sender (Return-Path, as the delivering server wrote it) say whose."""
+    if usable(mail.from_):
+        return
+    path = Address("", mail.return_path) if mail.return_path else None
+    reply_to = next((r for r in mail.reply_to if usable(r)), None)
+    for header, a in (("sender", mail.sender), ("reply-to", reply_to), ("return-path", path)):
+        if usable(a):
+            ctx.note(f"no usable From ({mail.from_.addr if mail.from_ else 'none'}): "
+                     f"{header} {a.addr} taken as the sender")  # type: ignore[union-attr]
+            mail.from_, mail.from_header = a, header
+            return
+    mail.from_header = ""
+
+
 def _parse(raw: bytes, ctx: _Ctx) -> ParsedMail:
     msg = mime.split(raw, _POLICY) or message_from_bytes(raw, policy=_POLICY)
     hv = ctx.safe("headers", lambda: _header_values(msg), {})
@@ -1372,6 +1403,7 @@ def _parse(raw: bytes, ctx: _Ctx) -> ParsedMail:
         ),
         defects=ctx.defects,
     )
+    _fall_back_sender(mail, ctx)
     mail.bounced_recipients = ctx.safe(
         "delivery status", lambda: _bounced_recipients(mail, walker, hv, ctx), []
     )

@@ -4,12 +4,14 @@ The notification starts with a marker line; a reply is cut there first (the
 strongest signal, whatever the client does with quotes).  Without it,
 quotequail finds the quoted part.  Either way the attribution line the client
 put above the quote ("On … wrote:", "Le … a écrit :", "На … написа:", an
-Outlook "From:/Sent:" block) is removed too: it names our token address.
+Outlook "From:/Sent:" block and the line of underscores above it) is removed too: it
+names our token address.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field
 
 import quotequail
@@ -36,6 +38,8 @@ _SEPARATOR_RE = re.compile(
     r"^\s*-{2,}\s*(original message|original-nachricht|ursprüngliche nachricht|"
     r"message d'origine|ursprungligt meddelande|mensaje original|оригинално писмо|"
     r"forwarded message|message transféré)\s*-{2,}\s*$", re.IGNORECASE)
+# Outlook's rule above its header block, in every language: a line of underscores.
+_RULE_RE = re.compile(r"^\s*_{8,}\s*$")
 # Outlook's header block: "From:" followed within a few lines by "Sent:"/"Date:".
 _HEADER_FROM = re.compile(r"^\s*\*?(from|de|von|från|fra|от|van)\s*:\*?\s", re.IGNORECASE)
 _HEADER_SENT = re.compile(
@@ -64,7 +68,7 @@ def _strip_tail(text: str) -> str:
             break
     while lines:
         last = lines[-1]
-        if not last.strip() or last.lstrip().startswith(">"):
+        if not last.strip() or last.lstrip().startswith(">") or _RULE_RE.match(last):
             lines.pop()
             continue
         # Attribution lines may be wrapped over two lines by the client.
@@ -100,7 +104,8 @@ def new_text(text: str) -> str:
         else:
             blocks = quotequail.quote(text)
             cut = blocks[0][1] if blocks and blocks[0][0] else text
-    top = _strip_tail(cut).strip()
+    # Dedented: HTML converted to text indents every line of a block alike.
+    top = textwrap.dedent(_strip_tail(cut)).strip()
     return top or _below_quote(text)
 
 
