@@ -26,7 +26,7 @@ def _name(pid: int) -> str:
     """Which process below the daemon this is, for the table: "worker 1234"."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            worker = b"mailticket.ingest.parsing" in fh.read()
+            worker = b"mailticket.ingest.workers" in fh.read()
     except OSError:
         worker = False
     return f"{'worker' if worker else 'process'} {pid}"

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from mailticket.actions import change_state, stop_clock
 from mailticket.config import DepartmentConfig
-from mailticket.mail.compose import files_of
-from mailticket.mail.parse import ParsedMail, usable
-from mailticket.mail.replies import Commands, new_text, split_commands
-from mailticket.mail.threading import Decision
-from mailticket.mailer import Mailer
+from mailticket.incoming.parse import ParsedMail, usable
+from mailticket.incoming.replies import Commands, new_text, split_commands
+from mailticket.incoming.threading import Decision
+from mailticket.outgoing.compose import files_of
+from mailticket.outgoing.mailer import Mailer
 from mailticket.store.batch import record
 from mailticket.store.models import Message, Ticket
 

@@ -15,16 +15,16 @@ from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
 from mailticket.config import Config
-from mailticket.ingest.parsing import ParsePool
-from mailticket.mail.parse import ParsedMail, parse
-from mailticket.mail.templates import Templates
-from mailticket.mail.threading import originals_first
-from mailticket.outbox import Outbox
+from mailticket.incoming.parse import ParsedMail, parse
+from mailticket.incoming.threading import originals_first
+from mailticket.ingest.workers import ParsePool
+from mailticket.outgoing.outbox import Outbox
+from mailticket.outgoing.templates import Templates
+from mailticket.outgoing.transport import make_transport
 from mailticket.pipeline import Outcome, Pipeline
 from mailticket.sla.escalation import Escalator
 from mailticket.store.db import Database
 from mailticket.store.models import Quarantine, Setting
-from mailticket.transport import make_transport
 
 log = logging.getLogger("mailticket.ingest")
 

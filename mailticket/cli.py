@@ -24,7 +24,7 @@ from mailticket import actions, files, views
 from mailticket.app import App, SchemaOutdated
 from mailticket.clock import FixedClock
 from mailticket.config import ConfigError, find_config_path, load_config
-from mailticket.outbox import DeliveryReport
+from mailticket.outgoing.outbox import DeliveryReport
 from mailticket.store.models import STATES, Ticket
 
 
@@ -473,7 +473,7 @@ def _imap_checks(cfg: Any) -> Iterator[dict[str, Any]]:
 
 
 def _outgoing_check(cfg: Any) -> dict[str, Any]:
-    from mailticket.transport import SmtpTransport, TransportDown
+    from mailticket.outgoing.transport import SmtpTransport, TransportDown
 
     out = cfg.outgoing
     if out.transport != "smtp":

@@ -248,7 +248,7 @@ MailAddress = Annotated[str, AfterValidator(_mail_address)]
 
 def _template_languages(dirs: list[str | Path | None], department: str | None) -> set[str]:
     """Languages with templates: ``<lang>/`` or ``<department>/<lang>/`` holding a ``.j2``."""
-    from mailticket.mail.templates import builtin_dir
+    from mailticket.outgoing.templates import builtin_dir
 
     found: set[str] = set()
     for base in [*(Path(d) for d in dirs if d), builtin_dir()]:
@@ -340,7 +340,7 @@ class IngestConfig(_Strict):
 
 
 def _supported_language(code: str, info: ValidationInfo) -> str:
-    from mailticket.mail.language import LanguageDetector
+    from mailticket.incoming.language import LanguageDetector
 
     code = code.strip().lower()
     LanguageDetector(frozenset({code}))  # ValueError names a code Lingua does not know

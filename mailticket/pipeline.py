@@ -23,14 +23,14 @@ from mailticket import agent
 from mailticket.actions import change_state
 from mailticket.clock import Clock
 from mailticket.config import Config, DepartmentConfig
-from mailticket.mail import compose
-from mailticket.mail.classify import Kind, Verdict, classify
-from mailticket.mail.language import LanguageDetector
-from mailticket.mail.parse import ParsedMail, fingerprint, parse, usable
+from mailticket.incoming.classify import Kind, Verdict, classify
+from mailticket.incoming.language import LanguageDetector
+from mailticket.incoming.parse import ParsedMail, fingerprint, parse, usable
+from mailticket.incoming.threading import Decision, find_ticket
 from mailticket.mail.subject import base_subject
-from mailticket.mail.templates import Templates
-from mailticket.mail.threading import Decision, find_ticket
-from mailticket.mailer import Mailer
+from mailticket.outgoing import compose
+from mailticket.outgoing.mailer import Mailer
+from mailticket.outgoing.templates import Templates
 from mailticket.sla.calendar import SECONDS
 from mailticket.store.batch import Batch, bounded_references, record
 from mailticket.store.models import Message

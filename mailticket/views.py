@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
 from mailticket.config import Config
-from mailticket.mail.parse import parse
+from mailticket.incoming.parse import parse
 from mailticket.mail.subject import tag
-from mailticket.outbox import pending_count
+from mailticket.outgoing.outbox import pending_count
 from mailticket.sla.state import sla_state
 from mailticket.store.models import Event, MailboxState, OutboxItem, Quarantine, Ticket
 

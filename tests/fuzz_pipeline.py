@@ -70,10 +70,10 @@ def _clean(what: str, values: Iterable[str | None]) -> None:
 
 def load() -> Callable[[bytes], None]:
     """Import the code under test (inside atheris' instrumentation when fuzzing)."""
-    from mailticket.mail.classify import Verdict, classify
-    from mailticket.mail.compose import LOOP_HEADER
-    from mailticket.mail.parse import MAX_ID_LEN, parse
-    from mailticket.mail.threading import Decision, find_ticket
+    from mailticket.incoming.classify import Verdict, classify
+    from mailticket.incoming.parse import MAX_ID_LEN, parse
+    from mailticket.incoming.threading import Decision, find_ticket
+    from mailticket.outgoing.compose import LOOP_HEADER
 
     lookups = FakeLookups()
 

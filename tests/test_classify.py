@@ -1,4 +1,4 @@
-"""Tests for mailticket.mail.classify: one test per rule, the order, real samples."""
+"""Tests for mailticket.incoming.classify: one test per rule, the order, real samples."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailticket.mail.classify import RULES, Kind, Verdict, classify, own_key
-from mailticket.mail.parse import ParsedMail, parse
+from mailticket.incoming.classify import RULES, Kind, Verdict, classify, own_key
+from mailticket.incoming.parse import ParsedMail, parse
 
 DATA = Path(__file__).parent / "data"
 OWN = frozenset({"support@example.com", "Sales@Example.com"})

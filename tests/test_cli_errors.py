@@ -118,7 +118,7 @@ def test_outbox_retry_with_the_server_down_exits_1(make_world, caplog):
 def test_a_server_without_auth_is_not_called_unreachable(make_world, no_auth_port, caplog):
     w = make_world()
     _point_smtp_at(w, no_auth_port)
-    with caplog.at_level(logging.WARNING, logger="mailticket.outbox"):
+    with caplog.at_level(logging.WARNING, logger="mailticket.outgoing.outbox"):
         _queue_a_mail(w)
     assert "authentication: " in caplog.text and "unreachable" not in caplog.text
     r = cli(w, "outbox", "--retry")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
-from mailticket.mail import compose
+from mailticket.outgoing import compose
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SUBJECT = "Принтерът не печата след актуализацията — моля, помогнете ни днес! ü é 日本"

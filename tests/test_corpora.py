@@ -35,9 +35,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from mailticket.app import App
-from mailticket.mail import compose
-from mailticket.mail.classify import Kind, classify
-from mailticket.mail.parse import parse
+from mailticket.incoming.classify import Kind, classify
+from mailticket.incoming.parse import parse
+from mailticket.outgoing import compose
 from mailticket.store.models import Message, Quarantine
 from tests import corpora
 

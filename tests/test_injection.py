@@ -36,7 +36,7 @@ SUPPORT = f"support@{DOMAIN}"
 AGENTS = (f"alice@{DOMAIN}", f"bob@{DOMAIN}")
 
 # Headers any mail we send may carry; anything else was put there by someone else.
-# (When mail/compose.py learns a new header, add it here.)
+# (When outgoing/compose.py learns a new header, add it here.)
 ALLOWED = {
     "x-mailticket-envelope-from", "x-mailticket-envelope-to", "from", "to", "cc", "reply-to",
     "subject", "date", "message-id", "in-reply-to", "references", "auto-submitted",

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailticket.mail import language as language_module
-from mailticket.mail.dates import format_instant
-from mailticket.mail.language import DEFAULT_LANGUAGES, LanguageDetector, header_language
-from mailticket.mail.templates import Templates, builtin_dir
+from mailticket.incoming import language as language_module
+from mailticket.incoming.language import DEFAULT_LANGUAGES, LanguageDetector, header_language
+from mailticket.outgoing.dates import format_instant
+from mailticket.outgoing.templates import Templates, builtin_dir
 
 LANGUAGES = ["en", "fr", "sv", "es", "bg", "de"]
 

@@ -1,4 +1,4 @@
-"""The fast MIME splitter (``mail/mime.py``) must change nothing but speed: every mail of
+"""The fast MIME splitter (``incoming/mime.py``) must change nothing but speed: every mail of
 every corpus parses to the same ``ParsedMail`` with it as with the stdlib's parser
 alone, and the common mail really takes the fast path."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench import corpus
-from mailticket.mail import mime, parse
+from mailticket.incoming import mime, parse
 from tests import corpora
 
 DATA = Path(__file__).parent / "data"

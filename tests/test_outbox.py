@@ -10,11 +10,11 @@ from sqlalchemy import select
 
 from mailticket.clock import FixedClock
 from mailticket.config import OutgoingConfig
-from mailticket.mail.compose import build
-from mailticket.outbox import Outbox, enqueue
+from mailticket.outgoing.compose import build
+from mailticket.outgoing.outbox import Outbox, enqueue
+from mailticket.outgoing.transport import SmtpTransport
 from mailticket.store.db import Database
 from mailticket.store.models import Event, OutboxItem
-from mailticket.transport import SmtpTransport
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Tests for mailticket.mail.parse: every field, hostile input, real-world samples."""
+"""Tests for mailticket.incoming.parse: every field, hostile input, real-world samples."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailticket.mail import parse as parse_mod
-from mailticket.mail.classify import Verdict, classify
-from mailticket.mail.parse import (
+from mailticket.incoming import parse as parse_mod
+from mailticket.incoming.classify import Verdict, classify
+from mailticket.incoming.parse import (
     MAX_ADDR_LEN,
     MAX_NAME_LEN,
     Address,

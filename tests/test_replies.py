@@ -1,6 +1,6 @@
 """Quote stripping and commands, as pure functions."""
 
-from mailticket.mail.replies import new_text, split_commands
+from mailticket.incoming.replies import new_text, split_commands
 
 
 def test_bottom_posted_reply_keeps_the_text_below_the_quote():

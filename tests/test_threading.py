@@ -1,6 +1,6 @@
 """The design's four threading rules, strongest first, over an in-memory lookup."""
 
-from mailticket.mail.threading import find_ticket, originals_first
+from mailticket.incoming.threading import find_ticket, originals_first
 from mailticket.mail.tokens import read_token, token_address
 
 SECRET = b"k" * 32

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from mailticket.app import App
 from mailticket.daemons import Registry
 from mailticket.ingest.imap import ImapPoller
+from mailticket.outgoing.transport import TransportDown
 from mailticket.store.models import Message, OutboxItem, Quarantine, Ticket
-from mailticket.transport import TransportDown
 from tests.conftest import mail, start_daemon, stop_daemon
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,10 @@ from email.message import EmailMessage
 import pytest
 
 from mailticket.clock import FixedClock
-from mailticket.mail import compose
-from mailticket.mail.classify import Kind, classify
-from mailticket.mail.parse import parse
-from mailticket.mailer import AUTO_SUBMITTED
+from mailticket.incoming.classify import Kind, classify
+from mailticket.incoming.parse import parse
+from mailticket.outgoing import compose
+from mailticket.outgoing.mailer import AUTO_SUBMITTED
 from tests.conftest import World, body, mail
 from tests.test_agents import reply
 from tests.test_core_flow import cli

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from mailticket.config import Config, DepartmentConfig
-from mailticket.mailer import Mailer
+from mailticket.outgoing.mailer import Mailer
 from mailticket.sla.calendar import BusinessCalendar, parse_duration
 from mailticket.store.db import Database
 from mailticket.store.models import Event, Ticket

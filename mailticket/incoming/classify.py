@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from mailticket.mail.parse import Address, ParsedMail, listed_recipients
+from mailticket.incoming.parse import Address, ParsedMail, listed_recipients
 
 __all__ = ["RULES", "Kind", "Rule", "Verdict", "classify", "own_key"]
 

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from mailticket.mail.parse import ParsedMail, valid_content_type
+from mailticket.incoming.parse import ParsedMail, valid_content_type
 
 LOOP_HEADER = "X-Mailticket-Loop"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")

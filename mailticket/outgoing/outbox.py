@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
 from mailticket.daemons import DEAD_AFTER, live
-from mailticket.mail.compose import Outgoing
+from mailticket.outgoing.compose import Outgoing
+from mailticket.outgoing.transport import PermanentError, Transport, TransportDown
 from mailticket.store.batch import current_batch
 from mailticket.store.db import Database
 from mailticket.store.models import Event, Message, OutboxItem, Ticket
-from mailticket.transport import PermanentError, Transport, TransportDown
 
 log = logging.getLogger("mailticket.outbox")
 

@@ -26,10 +26,10 @@ from email.utils import getaddresses, parsedate_to_datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
 
-from mailticket.mail import mime
+from mailticket.incoming import mime
 
 if TYPE_CHECKING:
-    from mailticket.mail.classify import Verdict
+    from mailticket.incoming.classify import Verdict
 
 __all__ = [
     "Address",

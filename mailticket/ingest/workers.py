@@ -7,7 +7,7 @@ With workers, every fetched mail goes to them, so the daemon never loads the lan
 models. A worker that dies or cannot reach the server costs nothing but time: the
 daemon fetches and parses those mails itself.
 
-A worker is ``python -m mailticket.ingest.parsing``, fed over its stdin and answering on
+A worker is ``python -m mailticket.ingest.workers``, fed over its stdin and answering on
 its stdout, one pickled frame per batch, in order.  Not ``multiprocessing``: its fork
 server and resource tracker are two more processes, and every worker it starts imports
 the daemon's main module, so each carried the whole daemon (100 MB where 50 do).  A
@@ -31,11 +31,11 @@ from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
 from typing import IO, TYPE_CHECKING, Any
 
+from mailticket.incoming.classify import classify
+from mailticket.incoming.language import LanguageDetector
+from mailticket.incoming.parse import ParsedMail, fingerprint, parse
 from mailticket.ingest.imapconn import ImapLogin, open_imap
-from mailticket.mail.classify import classify
-from mailticket.mail.compose import LOOP_HEADER
-from mailticket.mail.language import LanguageDetector
-from mailticket.mail.parse import ParsedMail, fingerprint, parse
+from mailticket.outgoing.compose import LOOP_HEADER
 
 if TYPE_CHECKING:
     from imapclient import IMAPClient

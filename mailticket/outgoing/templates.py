@@ -15,8 +15,8 @@ from typing import Any
 
 import jinja2
 
-from mailticket.mail.dates import format_instant
-from mailticket.mail.labels import label
+from mailticket.outgoing.dates import format_instant
+from mailticket.outgoing.labels import label
 
 
 @cache

@@ -14,11 +14,11 @@ from babel.dates import format_timedelta
 from sqlalchemy.orm import Session
 
 from mailticket.config import Config, DepartmentConfig
-from mailticket.mail import compose
 from mailticket.mail.subject import reply_subject, tag, ticket_subject
-from mailticket.mail.templates import Templates
 from mailticket.mail.tokens import token_address
-from mailticket.outbox import enqueue
+from mailticket.outgoing import compose
+from mailticket.outgoing.outbox import enqueue
+from mailticket.outgoing.templates import Templates
 from mailticket.sla.state import sla_state
 from mailticket.store.batch import WRITTEN_BY_PEOPLE, record
 from mailticket.store.models import Message, Ticket
