@@ -43,7 +43,7 @@ DEAD_AFTER = 10.0
 PID_START_SLACK = 1.0  # /proc's boot time has whole seconds
 
 
-def live(now: datetime, dead_after: float = DEAD_AFTER) -> Select[tuple[int]]:
+def live(now: datetime, dead_after: float = DEAD_AFTER) -> Select[int]:
     """The ids of holders whose heartbeat is fresh."""
     return select(DaemonRecord.id).where(
         DaemonRecord.heartbeat_at >= now - timedelta(seconds=dead_after))

@@ -7,7 +7,7 @@ stable interface for scripts (see docs/cli.md).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from email import message_from_bytes
 from email.message import Message as EmailMessage
@@ -73,7 +73,7 @@ def ticket_detail(config: Config, t: Ticket, now: datetime) -> dict[str, Any]:
         "text": m.text, "attachments": m.attachments,
     } for m in t.messages]
     session = object_session(t)
-    events = session.scalars(select(Event).where(Event.ticket_id == t.id)
+    events: Iterable[Event] = session.scalars(select(Event).where(Event.ticket_id == t.id)
                              .order_by(Event.at, Event.id)) if session else []
     d["events"] = [{"at": _iso(e.at, tz), "kind": e.kind, "actor": e.actor,
                     "detail": _local_detail(e.detail, tz)} for e in events]
@@ -202,9 +202,10 @@ def status(session: Session, config: Config, now: datetime) -> dict[str, Any]:
     tz = config.calendar.timezone
     # "mailboxes": every daemon polls every mailbox today (Message-IDs keep each mail
     # once), so none holds one.
-    daemons = [{"id": d.id, "host": d.host, "pid": d.pid, "command": d.command,
-                "started_at": _iso(d.started_at, tz), "heartbeat_at": _iso(d.heartbeat_at, tz),
-                "mailboxes": []} for d in running_daemons(session)]
+    daemons: list[dict[str, Any]] = [
+        {"id": d.id, "host": d.host, "pid": d.pid, "command": d.command,
+         "started_at": _iso(d.started_at, tz), "heartbeat_at": _iso(d.heartbeat_at, tz),
+         "mailboxes": []} for d in running_daemons(session)]
     return {"departments": depts, "outbox_depth": pending_count(session),
             "quarantined": quarantined, "daemons": daemons}
 

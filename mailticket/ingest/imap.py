@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,7 +76,7 @@ class ImapPoller:
             s.flush()
         return row
 
-    def _advance(self, uid: int):  # noqa: ANN202 - a closure for App.ingest
+    def _advance(self, uid: int) -> Callable[[Session], None]:  # a closure for App.ingest
         def advance(s: Session) -> None:
             s.execute(update(MailboxState).where(
                 MailboxState.department == self.dept.name,

@@ -12,6 +12,7 @@ ticket does not tell the two apart.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from operator import itemgetter
 from typing import Any, ClassVar
 
@@ -33,14 +34,14 @@ class Columns:
             if col.primary_key and col.autoincrement is not False and not with_key:
                 continue  # numbered by the database
             self.keys.append(col.key)
-            d = col.default
+            d: Any = col.default  # a scalar or callable default: both carry .arg
             if d is not None and not d.is_scalar:
-                empty = d.arg(None)  # type: ignore[union-attr]
+                empty = d.arg(None)
                 # default=list / dict: the type itself, not SQLAlchemy's slower wrapper
                 self.factories[col.key] = (type(empty) if empty == type(empty)() else
-                                           lambda fn=d.arg: fn(None))  # type: ignore[union-attr]
+                                           partial(d.arg, None))
             else:
-                self.scalars[col.key] = None if d is None else d.arg  # type: ignore[union-attr]
+                self.scalars[col.key] = None if d is None else d.arg
         self.defaulted = set(self.factories) | {
             key for key, value in self.scalars.items() if value is not None}
 
