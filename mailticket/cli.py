@@ -13,7 +13,7 @@ import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -393,21 +393,54 @@ def _staff(app: App, department: str) -> list[str]:
 def sla_cmd(ctx: Ctx, at: str | None, as_json: bool) -> None:
     """What is overdue or at risk now, or at a given instant."""
     app = ctx.app()
-    when = app.clock.now()
-    if at:
-        try:
-            when = datetime.fromisoformat(at)
-        except ValueError:
-            raise click.BadParameter("use ISO 8601, e.g. 2026-11-24T09:00+01:00",
-                                     param_hint="--at") from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=ZoneInfo(app.config.calendar.timezone))
+    when = _instant(at, app.config.calendar.timezone, "--at") if at else app.clock.now()
     app.clock = FixedClock(when.astimezone(UTC))
     with app.db.transaction() as s:
         rows = views.list_tickets(s, app.config, app.clock.now(), overdue=True, at_risk=True)
     at_local = when.astimezone(ZoneInfo(app.config.calendar.timezone))
     _emit(rows, as_json, f"at {at_local.isoformat(timespec='seconds')}:\n"
           + _ticket_lines(rows))
+
+
+def _instant(value: str, timezone: str, option: str) -> datetime:
+    """An ISO date or instant from the command line; without an offset, in ``timezone``
+    (a date alone is its midnight)."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use ISO 8601, e.g. 2026-11-24 or 2026-11-24T09:00+01:00",
+                                 param_hint=option) from None
+    return when if when.tzinfo else when.replace(tzinfo=ZoneInfo(timezone))
+
+
+@main.command()
+@department_option
+@click.option("--since", metavar="DATE",
+              help="start of the period (ISO date or instant; default: 30 days before --until)")
+@click.option("--until", metavar="DATE",
+              help="end of the period, not included (ISO date or instant; default: now)")
+@json_option
+@pass_ctx
+def report(ctx: Ctx, department: str | None, since: str | None, until: str | None,
+           as_json: bool) -> None:
+    """Is the promise kept: volume, first response, SLA met, backlog, agents, languages."""
+    from mailticket import report as reports
+    from mailticket.report.text import render
+
+    app = ctx.app()
+    zone = app.config.calendar.timezone
+    now = app.clock.now()
+    end = _instant(until, zone, "--until") if until else now
+    start = _instant(since, zone, "--since") if since else end - timedelta(days=30)
+    if start >= end:
+        raise click.BadParameter("the period is empty: --since must come before --until",
+                                 param_hint="--since")
+    name = _department(app, department)
+    with app.db.read() as s:
+        data = reports.build(s, app.config, since=start.astimezone(UTC),
+                             until=end.astimezone(UTC), now=now,
+                             departments=[name] if name else None)
+    _emit(data, as_json, render(data))
 
 
 @main.command("check-config")

@@ -356,6 +356,7 @@ address = "support@{HELPDESK_DOMAIN}"
 display_name = "Example Support"
 agents = ["alice@{HELPDESK_DOMAIN}", "bob@{HELPDESK_DOMAIN}"]
 """
+    (folder / "config.toml").write_text(text)  # for the command line, too
     app = App(parse_config(text, str(folder / "config.toml")))
     app.ensure_schema()
     return app

@@ -1,0 +1,46 @@
+"""``mailticket report``: is the promise kept, per department, over a period.
+
+``history`` reads what the events recorded, ``figures`` turns it into numbers
+(pure), ``text`` shows them on a terminal.  Definitions: docs/reports.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from mailticket.config import Config
+from mailticket.report import figures, history
+from mailticket.sla.calendar import BusinessCalendar, Duration
+
+
+def promise(cal: BusinessCalendar, response: Duration, at: datetime) -> datetime:
+    """The due instant the auto-response promised for a message that arrived ``at``."""
+    from mailticket.pipeline import ceil_minute  # the pipeline's own rounding
+
+    due = cal.add(at, response)
+    return due if response.unit == "seconds" else ceil_minute(due)
+
+
+def build(session: Session, config: Config, *, since: datetime, until: datetime,
+          now: datetime, departments: list[str] | None = None) -> dict[str, Any]:
+    """The report as ``report --json`` prints it."""
+    out = []
+    for dept in config.departments:
+        if departments and dept.name not in departments:
+            continue
+        cal = config.calendar_for(dept)
+        response = config.sla_for(dept).response_duration
+        zone = ZoneInfo((dept.calendar or config.calendar).timezone)
+        fig = figures.compute(
+            dept.name, history.load(session, dept.name, since, until, now),
+            until=until, now=now, zone=zone,
+            due=lambda at, cal=cal, response=response: promise(cal, response, at),
+            business=cal.open_time_between)
+        out.append(figures.as_json(fig, zone))
+    zone = ZoneInfo(config.calendar.timezone)
+    return {"since": since.astimezone(zone).isoformat(timespec="seconds"),
+            "until": until.astimezone(zone).isoformat(timespec="seconds"), "departments": out}
