@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,7 +39,7 @@ def build(session: Session, config: Config, *, since: datetime, until: datetime,
         fig = figures.compute(
             dept.name, history.load(session, dept.name, since, until, now),
             until=until, now=now, zone=zone,
-            due=lambda at, cal=cal, response=response: promise(cal, response, at),
+            due=partial(promise, cal, response),
             business=cal.open_time_between)
         out.append(figures.as_json(fig, zone))
     zone = ZoneInfo(config.calendar.timezone)

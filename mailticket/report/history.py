@@ -19,11 +19,11 @@ def load(session: Session, department: str, since: datetime, until: datetime,
          now: datetime) -> History:
     """Arrivals in [since, until); what stopped clocks from ``since`` on (an answer after
     the period still decides a message of the period)."""
-    in_dept = Event.ticket_id.in_(select(Ticket.id).where(Ticket.department == department))
     rows = session.execute(
         select(Event.ticket_id, Event.at, Event.kind, Event.actor, Event.detail, Ticket.language)
         .join(Ticket, Ticket.id == Event.ticket_id)
-        .where(in_dept, Event.kind.in_(ARRIVALS + STOPS), Event.at >= since, Event.at <= now)
+        .where(Ticket.department == department, Event.kind.in_(ARRIVALS + STOPS),
+               Event.at >= since, Event.at <= now)
         .order_by(Event.at, Event.id))
     arrivals, stops, created = [], [], []
     reopened = closed = 0
@@ -47,9 +47,9 @@ def load(session: Session, department: str, since: datetime, until: datetime,
         .where(Ticket.department == department, Message.kind == "escalation",
                Message.direction == "out", Message.date >= since, Message.date < until)) or 0
     solved = session.scalar(
-        select(func.count()).select_from(Event).where(
-            in_dept, Event.kind == "solved_by_faq", Event.at >= since,
-            Event.at < until)) or 0
+        select(func.count()).select_from(Event).join(Ticket, Ticket.id == Event.ticket_id)
+        .where(Ticket.department == department, Event.kind == "solved_by_faq",
+               Event.at >= since, Event.at < until)) or 0
     open_now = session.scalar(select(func.count()).select_from(Ticket).where(
         Ticket.department == department, Ticket.state != "closed")) or 0
     oldest = session.scalar(select(func.min(Ticket.clock_started_at)).where(

@@ -170,6 +170,9 @@ class Event(Base):
     # when one flush holds both (ticket numbers are given before the ticket is written).
     ticket: Mapped[Ticket | None] = relationship()
 
+    # The report reads a period's arrivals, answers and stops by kind and time.
+    __table_args__ = (Index("ix_events_kind_at", "kind", "at"),)
+
 
 class MailboxState(Base):
     """Where a department's IMAP sync stands; the UID watermark moves in the mail's own commit."""
