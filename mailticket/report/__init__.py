@@ -30,14 +30,14 @@ def build(session: Session, config: Config, *, since: datetime, until: datetime,
           now: datetime, departments: list[str] | None = None) -> dict[str, Any]:
     """The report as ``report --json`` prints it."""
     out = []
-    for dept in config.departments:
-        if departments and dept.name not in departments:
-            continue
+    chosen = [d for d in config.departments if not departments or d.name in departments]
+    histories = history.load(session, [d.name for d in chosen], since, until, now)
+    for dept in chosen:
         cal = config.calendar_for(dept)
         response = config.sla_for(dept).response_duration
         zone = ZoneInfo((dept.calendar or config.calendar).timezone)
         fig = figures.compute(
-            dept.name, history.load(session, dept.name, since, until, now),
+            dept.name, histories[dept.name],
             until=until, now=now, zone=zone,
             due=partial(promise, cal, response),
             business=cal.open_time_between)

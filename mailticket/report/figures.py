@@ -39,13 +39,13 @@ class Stop:
     agent: str | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class History:
     """One department's history, in time order within each list."""
 
-    arrivals: Sequence[Arrival]
-    stops: Sequence[Stop]
-    tickets_created: Sequence[tuple[int, datetime]]  # (ticket, created_at) in the period
+    arrivals: list[Arrival]
+    stops: list[Stop]
+    tickets_created: list[tuple[int, datetime]]  # (ticket, created_at) in the period
     escalations: int = 0
     reopened: int = 0
     closed: int = 0

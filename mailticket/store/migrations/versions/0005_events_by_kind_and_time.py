@@ -16,7 +16,8 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.create_index('ix_events_kind_at', ['kind', 'at'], unique=False)
+        batch_op.create_index('ix_events_kind_at', ['kind', 'at', 'ticket_id', 'actor'],
+                              unique=False)
 
 
 def downgrade() -> None:

@@ -1,0 +1,111 @@
+"""`mailticket report` over a large synthetic history, timed as the admin runs it.
+
+A year of tickets written with Core ``executemany`` into a fresh SQLite database made
+by the project's migrations: each ticket's first mail (``created``), an agent's answer
+a few hours later (``answered``, then ``state_changed`` to pending), a follow-up on
+one in five.  Then ``mailticket report --json`` runs as a process over the last month
+and over the whole year.
+
+    python -m bench.report [--tickets 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+
+from mailticket import files
+from mailticket.app import App
+from mailticket.config import parse_config
+from mailticket.store.models import Event, Ticket
+
+CHUNK = 20_000
+CONFIG = """secret = "bench"
+[database]
+url = "sqlite:///{db}"
+[outgoing]
+transport = "maildir"
+maildir = "{folder}/sent"
+[listener]
+enabled = false
+[[departments]]
+name = "support"
+address = "support@example.com"
+agents = ["alice@example.com", "bob@example.com"]
+[[departments]]
+name = "sales"
+address = "sales@example.com"
+agents = ["carol@example.com"]
+"""
+
+
+def _history(n: int, now: datetime, seed: int = 7) -> tuple[list[Any], list[Any]]:
+    rng = random.Random(seed)
+    tickets, events = [], []
+    for i in range(1, n + 1):
+        created = now - timedelta(seconds=rng.randint(3600, 365 * 86400))
+        answered = created + timedelta(minutes=rng.randint(10, 3 * 24 * 60))
+        agent = rng.choice(("alice@example.com", "bob@example.com"))
+        tickets.append({"id": i, "department": "support" if i % 5 else "sales",
+                        "subject": f"t{i}", "customer": f"c{i % 50_000}@x.example",
+                        "customer_name": "", "state": "pending", "priority": "normal",
+                        "language": rng.choice(("en", "fr", "sv", "es", "bg", "de")),
+                        "created_at": created, "updated_at": answered,
+                        "escalation_level": 0})
+        events += [{"ticket_id": i, "at": created, "kind": "created", "actor": "c",
+                    "detail": {}},
+                   {"ticket_id": i, "at": answered, "kind": "answered", "actor": agent,
+                    "detail": {}},
+                   {"ticket_id": i, "at": answered, "kind": "state_changed", "actor": agent,
+                    "detail": {"old": "new", "new": "pending"}}]
+        if i % 5 == 0:
+            events.append({"ticket_id": i, "at": answered + timedelta(hours=2),
+                           "kind": "customer_message", "actor": "c", "detail": {}})
+    return tickets, events
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tickets", type=int, default=1_000_000)
+    args = ap.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-report-"))
+    config = folder / "config.toml"
+    config.write_text(CONFIG.format(db=folder / "x.db", folder=folder))
+    files.make_private()
+    app = App(parse_config(config.read_text(), str(config)))
+    app.ensure_schema()
+    now = datetime.now(UTC)
+    t0 = time.monotonic()
+    tickets, events = _history(args.tickets, now)
+    with app.db.transaction() as s:
+        for i in range(0, len(tickets), CHUNK):
+            s.execute(insert(Ticket), tickets[i:i + CHUNK])
+        for i in range(0, len(events), CHUNK):
+            s.execute(insert(Event), events[i:i + CHUNK])
+    print(f"{args.tickets:,} tickets, {len(events):,} events written in "
+          f"{time.monotonic() - t0:.0f} s")
+    app.close()
+    for label, days in (("last 30 days", 30), ("last year", 366)):
+        since = (now - timedelta(days=days)).date().isoformat()
+        runs = []
+        for _ in range(3):
+            t = time.monotonic()
+            subprocess.run([sys.executable, "-m", "mailticket", "--config", str(config),
+                            "report", "--since", since, "--json"], check=True,
+                           stdout=subprocess.DEVNULL)
+            runs.append(time.monotonic() - t)
+        print(f"report --json, {label}: best {min(runs):.2f} s of 3 "
+              f"(process start included)")
+
+
+if __name__ == "__main__":
+    main()
