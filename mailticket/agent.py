@@ -21,14 +21,12 @@ from mailticket.incoming.parse import ParsedMail, usable
 from mailticket.incoming.replies import Commands, new_text, split_commands
 from mailticket.incoming.threading import Decision
 from mailticket.outgoing.compose import files_of
+from mailticket.outgoing.kinds import TO_STAFF
 from mailticket.outgoing.mailer import Mailer
 from mailticket.store.batch import record
 from mailticket.store.models import Message, Ticket
 
 log = logging.getLogger("mailticket.agent")
-
-# Mails sent to one agent whose Message-ID, referenced in a reply, proves the sender.
-_PROOF_KINDS = ("notification", "note", "agent_error", "warning", "escalation", "agent_copy")
 
 
 def staff(dept: DepartmentConfig) -> set[str]:
@@ -47,7 +45,7 @@ def authentic_agent(session: Session, ticket: Ticket, dept: DepartmentConfig,
     if ids:
         rows = session.scalars(select(Message.to).where(
             Message.ticket_id == ticket.id, Message.direction == "out",
-            Message.kind.in_(_PROOF_KINDS), Message.message_id.in_(list(ids))))
+            Message.kind.in_(TO_STAFF), Message.message_id.in_(list(ids))))
         if any(sender in (to or []) for to in rows):
             return sender
     return None

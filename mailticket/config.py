@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from mailticket.languages import CODES
 from mailticket.sla.calendar import (
     _DAY_INDEX,
     _DAY_KEYS,
@@ -349,7 +350,7 @@ def _supported_language(code: str, info: ValidationInfo) -> str:
 
 class LanguageConfig(_Strict):
     supported: list[Annotated[str, AfterValidator(_supported_language)]] = Field(
-        default_factory=lambda: ["en", "fr", "sv", "es", "bg", "de"], min_length=1)
+        default_factory=lambda: list(CODES), min_length=1)
     min_confidence: float = Field(0.5, ge=0, le=1)
     low_memory: bool = True
 

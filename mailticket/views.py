@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, object_session
 from mailticket.config import Config
 from mailticket.incoming.parse import parse
 from mailticket.mail.subject import tag
+from mailticket.outgoing.kinds import TO_STAFF
 from mailticket.outgoing.outbox import pending_count
 from mailticket.sla.state import sla_state
 from mailticket.store.models import Event, MailboxState, OutboxItem, Quarantine, Ticket
@@ -90,11 +91,11 @@ def _local_detail(detail: dict[str, Any], tz: str) -> dict[str, Any]:
     return out
 
 
-# Mail to agents about the ticket: shown as one line per mail sent, not per copy.
-AGENT_COPIES = ("notification", "note", "agent_copy", "agent_error")
 # Events whose line a message already tells (or, for SLA notices, the other way round).
 _TOLD_BY_MESSAGES = ("mail_sent", "customer_message", "answered", "note", "created")
 _TOLD_BY_EVENTS = ("warning", "escalation")
+# Mail to staff about the ticket: shown as one line per mail sent, not per copy.
+AGENT_COPIES = tuple(k for k in TO_STAFF if k not in _TOLD_BY_EVENTS)
 
 
 Key = tuple[datetime, int, int]

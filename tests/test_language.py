@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from mailticket.incoming import language as language_module
 from mailticket.incoming.language import DEFAULT_LANGUAGES, LanguageDetector, header_language
-from mailticket.outgoing.dates import format_instant
+from mailticket.languages import format_instant
 from mailticket.outgoing.templates import Templates, builtin_dir
 
 LANGUAGES = ["en", "fr", "sv", "es", "bg", "de"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailticket.clock import FixedClock
-from mailticket.outgoing.mailer import _stamp
+from mailticket.outgoing.to_staff import _stamp
 from tests.conftest import body, mail
 from tests.test_agents import reply
 

@@ -14,7 +14,7 @@ from mailticket.clock import FixedClock
 from mailticket.incoming.classify import Kind, classify
 from mailticket.incoming.parse import parse
 from mailticket.outgoing import compose
-from mailticket.outgoing.mailer import AUTO_SUBMITTED
+from mailticket.outgoing.kinds import KINDS
 from tests.conftest import World, body, mail
 from tests.test_agents import reply
 from tests.test_core_flow import cli
@@ -73,6 +73,7 @@ def test_every_kind_of_mail_says_whether_a_person_wrote_it(make_world):
 
 
 def test_the_table_names_every_kind_a_person_or_a_machine():
+    AUTO_SUBMITTED = {k.name: k.auto_submitted for k in KINDS.values()}
     assert {k for k, v in AUTO_SUBMITTED.items() if v is None} == {"agent"}
     assert set(AUTO_SUBMITTED.values()) == {None, "auto-replied", "auto-generated"}
 

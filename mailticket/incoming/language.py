@@ -2,8 +2,9 @@
 
 The sender's ``Content-Language`` header is trusted first when it names a language
 we have templates for; otherwise the text itself is classified with Lingua, built
-for the configured languages only (all-languages mode costs over a gigabyte). Lingua
-carries its models inside its wheel: nothing is downloaded at run time.
+for the configured languages only (all-languages mode costs far more memory). Lingua
+knows a language by its ISO 639-1 code, the one ``mailticket/languages.py`` keys by,
+and carries its models inside its wheel: nothing is downloaded at run time.
 
 Guessing wrong is worse than answering in the department's default language, so a
 text that is too short, not confidently classified, or split between languages
@@ -17,19 +18,20 @@ import threading
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from mailticket.languages import CODES
+
 if TYPE_CHECKING:
     import lingua
 
-DEFAULT_LANGUAGES: frozenset[str] = frozenset({"en", "fr", "sv", "es", "bg", "de"})
+DEFAULT_LANGUAGES: frozenset[str] = frozenset(CODES)
 
-# Measured on one- to five-line customer mails in the six default languages: correct
-# answers scored 0.64 and up, while two-word replies ("Tack!", "OK") stay under 0.5.
+# Between what short customer mails in the default languages score when classified
+# right and what two-word replies ("Tack!", "OK") score.
 DEFAULT_MIN_CONFIDENCE = 0.5
 # Below about twenty letters ("ok thanks", "Danke!") any classifier is guessing.
 DEFAULT_MIN_LETTERS = 20
-# Lingua's trigram-only mode guesses wrong with confidence on short lines: "Hello, my
-# printer is broken." (22 letters) came out Swedish at 0.93.  Every one of our 36
-# sample mails of 30 letters and more came out right in that mode.
+# Lingua's trigram-only mode guesses wrong with confidence on short lines ("Hello, my
+# printer is broken." came out Swedish); from this length on our samples come out right.
 LOW_MEMORY_MIN_LETTERS = 30
 # A sentence this short is not classified on its own when weighing a mixed text.
 _SEGMENT_LETTERS = 12
@@ -45,7 +47,7 @@ _SEGMENT_SPLIT = re.compile(r"\n|(?<=[.!?…;:])\s+")
 _COMMENT = re.compile(r"\([^()]*\)")
 
 # One Lingua detector per language set and accuracy mode, per process: building one
-# is cheap, but the models it loads take about 170 MB (high accuracy, six languages).
+# is cheap, but the models it loads are large.
 _DETECTORS: dict[tuple[frozenset[str], bool], lingua.LanguageDetector] = {}
 _DETECTORS_LOCK = threading.Lock()
 
@@ -125,7 +127,7 @@ class LanguageDetector:
         min_share: float = DEFAULT_MIN_SHARE,
         low_memory: bool = False,
     ) -> None:
-        """``low_memory`` uses Lingua's trigram-only mode: ~25 MB instead of ~170 MB.
+        """``low_memory`` uses Lingua's trigram-only mode, a fraction of the memory.
 
         Unsupported language codes raise ``ValueError`` here, at configuration time,
         rather than on the first mail.

@@ -1,28 +1,25 @@
-"""Instants as the reader of a mail wants to see them: local time, their language.
+"""How each language writes an instant: one function per language.
 
 The promise in an auto-response is read by a customer, so it follows the habits of
 that customer's language (word order, "à", "kl.", "a las", "Uhr", "ч.") and names the
 zone the way that language does. Day and month names, date patterns, city and zone
 names all come from Babel (CLDR); only the small connecting words are written here.
+Which language uses which function is said in ``mailticket/languages.py``, whose
+``format_instant`` is the one entry point.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.core import UnknownLocaleError
 from babel.dates import format_date, format_time, get_timezone_location, get_timezone_name
 
-# The territory whose conventions a customer writing in each language expects; for
-# English that is the European long date ("Tuesday 24 November 2026").
-_LOCALES = {
-    "en": "en_GB", "fr": "fr_FR", "sv": "sv_SE", "es": "es_ES", "bg": "bg_BG", "de": "de_DE",
-}
-_ENGLISH = Locale.parse("en_GB")
+#: A language's way of writing a local instant in its zone, for its Babel locale.
+Phrasing = Callable[[datetime, ZoneInfo, Locale], str]
+
 # Zone keys that name no place: "heure de UTC" would read oddly in any language.
 _PLACELESS = ("UTC", "Etc/", "GMT", "Zulu", "Universal", "UCT")
 
@@ -62,7 +59,7 @@ def _time(local: datetime, locale: Locale) -> str:
     return format_time(local.time(), "short", locale=locale)
 
 
-def _english(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
+def english(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
     # The zone's own abbreviation (CET, CEST, EST, GMT, BST) is what English readers
     # know; zones without one get their offset ("+03" -> "UTC+03:00").
     abbreviation = local.tzname() or ""
@@ -75,7 +72,7 @@ def _english(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
     return f"{day}, {_time(local, locale)} {abbreviation}"
 
 
-def _french(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
+def french(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
     if _placeless(zone):
         where = _offset(local)
     else:
@@ -84,14 +81,14 @@ def _french(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
     return f"{_date(local, locale)} à {_time(local, locale)} ({where})"
 
 
-def _swedish(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
+def swedish(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
     where = None if _placeless(zone) else _generic_name(local, zone, locale)
     if where is None:
         where = _offset(local) if _placeless(zone) else f"lokal tid i {_city(zone, locale)}"
     return f"{_date(local, locale)} kl. {_time(local, locale)} ({where})"
 
 
-def _spanish(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
+def spanish(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
     where = _offset(local) if _placeless(zone) else f"hora de {_city(zone, locale)}"
     time = _time(local, locale)
     # "a la una", "a las dos": the article agrees with the hour as it is written.
@@ -99,7 +96,7 @@ def _spanish(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
     return f"{_date(local, locale)}, {at} {time} ({where})"
 
 
-def _bulgarian(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
+def bulgarian(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
     where = None if _placeless(zone) else _generic_name(local, zone, locale)
     if where is None:
         where = _offset(local) if _placeless(zone) else f"местно време в {_city(zone, locale)}"
@@ -109,7 +106,7 @@ def _bulgarian(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
     return f"{_date(local, locale)}, {_time(local, locale)} ч. ({where})"
 
 
-def _german(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
+def german(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
     # "MEZ", "MESZ", "OEZ": CLDR's German abbreviations; elsewhere "Ortszeit New York".
     short = get_timezone_name(local, "short", locale=locale)
     if _placeless(zone):
@@ -121,45 +118,8 @@ def _german(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
     return f"{_date(local, locale)}, {_time(local, locale)} Uhr ({where})"
 
 
-def _other(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
+def other(local: datetime, zone: ZoneInfo, locale: Locale) -> str:
     """A language we wrote no rules for: Babel's own date-time pattern and zone name."""
     where = _offset(local) if _placeless(zone) else get_timezone_location(zone, locale=locale)
     pattern = locale.datetime_formats.get("full", "{1} {0}")
     return f"{pattern.format(_time(local, locale), _date(local, locale))} ({where})"
-
-
-_STYLES: dict[str, Callable[[datetime, ZoneInfo, Locale], str]] = {
-    "en": _english, "fr": _french, "sv": _swedish, "es": _spanish, "bg": _bulgarian,
-    "de": _german,
-}
-
-
-def _locale(language: str) -> Locale:
-    """Babel locale for "fr", "fr-CA", "de_AT"; English when Babel does not know it."""
-    tag = (language or "").strip().replace("-", "_")
-    try:
-        locale = Locale.parse(tag)
-    except (UnknownLocaleError, ValueError, TypeError):
-        return _ENGLISH
-    if locale.territory is None and locale.language in _LOCALES:
-        return Locale.parse(_LOCALES[locale.language])
-    return locale
-
-
-@lru_cache(maxsize=1024)  # a backlog promises the same few instants thousands of times
-def format_instant(instant: datetime, timezone: str, language: str = "en") -> str:
-    """The promised instant as a reader of ``language`` in ``timezone`` expects it.
-
-    "Tuesday 24 November 2026, 17:00 CET", "mardi 24 novembre 2026 à 17:00 (heure de
-    Paris)", "Dienstag, 24. November 2026, 17:00 Uhr (MEZ)" … Naive instants are UTC,
-    as the store keeps them.
-    """
-    zone = ZoneInfo(timezone)
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    local = instant.astimezone(zone)
-    locale = _locale(language)
-    style = _STYLES.get(locale.language, _other)
-    # CLDR keeps "2026 г." and "5:00 PM" together with a narrow no-break space, which
-    # older mail fonts draw as a box; the plain no-break space does the same job.
-    return style(local, zone, locale).replace("\u202f", "\u00a0")

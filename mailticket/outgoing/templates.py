@@ -15,8 +15,7 @@ from typing import Any
 
 import jinja2
 
-from mailticket.outgoing.dates import format_instant
-from mailticket.outgoing.labels import label
+from mailticket.languages import format_instant, label
 
 
 @cache
