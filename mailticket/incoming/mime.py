@@ -15,9 +15,9 @@ sense of broken mail and notes what was wrong.
 
 from __future__ import annotations
 
-from email._policybase import Compat32
 from email.message import Message
 from email.parser import BytesHeaderParser
+from email.policy import Compat32
 
 MAX_DEPTH = 20
 
