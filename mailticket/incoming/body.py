@@ -212,7 +212,7 @@ def html_to_text(html: str) -> str:
     """Readable text from HTML via inscriptis; a crude tag stripper if it fails.
 
     Imported here, not above: with parse workers the daemon never converts HTML, and
-    inscriptis with lxml weighs 5 MB."""
+    inscriptis with lxml is heavy to keep in its memory."""
     from inscriptis import get_text
 
     html = html[:MAX_HTML_CHARS]
