@@ -8,18 +8,16 @@ its own here; the words that mark a bounce live once in :mod:`.vocabulary`.
 
 from __future__ import annotations
 
-import re
-from email.message import Message
 from typing import TYPE_CHECKING
 
 from mailticket.incoming.addresses import parse_addresses
-from mailticket.incoming.body import Walker, part_payload
+from mailticket.incoming.body import Walker
 from mailticket.incoming.bounces.dsn import dsn_recipients, nested_dsn_parts
 from mailticket.incoming.bounces.notices import MAX_BOUNCED, listed_recipients, text_recipients
+from mailticket.incoming.bounces.returned import original_ids
 from mailticket.incoming.bounces.vocabulary import BOUNCE_SENDER_RE, BOUNCE_SUBJECT_RE
 from mailticket.incoming.defects import Defects
-from mailticket.incoming.message_ids import MAX_ID_LEN, MAX_ORIGINAL_IDS, extract_ids
-from mailticket.incoming.text import FOLD_RE, dedupe
+from mailticket.incoming.text import dedupe
 
 if TYPE_CHECKING:
     from mailticket.incoming.parse import ParsedMail
@@ -28,6 +26,7 @@ __all__ = ["MAX_BOUNCED", "bounced_recipients", "listed_recipients", "original_i
 
 
 def looks_like_bounce(mail: ParsedMail, walker: Walker) -> bool:
+    """Cheap, headers only: whether the notice's wording is worth reading at all."""
     if mail.return_path == "" or walker.dsn_parts or mail.content_type == "multipart/report":
         return True
     for who in (mail.from_, mail.sender):
@@ -41,6 +40,7 @@ def looks_like_bounce(mail: ParsedMail, walker: Walker) -> bool:
 def bounced_recipients(
     mail: ParsedMail, walker: Walker, hv: dict[str, list[str]], ctx: Defects
 ) -> list[str]:
+    """Failed recipients, from the strongest evidence the mail holds."""
     found, reported = dsn_recipients(walker.dsn_parts, ctx)
     if reported:
         return found[:MAX_BOUNCED]
@@ -54,30 +54,3 @@ def bounced_recipients(
     if not looks_like_bounce(mail, walker):
         return []
     return text_recipients(mail)
-
-
-_BODY_MSGID_RE = re.compile(r"(?im)^[ >]*message-id:[ \t]*(<[^<>\s]+>)")
-
-
-def original_ids(embedded: list[Message], text: str, ctx: Defects) -> list[str]:
-    out: dict[str, None] = {}
-    for sub in embedded:
-        values: list[str] = []
-        if sub.get_content_type() == "text/rfc822-headers":
-            data = part_payload(sub, ctx, "rfc822-headers")
-            for line in FOLD_RE.sub("\n", data.decode("latin-1")).split("\n"):
-                if line[:11].lower() == "message-id:":
-                    values.append(line[11:])
-        else:
-            values = [str(v) for v in sub.get_all("message-id", [])]
-        for v in values:
-            out.update(dict.fromkeys(extract_ids(v)))
-        if len(out) >= MAX_ORIGINAL_IDS:
-            break
-    if not out and text:
-        for m in _BODY_MSGID_RE.finditer(text[:200_000]):
-            if len(m.group(1)) <= MAX_ID_LEN:
-                out[m.group(1)] = None
-                if len(out) >= MAX_ORIGINAL_IDS:
-                    break
-    return list(out)[:MAX_ORIGINAL_IDS]
