@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from mailticket.actions import change_state, stop_clock
 from mailticket.config import DepartmentConfig
-from mailticket.incoming.parse import ParsedMail, usable
+from mailticket.incoming.addresses import usable
+from mailticket.incoming.parse import ParsedMail
 from mailticket.incoming.replies import Commands, new_text, split_commands
 from mailticket.incoming.threading import Decision
 from mailticket.outgoing.compose import files_of

@@ -23,9 +23,10 @@ from mailticket import agent
 from mailticket.actions import change_state
 from mailticket.clock import Clock
 from mailticket.config import Config, DepartmentConfig
+from mailticket.incoming.addresses import usable
 from mailticket.incoming.classify import Kind, Verdict, classify
 from mailticket.incoming.language import LanguageDetector
-from mailticket.incoming.parse import ParsedMail, fingerprint, parse, usable
+from mailticket.incoming.parse import ParsedMail, fingerprint, parse
 from mailticket.incoming.threading import Decision, find_ticket
 from mailticket.mail.subject import base_subject
 from mailticket.outgoing import compose

@@ -71,7 +71,8 @@ def _clean(what: str, values: Iterable[str | None]) -> None:
 def load() -> Callable[[bytes], None]:
     """Import the code under test (inside atheris' instrumentation when fuzzing)."""
     from mailticket.incoming.classify import Verdict, classify
-    from mailticket.incoming.parse import MAX_ID_LEN, parse
+    from mailticket.incoming.message_ids import MAX_ID_LEN
+    from mailticket.incoming.parse import parse
     from mailticket.incoming.threading import Decision, find_ticket
     from mailticket.outgoing.compose import LOOP_HEADER
 

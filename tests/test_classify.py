@@ -118,6 +118,14 @@ def test_mailer_daemon(from_: str) -> None:
     assert (v.kind, v.rule) == (Kind.BOUNCE, "mailer_daemon")
 
 
+@pytest.mark.parametrize("from_", ["MAILER_DAEMON@mx.example.net", "MailerDaemon@mx.example.net"])
+def test_mailer_daemon_spellings_the_bounce_reader_knows(from_: str) -> None:
+    """One vocabulary for parser and classifier: a spelling the bounce reader takes for
+    a mail system makes a bounce, not an auto-reply (which would not reach its ticket)."""
+    v = verdict(f"From: {from_}")
+    assert (v.kind, v.rule) == (Kind.BOUNCE, "mailer_daemon")
+
+
 @pytest.mark.parametrize(
     "rp", ["<MAILER-DAEMON@sb7.example.com>", "<MAILER-DAEMON>", "mailer-daemon@x.example"]
 )

@@ -10,7 +10,7 @@ from html import escape
 import pytest
 
 from mailticket.clock import FixedClock
-from mailticket.incoming.parse import html_to_text
+from mailticket.incoming.body import html_to_text
 from mailticket.incoming.replies import new_text
 from tests.conftest import body, mail
 from tests.test_agents import MONDAY, assert_clean

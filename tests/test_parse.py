@@ -14,19 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailticket.incoming import parse as parse_mod
+from mailticket.incoming.addresses import MAX_ADDR_LEN, MAX_NAME_LEN, Address
+from mailticket.incoming.bounces import listed_recipients
+from mailticket.incoming.charsets import decode_bytes
 from mailticket.incoming.classify import Verdict, classify
-from mailticket.incoming.parse import (
-    MAX_ADDR_LEN,
-    MAX_NAME_LEN,
-    Address,
-    ParsedMail,
-    clean_filename,
-    decode_bytes,
-    decode_header_value,
-    extract_ids,
-    listed_recipients,
-    parse,
-)
+from mailticket.incoming.encoded_words import decode_header_value
+from mailticket.incoming.message_ids import extract_ids
+from mailticket.incoming.parse import ParsedMail, parse
+from mailticket.incoming.text import clean_filename
 
 DATA = Path(__file__).parent / "data"
 CPYTHON_DATA = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"

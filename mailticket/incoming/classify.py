@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from mailticket.incoming.parse import Address, ParsedMail, listed_recipients
+from mailticket.incoming.addresses import Address
+from mailticket.incoming.bounces import listed_recipients
+from mailticket.incoming.bounces.vocabulary import (
+    BOUNCE_LOCALPARTS,
+    DAEMON_LOCALPARTS,
+    DSN_SUBJECT_WORDS,
+)
+from mailticket.incoming.parse import ParsedMail
 
 __all__ = ["RULES", "Kind", "Rule", "Verdict", "classify", "own_key"]
 
@@ -148,11 +155,8 @@ def _dsn_report(mail: ParsedMail, ctx: _Ctx) -> str | None:
     return None
 
 
-_DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
-
-
 def _daemon_from(mail: ParsedMail, ctx: _Ctx) -> str | None:
-    if mail.from_ is not None and _localpart(mail.from_) in _DAEMON_LOCALPARTS:
+    if mail.from_ is not None and _localpart(mail.from_) in DAEMON_LOCALPARTS:
         return f"From is {mail.from_.key}"
     # Some MTAs write the bounce's envelope sender as MAILER-DAEMON, not <>.
     rp = (mail.return_path or "").lower()
@@ -168,39 +172,15 @@ def _failed_recipients(mail: ParsedMail, ctx: _Ctx) -> str | None:
     return f"X-Failed-Recipients: {_short(value)}"
 
 
-_DSN_SUBJECT_WORDS = (
-    r"undeliver(?:ed|able)\b"  # Postfix "Undelivered Mail …", Exchange "Undeliverable:"
-    r"|delivery status notification"  # Gmail, Exchange
-    r"|mail delivery failed"  # Exim
-    r"|returned mail\b"  # Sendmail
-    r"|delivery failure\b"
-    r"|failure notice\b"  # qmail
-    r"|mail system error"
-    r"|non[- ]?remis"  # fr Exchange "Non remis :"
-    r"|unzustellbar"  # de Exchange
-    r"|olevererbart"  # sv Exchange
-    r"|no se puede entregar"  # es Exchange
-    r"|message not delivered"
-    r"|delivery has failed"
-    r"|mail could not be delivered"
-    r"|non[- ]?delivery"
-    r"|permanent delivery failure"
-    r"|delivery notification: delivery has failed"
-    r"|mail delivery warning"  # delays are delivery reports too
-    r"|delivery delayed"
-    r"|delayed mail"
-    r"|warning: could not send message"
-)
 # The phrase opens the subject ("Undeliverable: Your order"), or closes it after
 # the original subject, as some gateways write it ("Re: Your order : non remis
 # (delivery failed)").
-_DSN_SUBJECT_RE = re.compile(rf"^\s*(?:{_DSN_SUBJECT_WORDS})", re.IGNORECASE)
+_DSN_SUBJECT_RE = re.compile(rf"^\s*(?:{DSN_SUBJECT_WORDS})", re.IGNORECASE)
 _DSN_SUBJECT_SUFFIX_RE = re.compile(
-    rf"[:(\[-]\s*(?:{_DSN_SUBJECT_WORDS}|delivery failed)[^:]{{0,40}}$", re.IGNORECASE
+    rf"[:(\[-]\s*(?:{DSN_SUBJECT_WORDS}|delivery failed)[^:]{{0,40}}$", re.IGNORECASE
 )
 # Where the returned original starts inside a plain-text bounce.
 _EMBEDDED_HEADERS_RE = re.compile(r"(?im)^[ \t>]*(?:received: from|return-path: *<|message-id: *<)")
-_BOUNCE_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "ndr", "mdaemon"})
 _RETURNED_TYPES = frozenset({"message/rfc822", "text/rfc822-headers", "message/delivery-status"})
 
 
@@ -213,13 +193,13 @@ def _returns_a_message(mail: ParsedMail) -> bool:
 
 def _bounce_sender(mail: ParsedMail) -> str | None:
     """ndr@, postmaster@, mailer-daemon@, MDaemon@, or a BATV ``prvs=…=ndr@`` envelope."""
-    if mail.from_ is not None and _localpart(mail.from_) in _BOUNCE_LOCALPARTS:
+    if mail.from_ is not None and _localpart(mail.from_) in BOUNCE_LOCALPARTS:
         return f"From is {mail.from_.key}"
     rp = (mail.return_path or "").lower()
     local = rp.rpartition("@")[0]
     if local.startswith("prvs=") or local.startswith("btv1=="):
         return f"Return-Path is {_short(rp, 60)}"
-    if local in _BOUNCE_LOCALPARTS:
+    if local in BOUNCE_LOCALPARTS:
         return f"Return-Path is {_short(rp, 60)}"
     return None
 

@@ -22,7 +22,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from mailticket.incoming.parse import ParsedMail, valid_content_type
+from mailticket.incoming.body import valid_content_type
+from mailticket.incoming.parse import ParsedMail
 
 LOOP_HEADER = "X-Mailticket-Loop"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
@@ -44,7 +45,7 @@ def clean(value: str, limit: int = 200) -> str:
 
 def files_of(mail: ParsedMail) -> list[tuple[str, str, bytes]]:
     """The files a mail carries (Content-Disposition: attachment), to pass them on; their
-    names have been through ``parse.clean_filename`` and are never used as paths."""
+    names have been through ``text.clean_filename`` and are never used as paths."""
     return [(a.filename or "attachment", a.content_type, a.data)
             for a in mail.attachments if a.data is not None]
 
