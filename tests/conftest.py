@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,9 +28,10 @@ from mailticket.app import App
 from mailticket.clock import Clock
 from mailticket.config import Config, parse_config
 from mailticket.ingest.imap import ImapPoller
+from tests.builders import PARIS_OFFICE, config_toml, department
 from tests.mailservers import Dovecot, SmtpRelay
 
-WEEK = ", ".join(f'{d} = "09:00-17:00"' for d in ("mon", "tue", "wed", "thu", "fri"))
+
 def pytest_configure(config: pytest.Config) -> None:
     """Each run gets its own temp root: pytest's shared numbered folders are pruned by
     whichever run starts next, which pulls the maildirs from under a running Dovecot."""
@@ -180,46 +180,22 @@ class World:
 def world_config(dovecot: Dovecot, relay: SmtpRelay, domain: str, db_url: str,
                  extra: str = "", poll_interval: float = 0.3,
                  sla: str = 'response = "1 business day"') -> str:
-    def imap(local: str) -> str:
-        return (f'{{ host = "127.0.0.1", port = {dovecot.imap_port}, security = "none", '
-                f'username = "{local}@{domain}", password = "{Dovecot.PASSWORD}", '
-                f'poll_interval = {poll_interval}, timeout = 10 }}')
+    def imap(local: str) -> dict[str, object]:
+        return {"host": "127.0.0.1", "port": dovecot.imap_port, "security": "none",
+                "username": f"{local}@{domain}", "password": Dovecot.PASSWORD,
+                "poll_interval": poll_interval, "timeout": 10}
 
-    return textwrap.dedent(f"""\
-        secret = "test-secret-{domain}"
-        instance = "mailticket-test"
-        [database]
-        url = "{db_url}"
-        [outgoing]
-        transport = "smtp"
-        host = "127.0.0.1"
-        port = {relay.port}
-        security = "none"
-        username = "helpdesk"
-        password = "relay-pw"
-        interval = 0.3
-        lease = 2
-        [calendar]
-        timezone = "Europe/Paris"
-        hours = {{ {WEEK} }}
-        holidays = "FR"
-        [sla]
-        {sla}
-        {extra}
-        [[departments]]
-        name = "support"
-        address = "support@{domain}"
-        display_name = "Example Support"
-        agents = ["alice@{domain}", "bob@{domain}"]
-        escalate_to = ["lead@{domain}"]
-        imap = {imap("support")}
-        [[departments]]
-        name = "sales"
-        address = "sales@{domain}"
-        display_name = "Example Sales"
-        agents = ["carol@{domain}"]
-        imap = {imap("sales")}
-        """)
+    return config_toml(
+        secret=f"test-secret-{domain}", instance="mailticket-test", database={"url": db_url},
+        outgoing={"transport": "smtp", "host": "127.0.0.1", "port": relay.port,
+                  "security": "none", "username": "helpdesk", "password": "relay-pw",
+                  "interval": 0.3, "lease": 2},
+        calendar=PARIS_OFFICE, sla=sla, extra=extra,
+        departments=[
+            department("support", domain, display_name="Example Support",
+                       agents=["alice", "bob"], escalate_to=["lead"], imap=imap("support")),
+            department("sales", domain, display_name="Example Sales", agents=["carol"],
+                       imap=imap("sales"))])
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 import pytest
 
+from tests.builders import config_toml, department, maildir, sqlite
+
 if TYPE_CHECKING:
     from mailticket.app import App
 
@@ -342,20 +344,11 @@ def throwaway_app(folder: Path, extra: str = "", url: str | None = None) -> App:
     from mailticket.config import parse_config
 
     folder.mkdir(parents=True, exist_ok=True)
-    text = f"""\
-secret = "corpus-secret"
-{extra}
-[database]
-url = "{url or f'sqlite:///{folder}/x.db'}"
-[outgoing]
-transport = "maildir"
-maildir = "{folder}/sent"
-[[departments]]
-name = "support"
-address = "support@{HELPDESK_DOMAIN}"
-display_name = "Example Support"
-agents = ["alice@{HELPDESK_DOMAIN}", "bob@{HELPDESK_DOMAIN}"]
-"""
+    text = config_toml(
+        secret="corpus-secret", top=extra,
+        database={"url": url} if url else sqlite(folder), outgoing=maildir(folder),
+        departments=[department("support", HELPDESK_DOMAIN, display_name="Example Support",
+                                agents=["alice", "bob"])])
     (folder / "config.toml").write_text(text)  # for the command line, too
     app = App(parse_config(text, str(folder / "config.toml")))
     app.ensure_schema()

@@ -12,29 +12,17 @@ from mailticket.app import App
 from mailticket.clock import FixedClock
 from mailticket.config import parse_config
 from mailticket.store.models import Event, Message, OutboxItem, Ticket
-from tests.conftest import WEEK
+from tests.builders import ONE_DAY, PARIS_OFFICE, config_toml, department, maildir, sqlite
 
-CONFIG = """
-secret = "s"
-[database]
-url = "sqlite:///{db}"
-[outgoing]
-transport = "maildir"
-maildir = "{tmp}/sent"
-[calendar]
-timezone = "Europe/Paris"
-hours = {{ {week} }}
-holidays = "FR"
-[sla]
-response = "1 business day"
-warn_at = 0.75
-escalation = ["1 business day", "2 business days"]
-[[departments]]
-name = "support"
-address = "support@example.com"
-agents = ["alice@example.com", "bob@example.com"]
-escalate_to = ["lead@example.com"]
-"""
+
+def config(tmp_path) -> str:
+    """One department whose SLA warns at 75 % and escalates twice more, a day apart."""
+    return config_toml(
+        database=sqlite(tmp_path), outgoing=maildir(tmp_path), calendar=PARIS_OFFICE,
+        sla={**ONE_DAY, "warn_at": 0.75, "escalation": ["1 business day", "2 business days"]},
+        departments=[department("support", "example.com", agents=["alice", "bob"],
+                                escalate_to=["lead"])])
+
 
 PARIS = "+01:00"
 
@@ -45,7 +33,7 @@ def at(text: str) -> datetime:
 
 @pytest.fixture
 def app(tmp_path):
-    cfg = parse_config(CONFIG.format(db=tmp_path / "x.db", tmp=tmp_path, week=WEEK))
+    cfg = parse_config(config(tmp_path))
     a = App(cfg, FixedClock(at("2026-11-23T10:15")))
     a.ensure_schema()
     yield a
@@ -169,7 +157,7 @@ def test_cli_sla_at_a_future_instant_and_overdue_listings(app, tmp_path):
     app.clock.at = at("2026-11-02T10:00")  # three weeks ago: long overdue by now
     app.ingest(customer_mail("Old question"), department="support", source="test")
     cfg = tmp_path / "c.toml"
-    cfg.write_text(CONFIG.format(db=tmp_path / "x.db", tmp=tmp_path, week=WEEK))
+    cfg.write_text(config(tmp_path))
 
     def run(*args):
         r = CliRunner().invoke(main, ["--config", str(cfg), *args])

@@ -7,20 +7,13 @@ import json
 from click.testing import CliRunner
 
 from mailticket.cli import main
+from tests.builders import config_toml, department, maildir, sqlite
 
-CONFIG = """
-secret = "s"
-[database]
-url = "sqlite:///{tmp}/x.db"
-[outgoing]
-transport = "maildir"
-maildir = "{tmp}/sent"
-[[departments]]
-name = "support"
-address = "support@example.com"
-agents = ["alice@example.com"]
-template_dir = "{tmp}/tpl"
-"""
+
+def config(tmp_path) -> str:
+    return config_toml(database=sqlite(tmp_path), outgoing=maildir(tmp_path), departments=[
+        department("support", "example.com", agents=["alice"], template_dir=f"{tmp_path}/tpl")])
+
 
 MAIL = (b"From: Jane <jane@customer.example>\r\nTo: support@example.com\r\n"
         b"Subject: Help\r\nMessage-ID: <q1@customer.example>\r\n\r\nHello\r\n")
@@ -32,7 +25,7 @@ def run(cfg, *args):
 
 def test_quarantine_then_retry_after_fixing_the_template(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text(CONFIG.format(tmp=tmp_path))
+    cfg.write_text(config(tmp_path))
     tpl = tmp_path / "tpl" / "en"
     tpl.mkdir(parents=True)
     (tpl / "auto_response.txt.j2").write_text("Hello {{ no_such_variable }}\n")
