@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import html as html_mod
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import Message
+from typing import Any
 
 from mailticket.incoming.charsets import decode_bytes
 from mailticket.incoming.defects import Defects
@@ -76,7 +78,7 @@ def part_payload(part: Message, ctx: Defects, where: str) -> bytes:
     return b""
 
 
-def _serialized_size(payload: list[Message], depth: int = 0) -> int:
+def _serialized_size(payload: Sequence[Message | str], depth: int = 0) -> int:
     """Approximate size of attached messages (message/rfc822, delivery-status …).
 
     Counted from the parsed pieces rather than re-generated: the stdlib
@@ -154,7 +156,8 @@ class Walker:
         return [], []
 
     def _multipart(
-        self, part: Message, ctype: str, children: list[Message], where: str, depth: int
+        self, part: Message, ctype: str, children: Sequence[Message | str], where: str,
+        depth: int
     ) -> tuple[list[str], list[str]]:
         plains: list[str] = []
         htmls: list[str] = []
@@ -178,7 +181,8 @@ class Walker:
             htmls.extend(h)
         return plains, htmls
 
-    def _attach_message(self, part: Message, ctype: str, payload: list, where: str) -> None:
+    def _attach_message(self, part: Message, ctype: str, payload: list[Any],
+                        where: str) -> None:
         if ctype == "message/delivery-status":
             self.dsn_parts.append(part)
         else:
@@ -217,6 +221,6 @@ def html_to_text(html: str) -> str:
 
     html = html[:MAX_HTML_CHARS]
     try:
-        return get_text(html)
+        return str(get_text(html))
     except Exception:  # noqa: BLE001 - lxml rejects some inputs
         return html_mod.unescape(_TAG_RE.sub(" ", html))

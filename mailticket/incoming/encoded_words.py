@@ -57,8 +57,8 @@ def decode_header_value(value: str, notes: list[str] | None = None) -> str:
                 merged[-1][1].extend(data)
             else:
                 merged.append((cs, bytearray(data)))
-        for cs, data in merged:
-            text, note = decode_bytes(bytes(data), cs)
+        for cs, chunk in merged:
+            text, note = decode_bytes(bytes(chunk), cs)
             if note and notes is not None and len(notes) < 1000:
                 notes.append(f"encoded word: {note}")
             out.append(text)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter
+from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from mailticket.languages import CODES
@@ -180,7 +180,7 @@ class LanguageDetector:
         winner = best.language.iso_code_639_1.name.lower()
         # Lingua's confidence over a whole text grows with its length, even when half
         # of it is in another language: weigh the sentences one by one as well.
-        weights: Counter[str] = Counter()
+        weights: dict[str, float] = defaultdict(float)
         for segment in _SEGMENT_SPLIT.split(text):
             letters = _letters(segment)
             if letters < _SEGMENT_LETTERS:

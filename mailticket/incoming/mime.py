@@ -69,7 +69,7 @@ def _entity(data: bytes, policy: Compat32, depth: int) -> Message | None:
     if parts is None:
         return None
     preamble, chunks, epilogue = parts
-    children = []
+    children: list[Message | str] = []
     for chunk in chunks:
         child = _entity(chunk, policy, depth + 1)
         if child is None:

@@ -123,7 +123,7 @@ class _LenientPolicy(Compat32):
     UTF-8 (else cp1252) up front is what every mail client does.
     """
 
-    def header_fetch_parse(self, name: str, value: str) -> str:  # type: ignore[override]
+    def header_fetch_parse(self, name: str, value: str) -> str:
         return fix8bit(value)
 
 
@@ -197,7 +197,8 @@ def _fall_back_sender(mail: ParsedMail, ctx: Defects) -> None:
 
 def _parse(raw: bytes, ctx: Defects) -> ParsedMail:
     msg = mime.split(raw, _POLICY) or message_from_bytes(raw, policy=_POLICY)
-    hv = ctx.safe("headers", lambda: _header_values(msg), {})
+    no_headers: dict[str, list[str]] = {}
+    hv = ctx.safe("headers", lambda: _header_values(msg), no_headers)
 
     headers = {
         k: [one_line(decode_header_value(v, ctx.defects)) for v in vs] for k, vs in hv.items()
@@ -211,7 +212,8 @@ def _parse(raw: bytes, ctx: Defects) -> ParsedMail:
         ctx.note("missing or unusable Message-ID; synthetic id used")
 
     walker = Walker(ctx)
-    plains, htmls = ctx.safe("body", lambda: walker.walk(msg, "1", 0), ([], []))
+    no_body: tuple[list[str], list[str]] = ([], [])
+    plains, htmls = ctx.safe("body", lambda: walker.walk(msg, "1", 0), no_body)
     text = "\n".join(p for p in plains if p.strip())
     html = "\n".join(htmls) if htmls else None
     if not text.strip() and html:

@@ -64,9 +64,9 @@ def find_ticket(
     # 2. A Message-ID we stored or sent, newest reference first.
     ids = [*in_reply_to, *reversed(references)]
     if ids:
-        ticket_id = lookups.ticket_for_message_ids(ids)
-        if ticket_id is not None:
-            return Decision(ticket_id, "references", "In-Reply-To/References", tuple(rejected))
+        by_id = lookups.ticket_for_message_ids(ids)
+        if by_id is not None:
+            return Decision(by_id, "references", "In-Reply-To/References", tuple(rejected))
 
     # 3. A subject tag, only for somebody who is already on that ticket.
     if sender:

@@ -81,7 +81,9 @@ def _text(value: str) -> str:
     """
     if value.isascii():
         return value
-    words, chunk, size = [], [], 0
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
     for ch in value:
         n = len(ch.encode("utf-8"))
         if size + n > 36:

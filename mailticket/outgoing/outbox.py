@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
@@ -103,7 +104,8 @@ class Outbox:
         live sender ends with its lease (a stuck sender); one whose holder stopped or
         went silent ends at once."""
         orphaned = OutboxItem.claimed_by.not_in(live(Clock().now(), self.dead_after))
-        due = [OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None)]
+        due: list[ColumnElement[bool]] = [OutboxItem.sent_at.is_(None),
+                                          OutboxItem.failed_at.is_(None)]
         if retry_all:  # back-off ignored, live senders' batches not
             due.append(or_(OutboxItem.claimed_by.is_(None), orphaned))
         else:
@@ -111,7 +113,7 @@ class Outbox:
                            and_(OutboxItem.claimed_by.is_not(None), orphaned)))
         return due
 
-    def _claim(self, batch: int, retry_all: bool) -> list:  # type: ignore[type-arg]
+    def _claim(self, batch: int, retry_all: bool) -> Sequence[Any]:
         """Take a batch in this process's name: its retry time moves past the lease, so
         another daemon sharing the database skips it while we live, and takes it over
         within seconds if we die."""

@@ -8,6 +8,7 @@ as Reply-To, in the department's language, so that a reply proves who wrote it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from babel.core import UnknownLocaleError
@@ -146,7 +147,8 @@ def _span(delta: timedelta | None, language: str = "en") -> str | None:
     minutes = max(0, int(delta.total_seconds() // 60))
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
-    units = [(days, "day"), (hours, "hour"), (mins, "minute")]
+    units: list[tuple[int, Literal["day", "hour", "minute"]]] = [
+        (days, "day"), (hours, "hour"), (mins, "minute")]
     parts = [(n, unit) for n, unit in units if n] or [(0, "minute")]
     try:
         return " ".join(format_timedelta(timedelta(**{unit + "s": n}), granularity=unit,
