@@ -18,41 +18,25 @@ import smtplib
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
-from bench.common import LOCALHOST, WEEK, SmtpSink, descendants, rss_mb
+from bench.common import LOCALHOST, SmtpSink, descendants, rss_mb
+from tests.builders import PARIS_OFFICE, config_toml, department
 from tests.mailservers import free_port
 
 DOMAIN = "big.example"
 
 
 def _config(path: Path, db: Path, smtp_port: int, listen_port: int) -> Path:
-    path.write_text(textwrap.dedent(f"""\
-        secret = "bench-secret"
-        [database]
-        url = "sqlite:///{db}"
-        [outgoing]
-        transport = "smtp"
-        host = "{LOCALHOST}"
-        port = {smtp_port}
-        security = "none"
-        interval = 0.5
-        [listener]
-        enabled = true
-        port = {listen_port}
-        [calendar]
-        timezone = "Europe/Paris"
-        hours = {{ {WEEK} }}
-        holidays = "FR"
-        [[departments]]
-        name = "support"
-        address = "support@{DOMAIN}"
-        agents = ["alice@{DOMAIN}", "bob@{DOMAIN}"]
-        """))
+    path.write_text(config_toml(
+        secret="bench-secret", database={"url": f"sqlite:///{db}"},
+        outgoing={"transport": "smtp", "host": LOCALHOST, "port": smtp_port,
+                  "security": "none", "interval": 0.5},
+        tables={"listener": {"enabled": True, "port": listen_port}}, calendar=PARIS_OFFICE,
+        departments=[department("support", DOMAIN, agents=["alice", "bob"])]))
     return path
 
 

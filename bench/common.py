@@ -10,7 +10,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from tests.builders import ONE_DAY, PARIS_OFFICE, config_toml, department
 from tests.mailservers import Dovecot, free_port
 
 LOCALHOST = "127.0.0.1"
@@ -120,49 +120,25 @@ class SinkProcess:
             self._proc.wait()
 
 
-WEEK = ", ".join(f'{d} = "09:00-17:00"' for d in ("mon", "tue", "wed", "thu", "fri"))
-
-
 def write_config(path: Path, *, dovecot: Dovecot, domain: str, db: Path, smtp_port: int,
                  idle: bool = False, poll_interval: float = 60.0,
                  outbox_interval: float = 5.0, parse_workers: int | None = None) -> Path:
     """A two-department helpdesk on the private Dovecot (support@ has the IMAP mailbox),
     sending everything to the SMTP sink."""
-    imap = (f'{{ host = "{LOCALHOST}", port = {dovecot.imap_port}, security = "none", '
-            f'username = "support@{domain}", password = "{Dovecot.PASSWORD}", '
-            f'poll_interval = {poll_interval}, idle = {str(idle).lower()}, timeout = 60 }}')
-    ingest = "" if parse_workers is None else f"[ingest]\nparse_workers = {parse_workers}\n"
-    path.write_text(textwrap.dedent(f"""\
-        secret = "bench-secret-{domain}"
-        instance = "mailticket-bench"
-        [database]
-        url = "sqlite:///{db}"
-        [outgoing]
-        transport = "smtp"
-        host = "{LOCALHOST}"
-        port = {smtp_port}
-        security = "none"
-        interval = {outbox_interval}
-        [calendar]
-        timezone = "Europe/Paris"
-        hours = {{ {WEEK} }}
-        holidays = "FR"
-        [sla]
-        response = "1 business day"
-        escalation = ["1 business day"]
-        [[departments]]
-        name = "support"
-        address = "support@{domain}"
-        display_name = "Bench Support"
-        agents = ["alice@{domain}", "bob@{domain}"]
-        escalate_to = ["lead@{domain}"]
-        imap = {imap}
-        [[departments]]
-        name = "sales"
-        address = "sales@{domain}"
-        display_name = "Bench Sales"
-        agents = ["carol@{domain}"]
-        """) + ingest)
+    imap = {"host": LOCALHOST, "port": dovecot.imap_port, "security": "none",
+            "username": f"support@{domain}", "password": Dovecot.PASSWORD,
+            "poll_interval": poll_interval, "idle": idle, "timeout": 60}
+    path.write_text(config_toml(
+        secret=f"bench-secret-{domain}", instance="mailticket-bench",
+        database={"url": f"sqlite:///{db}"},
+        outgoing={"transport": "smtp", "host": LOCALHOST, "port": smtp_port,
+                  "security": "none", "interval": outbox_interval},
+        calendar=PARIS_OFFICE, sla={**ONE_DAY, "escalation": ["1 business day"]},
+        tables=None if parse_workers is None else {"ingest": {"parse_workers": parse_workers}},
+        departments=[
+            department("support", domain, display_name="Bench Support", agents=["alice", "bob"],
+                       escalate_to=["lead"], imap=imap),
+            department("sales", domain, display_name="Bench Sales", agents=["carol"])]))
     return path
 
 

@@ -94,6 +94,13 @@ def pg_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str | None:
+    """Runs a test on both databases: a fresh PostgreSQL one, or None for the test's own
+    SQLite file (make_world and throwaway_app make one when given no URL)."""
+    return request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+
+
 def mail(sender: str, to: str | list[str], subject: str, body: str, *,
          cc: list[str] | None = None, in_reply_to: str | None = None,
          headers: dict[str, str] | None = None) -> EmailMessage:

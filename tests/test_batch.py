@@ -6,7 +6,6 @@ batch's own auto-responses, and a mail that breaks is quarantined alone."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -42,9 +41,9 @@ def raw(n: int, sender: str, subject: str, body: str = "Hello, my printer is bro
     return (head + "\r\n" + body + "\r\n").encode()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path: Path) -> str | None:
-    return request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+@pytest.fixture
+def url(db_url: str | None) -> str | None:
+    return db_url
 
 
 def ingest(app, mails: list[bytes], last_uid: int = 0):

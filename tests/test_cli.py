@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from mailticket.cli import main
 from mailticket.store.db import SCHEMA_HEAD
+from tests.builders import config_toml, department, sqlite
 from tests.conftest import body, mail
 
 pytestmark = pytest.mark.integration
@@ -69,8 +70,9 @@ def test_check_config_tries_the_logins(make_world):
 
 def test_db_upgrade_when_automatic_upgrades_are_off(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/new.db"\nauto_upgrade = false\n'
-                   '[[departments]]\nname = "support"\naddress = "support@example.com"\n')
+    cfg.write_text(config_toml(secret=None, database={**sqlite(tmp_path, "new.db"),
+                                                      "auto_upgrade": False},
+                               departments=[department("support", "example.com")]))
     runner = CliRunner()
     before = runner.invoke(main, ["--config", str(cfg), "status"])
     assert before.exit_code == 2 and "mailticket db upgrade" in before.output

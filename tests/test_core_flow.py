@@ -28,11 +28,6 @@ def cli(world, *args: str) -> str:
     return r.output
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request):
-    return request.getfixturevalue("pg_url") if request.param == "postgresql" else None
-
-
 def test_new_mail_gets_a_ticket_and_one_auto_response(make_world, db_url):
     w = make_world(db_url=db_url, clock=FixedClock(MONDAY))
     first = mail(f"Jane Doe <jane@{w.domain}>", w.addr("support"), "Printer on fire",

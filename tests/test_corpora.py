@@ -237,11 +237,6 @@ LONG_VALUES = {
 _PG_BUGS: dict[str, str] = {}  # all fixed: long values are cut, ids are bounded
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str | None:
-    return request.getfixturevalue("pg_url") if request.param == "postgresql" else None
-
-
 @pytest.mark.parametrize("case", sorted(LONG_VALUES))
 def test_long_header_values_open_a_ticket(case: str, db_url: str | None, tmp_path: Path,
                                           request: pytest.FixtureRequest) -> None:

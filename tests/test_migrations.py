@@ -19,11 +19,9 @@ from mailticket.store.models import Base, Message, OutboxItem
 from tests.corpora import throwaway_app
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return request.getfixturevalue("pg_url")
-    return f"sqlite:///{tmp_path}/m.db"
+@pytest.fixture
+def url(db_url: str | None, tmp_path: Path) -> str:
+    return db_url or f"sqlite:///{tmp_path}/m.db"
 
 
 def test_migrations_build_the_models_schema(url):

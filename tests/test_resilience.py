@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from mailticket.ingest.imap import ImapPoller
+from tests.builders import config_toml, department
 from tests.conftest import cli_json, mail, start_daemon, stop_daemon
 
 pytestmark = pytest.mark.integration
@@ -151,8 +152,9 @@ def test_uidvalidity_change_resyncs_without_reprocessing(make_world, dovecot):
 
 def test_unusable_database_at_start_gives_one_clear_line(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[database]\nurl = "postgresql+psycopg://nobody@127.0.0.1:1/none"\n'
-                   '[[departments]]\nname = "support"\naddress = "support@example.com"\n')
+    cfg.write_text(config_toml(
+        secret=None, database={"url": "postgresql+psycopg://nobody@127.0.0.1:1/none"},
+        departments=[department("support", "example.com")]))
     r = subprocess.run([sys.executable, "-m", "mailticket", "--config", str(cfg), "run"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2

@@ -82,11 +82,6 @@ def test_two_daemons_on_one_database_do_everything_once(make_world, dovecot, rel
         assert len(ids) == 1, f"d{i}: {len(ids)} different auto-responses"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request):
-    return request.getfixturevalue("pg_url") if request.param == "postgresql" else None
-
-
 class _Frozen:
     """A sender stuck in its first SMTP transaction until ``thaw`` is set."""
 
