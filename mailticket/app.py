@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
 from mailticket.config import Config
-from mailticket.incoming.parse import ParsedMail, parse
+from mailticket.incoming.prepare import Prepared
 from mailticket.incoming.threading import originals_first
 from mailticket.ingest.workers import ParsePool
 from mailticket.outgoing.outbox import Outbox
@@ -135,7 +135,7 @@ class App:
 
     def ingest_batch(self, items: Sequence[tuple[bytes, str]], *, department: str | None,
                      also: Callable[[Session], None],
-                     parsed: Sequence[ParsedMail] | None = None) -> list[Outcome]:
+                     prepared: Sequence[Prepared] | None = None) -> list[Outcome]:
         """Several mails in one transaction: one commit per batch instead of per mail.
 
         The watermark moves in the same transaction as the mails it covers, so a crash
@@ -143,19 +143,23 @@ class App:
         The batch is first tried in one go; if a mail breaks the pipeline, all of it
         is rolled back and done again with a savepoint per mail, so that mail alone is
         quarantined.  A database that is down or locked aborts the batch, to be tried
-        again later.  ``parsed``: the same mails parsed already (by ``parser``).
+        again later.  ``prepared``: the same mails prepared already (by ``parser``'s workers).
         """
-        mails = list(parsed) if parsed else [parse(raw) for raw, _ in items]
-        # Originals before the replies to them in the same batch (delivery order is not
-        # thread order); the outcomes are given back in the order of ``items``.
-        order = originals_first([(m.message_id, [*m.in_reply_to, *m.references])
-                                 for m in mails])
         outcomes: list[Outcome | None] = [None] * len(items)
+        order: Sequence[int] = range(len(items))
         try:
+            # Prepared in the try: a mail that breaks preparing is quarantined alone.
+            mails = list(prepared) if prepared else [
+                self.pipeline.preparer.prepare(raw) for raw, _ in items]
+            # Originals before the replies to them in the same batch (delivery order is
+            # not thread order); the outcomes are given back in the order of ``items``.
+            order = originals_first([(p.mail.message_id,
+                                      [*p.mail.in_reply_to, *p.mail.references])
+                                     for p in mails])
             with self.db.transaction() as s:
                 batch = self.pipeline.batch(s, mails)
                 for i in order:
-                    outcomes[i] = self.pipeline.process_parsed(
+                    outcomes[i] = self.pipeline.process_prepared(
                         s, mails[i], batch, mailbox_department=department,
                         source=items[i][1])
                 batch.write()

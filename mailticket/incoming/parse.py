@@ -24,12 +24,9 @@ from email._policybase import Compat32
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from mailticket.incoming import mime
-
-if TYPE_CHECKING:
-    from mailticket.incoming.classify import Verdict
 
 __all__ = [
     "Address",
@@ -389,12 +386,6 @@ class ParsedMail:
     #: a bounce, the wording of its human-readable notice.  Like
     #: ``original_message_ids``, only meaningful for machine mail.
     bounced_recipients: list[str] = field(default_factory=list)
-    #: Set by a parse worker: what the mail itself says of its language (header or
-    #: text), as ``LanguageDetector.guess`` returns it; ``("", "")`` when it says nothing.
-    language_guess: tuple[str, str] | None = None
-    #: Also set by a parse worker: ``fingerprint(mail)`` and the classifier's verdict.
-    fingerprint: str | None = None
-    verdict: Verdict | None = None
 
     def all_recipients(self) -> list[Address]:
         """To and Cc recipients, in header order."""
