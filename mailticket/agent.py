@@ -15,13 +15,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailticket.actions import change_state, stop_clock
+from mailticket.actions import change_state
 from mailticket.config import DepartmentConfig
 from mailticket.incoming.parse import ParsedMail, usable
 from mailticket.incoming.replies import Commands, new_text, split_commands
 from mailticket.incoming.threading import Decision
 from mailticket.outgoing.compose import files_of
 from mailticket.outgoing.mailer import Mailer
+from mailticket.sla.clock import stop_clock
 from mailticket.store.batch import record
 from mailticket.store.models import Message, Ticket
 

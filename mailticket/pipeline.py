@@ -15,7 +15,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from sqlalchemy.orm import Session
@@ -33,7 +33,7 @@ from mailticket.mail.subject import base_subject
 from mailticket.outgoing import compose
 from mailticket.outgoing.mailer import Mailer
 from mailticket.outgoing.templates import Templates
-from mailticket.sla.calendar import SECONDS
+from mailticket.sla.clock import promise, start_clock
 from mailticket.store.batch import Batch, bounded_references, record
 from mailticket.store.models import Message
 from mailticket.store.records import AnyTicket, NewContact, NewMessage, NewTicket
@@ -78,11 +78,6 @@ def trim_heap(size: int) -> None:
     libc = _libc() if size >= BIG_MAIL else None
     if libc is not None:
         libc.malloc_trim(0)
-
-
-def ceil_minute(t: datetime) -> datetime:
-    return t if not (t.second or t.microsecond) else (
-        t.replace(second=0, microsecond=0) + timedelta(minutes=1))
 
 
 MAX_TEXT = 200_000
@@ -346,12 +341,8 @@ class Pipeline:
 
     def _start_clock(self, ticket: AnyTicket, dept: DepartmentConfig, now: datetime) -> None:
         """A customer message waits for an answer: due at the department's response target."""
-        if ticket.due_at is not None:
-            return  # the oldest unanswered message keeps its earlier promise
-        ticket.clock_started_at = now
-        ticket.due_at, ticket.warn_at = self._due(dept.name, now)
-        ticket.escalation_level = 0
-        ticket.next_notice_at = ticket.warn_at
+        if ticket.due_at is None:  # else the oldest unanswered message keeps its promise
+            start_clock(ticket, now, *self._due(dept.name, now))
 
     def _compute_due(self, department: str, now: datetime) -> tuple[datetime, datetime]:
         """(due, warn) for a clock started ``now``: pure calendar arithmetic."""
@@ -359,10 +350,7 @@ class Pipeline:
         sla = self.config.sla_for(dept)
         cal = self.config.calendar_for(dept)
         duration = sla.response_duration
-        # Whole minutes: the promise shows minutes, and must be the very same instant.
-        due = cal.add(now, duration)
-        return (due if duration.unit == SECONDS else ceil_minute(due),
-                cal.warn_instant(now, duration, sla.warn_at))
+        return promise(cal, duration, now), cal.warn_instant(now, duration, sla.warn_at)
 
     def _new_ticket(self, session: Session, batch: Batch, prepared: Prepared,
                     dept: DepartmentConfig, source: str, now: datetime, answer: bool = True
