@@ -73,8 +73,8 @@ def _libc() -> ctypes.CDLL | None:
 
 def trim_heap(size: int) -> None:
     """After a big mail is done and its bytes are dropped: give the heap they freed back
-    to the system.  glibc keeps freed memory for reuse, so the daemon stayed at 171 MB
-    after one 20 MB attachment instead of 87 (bench/big_attachment.py); now 92."""
+    to the system: glibc keeps freed memory for reuse, so after one big attachment the
+    daemon would stay at twice its size (docs/benchmarks.md)."""
     libc = _libc() if size >= BIG_MAIL else None
     if libc is not None:
         libc.malloc_trim(0)

@@ -12,7 +12,7 @@ daemon fetches and prepares those mails itself.
 A worker is ``python -m mailticket.ingest.workers``, fed over its stdin and answering on
 its stdout, one pickled frame per batch, in order.  Not ``multiprocessing``: its fork
 server and resource tracker are two more processes, and every worker it starts imports
-the daemon's main module, so each carried the whole daemon (100 MB where 50 do).  A
+the daemon's main module, so each carried the whole daemon (docs/benchmarks.md).  A
 worker imports only the mail modules and imapclient, and notices a daemon killed
 outright because its stdin ends.
 """
