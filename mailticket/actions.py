@@ -1,4 +1,6 @@
-"""Changes an admin makes by hand: close, reopen, assign.  Each leaves an event."""
+"""A ticket's state changes, each leaving an event: by an admin (close, reopen, assign,
+set_state) and by mail (``change_state``: a customer's message reopens, an agent's
+#close or #pending); closing or waiting for the customer stops the SLA clock."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailticket.sla.clock import stop_clock
 from mailticket.store.batch import record
 from mailticket.store.models import Ticket
 
@@ -23,23 +26,6 @@ def _ticket(session: Session, ticket_id: int) -> Ticket:
     if t is None:
         raise ActionError(f"no ticket {ticket_id}")
     return t
-
-
-def stop_clock(t: Ticket, now: datetime, answered: bool = True) -> None:
-    """Stop the running SLA clock and record how it ended.
-
-    Only an answer can keep the promise (``met`` in time, ``breached`` late).  A close
-    or #pending without one is no answer: ``breached`` if the due instant had passed,
-    otherwise the clock leaves no outcome (sla null: nothing was promised any more)."""
-    if t.due_at is None:
-        return
-    if answered:
-        t.answered_at, t.last_due_at = now, t.due_at
-    elif now >= t.due_at:
-        t.answered_at, t.last_due_at = None, t.due_at
-    else:
-        t.answered_at = t.last_due_at = None
-    t.due_at = t.warn_at = t.clock_started_at = t.next_notice_at = None
 
 
 def change_state(session: Session, t: Ticket, state: str, actor: str, now: datetime) -> None:

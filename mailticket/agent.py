@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailticket.actions import change_state, stop_clock
+from mailticket.actions import change_state
 from mailticket.config import DepartmentConfig
 from mailticket.incoming.addresses import usable
 from mailticket.incoming.parse import ParsedMail
@@ -24,6 +24,7 @@ from mailticket.incoming.threading import Decision
 from mailticket.outgoing.compose import files_of
 from mailticket.outgoing.kinds import TO_STAFF
 from mailticket.outgoing.mailer import Mailer
+from mailticket.sla.clock import stop_clock
 from mailticket.store.batch import record
 from mailticket.store.models import Message, Ticket
 

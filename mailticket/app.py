@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Sequence
+from enum import Enum
 from functools import cached_property
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
 from mailticket.config import Config
-from mailticket.incoming.parse import ParsedMail, parse
+from mailticket.incoming.prepare import Prepared
 from mailticket.incoming.threading import originals_first
 from mailticket.ingest.workers import ParsePool
 from mailticket.outgoing.outbox import Outbox
@@ -41,6 +42,50 @@ def transient(e: OperationalError) -> bool:
     """A database that is busy, locked or gone: not the mail's fault, try it again later."""
     text = str(e.orig if e.orig is not None else e).lower()
     return bool(e.connection_invalidated) or any(t in text for t in _TRANSIENT)
+
+
+class Step(Enum):
+    """What to do with a mail whose processing raised."""
+    RETRY = "retry"  # a race with another daemon: go again, the duplicate check sees it
+    RAISE = "raise"  # not the mail's fault (the database): it is tried again later
+    QUARANTINE = "quarantine"  # the mail broke the pipeline: keep it, move on
+
+
+def decide(e: Exception, attempt: int, database_answers: Callable[[], bool]) -> Step:
+    """Retry, raise or quarantine, for the ``attempt``-th try (0 first) failing with ``e``.
+
+    Another poller storing the same Message-ID a moment ago is retried once; a database
+    that is busy, locked or down raises (``database_answers`` is asked only for an error
+    that does not say so itself); anything else is the mail's doing."""
+    if isinstance(e, IntegrityError):
+        return Step.RAISE if attempt else Step.RETRY
+    if isinstance(e, OperationalError) and (transient(e) or not database_answers()):
+        return Step.RAISE
+    return Step.QUARANTINE
+
+
+def handled(run: Callable[[], Outcome], quarantine: Callable[[Exception], Outcome],
+            database_answers: Callable[[], bool]) -> Outcome:
+    """``run``'s outcome, tried again or quarantined as ``decide`` says."""
+    for attempt in range(2):
+        try:
+            return run()
+        except Exception as e:
+            step = decide(e, attempt, database_answers)
+            if step is Step.RAISE:
+                raise
+            if step is Step.QUARANTINE:
+                return quarantine(e)
+    raise AssertionError("unreachable")  # decide raises on the second attempt
+
+
+def _answers() -> bool:
+    """For paths that take an error's own word on whether the database is down."""
+    return True
+
+
+def _reason(e: Exception) -> str:
+    return f"{type(e).__name__}: {e}"
 
 
 class App:
@@ -109,33 +154,27 @@ class App:
         A database that is down or locked is not the mail's fault: that error goes
         up and the mail is tried again later.
         """
-        for attempt in range(2):
-            try:
-                with self.db.transaction() as s:
-                    outcome = self.pipeline.process(
-                        s, raw, mailbox_department=department, source=source,
-                        envelope_rcpts=envelope_rcpts)
-                    if also:
-                        also(s)
-                return outcome
-            except IntegrityError:
-                # Another poller stored the same Message-ID a moment ago: go again,
-                # and the duplicate check will see it.
-                if attempt:
-                    raise
-            except OperationalError as e:
-                if transient(e) or not self.database_answers():
-                    raise  # the database is down or locked: the mail is tried again later
-                return self.quarantine(raw, department, source, f"{type(e).__name__}: {e}",
-                                       also)
-            except Exception as e:  # the mail broke the pipeline: keep it, move on
-                return self.quarantine(raw, department, source, f"{type(e).__name__}: {e}",
-                                       also)
-        raise AssertionError("unreachable")
+        def run() -> Outcome:
+            with self.db.transaction() as s:
+                outcome = self.pipeline.process(
+                    s, raw, mailbox_department=department, source=source,
+                    envelope_rcpts=envelope_rcpts)
+                if also:
+                    also(s)
+            return outcome
+
+        def keep(e: Exception) -> Outcome:
+            with self.db.transaction() as s:
+                outcome = self._quarantine_in(s, raw, department, source, e)
+                if also:
+                    also(s)
+            return outcome
+
+        return handled(run, keep, self.database_answers)
 
     def ingest_batch(self, items: Sequence[tuple[bytes, str]], *, department: str | None,
                      also: Callable[[Session], None],
-                     parsed: Sequence[ParsedMail] | None = None) -> list[Outcome]:
+                     prepared: Sequence[Prepared] | None = None) -> list[Outcome]:
         """Several mails in one transaction: one commit per batch instead of per mail.
 
         The watermark moves in the same transaction as the mails it covers, so a crash
@@ -143,29 +182,31 @@ class App:
         The batch is first tried in one go; if a mail breaks the pipeline, all of it
         is rolled back and done again with a savepoint per mail, so that mail alone is
         quarantined.  A database that is down or locked aborts the batch, to be tried
-        again later.  ``parsed``: the same mails parsed already (by ``parser``).
+        again later.  ``prepared``: the same mails prepared already (by ``parser``'s workers).
         """
-        mails = list(parsed) if parsed else [parse(raw) for raw, _ in items]
-        # Originals before the replies to them in the same batch (delivery order is not
-        # thread order); the outcomes are given back in the order of ``items``.
-        order = originals_first([(m.message_id, [*m.in_reply_to, *m.references])
-                                 for m in mails])
         outcomes: list[Outcome | None] = [None] * len(items)
+        order: Sequence[int] = range(len(items))
         try:
+            # Prepared in the try: a mail that breaks preparing is quarantined alone.
+            mails = list(prepared) if prepared else [
+                self.pipeline.preparer.prepare(raw) for raw, _ in items]
+            # Originals before the replies to them in the same batch (delivery order is
+            # not thread order); the outcomes are given back in the order of ``items``.
+            order = originals_first([(p.mail.message_id,
+                                      [*p.mail.in_reply_to, *p.mail.references])
+                                     for p in mails])
             with self.db.transaction() as s:
                 batch = self.pipeline.batch(s, mails)
                 for i in order:
-                    outcomes[i] = self.pipeline.process_parsed(
+                    outcomes[i] = self.pipeline.process_prepared(
                         s, mails[i], batch, mailbox_department=department,
                         source=items[i][1])
                 batch.write()
                 also(s)
             return [o for o in outcomes if o is not None]
-        except OperationalError as e:
-            if transient(e):
+        except Exception as e:  # one mail broke it, or a race: find which, below
+            if decide(e, 0, _answers) is Step.RAISE:
                 raise
-            failure: Exception = e
-        except Exception as e:  # noqa: BLE001 - one mail broke it; find which, below
             failure = e
         log.warning("a batch of %d mails failed (%s: %s); processing it again mail by mail",
                     len(items), type(failure).__name__, failure)
@@ -181,38 +222,27 @@ class App:
         outcomes = []
         with self.db.transaction() as s:
             for raw, source in items:
-                outcome = None
-                for attempt in range(2):
+                def run(raw: bytes = raw, source: str = source) -> Outcome:
                     try:
-                        try:
-                            with s.begin_nested():
-                                outcome = self.pipeline.process(
-                                    s, raw, mailbox_department=department, source=source)
-                        except Exception:
-                            # What the failed mail added to tickets in memory (their
-                            # threads, participants) was never written: read them again.
-                            s.expire_all()
-                            raise
-                        break
-                    except IntegrityError:
-                        if attempt:  # raced twice by another daemon: let the batch retry
-                            raise
-                    except OperationalError as e:
-                        if transient(e):
-                            raise
-                        outcome = self._quarantine_in(s, raw, department, source, e)
-                        break
-                    except Exception as e:  # the mail broke the pipeline: keep it, move on
-                        outcome = self._quarantine_in(s, raw, department, source, e)
-                        break
-                assert outcome is not None
-                outcomes.append(outcome)
+                        with s.begin_nested():
+                            return self.pipeline.process(
+                                s, raw, mailbox_department=department, source=source)
+                    except Exception:
+                        # What the failed mail added to tickets in memory (their
+                        # threads, participants) was never written: read them again.
+                        s.expire_all()
+                        raise
+
+                outcomes.append(handled(
+                    run, lambda e, raw=raw, source=source: self._quarantine_in(
+                        s, raw, department, source, e), _answers))
             also(s)
         return outcomes
 
     def _quarantine_in(self, s: Session, raw: bytes, department: str | None, source: str,
                        e: Exception) -> Outcome:
-        reason = f"{type(e).__name__}: {e}"
+        """Keep the mail that broke processing, in ``s``, for an admin to look at."""
+        reason = _reason(e)
         log.error("%s quarantined: %s", source, reason, exc_info=True)
         q = Quarantine(at=self.clock.now(), source=source, department=department,
                        reason=reason[:4000], raw=raw)
@@ -230,28 +260,15 @@ class App:
             return False
 
     def ingest_once(self, raw: bytes, *, department: str | None, source: str) -> Outcome:
-        """Like ``ingest``, but a failure is reported instead of quarantined again."""
-        try:
+        """Like ``ingest``, but a failure is reported instead of quarantined again, and
+        any database error goes up (an admin's retry shows it as it is)."""
+        def run() -> Outcome:
             with self.db.transaction() as s:
                 return self.pipeline.process(s, raw, mailbox_department=department,
                                              source=source)
-        except OperationalError:
-            raise
-        except Exception as e:
-            return Outcome("quarantined", None, "", f"{type(e).__name__}: {e}")
 
-    def quarantine(self, raw: bytes, department: str | None, source: str, reason: str,
-                   also: Callable[[Session], None] | None = None) -> Outcome:
-        log.error("%s quarantined: %s", source, reason, exc_info=True)
-        with self.db.transaction() as s:
-            q = Quarantine(at=self.clock.now(), source=source, department=department,
-                           reason=reason[:4000], raw=raw)
-            s.add(q)
-            if also:
-                also(s)
-            s.flush()
-            qid = q.id
-        return Outcome("quarantined", None, f"quarantine:{qid}", reason)
+        return handled(run, lambda e: Outcome("quarantined", None, "", _reason(e)),
+                       lambda: False)
 
     def close(self) -> None:
         if "parser" in self.__dict__:

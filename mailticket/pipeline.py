@@ -1,4 +1,5 @@
-"""One mail's way through mailticket: parse → classify → thread → store → act.
+"""One mail's way through mailticket: prepare (parse, classify, language) → thread →
+store → act.
 
 ``Pipeline.process`` runs inside the caller's transaction (the IMAP poller also
 moves its UID watermark in it; the listener answers 250 only after it commits),
@@ -14,7 +15,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from sqlalchemy.orm import Session
@@ -24,15 +25,16 @@ from mailticket.actions import change_state
 from mailticket.clock import Clock
 from mailticket.config import Config, DepartmentConfig
 from mailticket.incoming.addresses import usable
-from mailticket.incoming.classify import Kind, Verdict, classify
+from mailticket.incoming.classify import Kind
 from mailticket.incoming.language import LanguageDetector
-from mailticket.incoming.parse import ParsedMail, fingerprint, parse
+from mailticket.incoming.parse import ParsedMail
+from mailticket.incoming.prepare import Prepared, Preparer
 from mailticket.incoming.threading import Decision, find_ticket
 from mailticket.mail.subject import base_subject
 from mailticket.outgoing import compose
 from mailticket.outgoing.mailer import Mailer
 from mailticket.outgoing.templates import Templates
-from mailticket.sla.calendar import SECONDS
+from mailticket.sla.clock import promise, start_clock
 from mailticket.store.batch import Batch, bounded_references, record
 from mailticket.store.models import Message
 from mailticket.store.records import AnyTicket, NewContact, NewMessage, NewTicket
@@ -50,7 +52,9 @@ class NoSenderAddress(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    action: str          # new_ticket | follow_up | attached | unattached | duplicate
+    # new_ticket | follow_up | attached | unattached | duplicate | quarantined |
+    # agent_relayed | agent_note | agent_commands | agent_rejected
+    action: str
     ticket_id: int | None
     message_id: str
     reason: str
@@ -70,16 +74,11 @@ def _libc() -> ctypes.CDLL | None:
 
 def trim_heap(size: int) -> None:
     """After a big mail is done and its bytes are dropped: give the heap they freed back
-    to the system.  glibc keeps freed memory for reuse, so the daemon stayed at 171 MB
-    after one 20 MB attachment instead of 87 (bench/big_attachment.py); now 92."""
+    to the system: glibc keeps freed memory for reuse, so after one big attachment the
+    daemon would stay at twice its size (docs/benchmarks.md)."""
     libc = _libc() if size >= BIG_MAIL else None
     if libc is not None:
         libc.malloc_trim(0)
-
-
-def ceil_minute(t: datetime) -> datetime:
-    return t if not (t.second or t.microsecond) else (
-        t.replace(second=0, microsecond=0) + timedelta(minutes=1))
 
 
 MAX_TEXT = 200_000
@@ -134,7 +133,9 @@ class Pipeline:
         # Nobody on the staff of any department ever gets an auto-response.
         self.staff = frozenset(a for d in config.departments for a in agent.staff(d))
         langs = config.languages
-        self.detector = LanguageDetector(frozenset(langs.supported), low_memory=langs.low_memory)
+        self.preparer = Preparer(
+            LanguageDetector(frozenset(langs.supported), low_memory=langs.low_memory),
+            langs.min_confidence, self.own, self.mailer.instance)
         # The mails of a batch share one instant, so their clocks share one due time.
         self._due = lru_cache(maxsize=64)(self._compute_due)
 
@@ -144,19 +145,20 @@ class Pipeline:
         envelope_rcpts: Sequence[str] = (),
     ) -> Outcome:
         """One mail on its own (the listener, the CLI)."""
-        mail = parse(raw)
-        batch = self.batch(session, [mail])
+        prepared = self.preparer.prepare(raw)
+        batch = self.batch(session, [prepared])
         try:
-            outcome = self.process_parsed(
-                session, mail, batch, mailbox_department=mailbox_department, source=source,
+            outcome = self.process_prepared(
+                session, prepared, batch, mailbox_department=mailbox_department, source=source,
                 envelope_rcpts=envelope_rcpts)
             batch.write()
         finally:
             batch.close()  # a mail that failed leaves no held rows for the next one to write
         return outcome
 
-    def batch(self, session: Session, mails: Sequence[ParsedMail]) -> Batch:
+    def batch(self, session: Session, prepared: Sequence[Prepared]) -> Batch:
         """Look up, in a few queries, what processing these mails will ask about."""
+        mails = [p.mail for p in prepared]
         return Batch(session, message_ids=[m.message_id for m in mails],
                      senders=[m.from_.key for m in mails if m.from_],
                      references=[r for m in mails for r in (
@@ -164,23 +166,23 @@ class Pipeline:
                          *bounded_references(m.original_message_ids))],
                      now=self.clock.now())
 
-    def process_parsed(
-        self, session: Session, mail: ParsedMail, batch: Batch, *,
+    def process_prepared(
+        self, session: Session, prepared: Prepared, batch: Batch, *,
         mailbox_department: str | None, source: str, envelope_rcpts: Sequence[str] = (),
     ) -> Outcome:
         """One mail of a batch.  Nothing is flushed on the way: what the batch wrote so far
         is read from the batch's memo or through the tickets' relationships (which show
         pending rows), and the session writes everything together at ``Batch.write``."""
         with session.no_autoflush:
-            return self._process(session, mail, batch, mailbox_department=mailbox_department,
+            return self._process(session, prepared, batch, mailbox_department=mailbox_department,
                                  source=source, envelope_rcpts=envelope_rcpts)
 
     def _process(
-        self, session: Session, mail: ParsedMail, batch: Batch, *,
+        self, session: Session, prepared: Prepared, batch: Batch, *,
         mailbox_department: str | None, source: str, envelope_rcpts: Sequence[str],
     ) -> Outcome:
+        mail, mine, verdict = prepared.mail, prepared.fingerprint, prepared.verdict
         stored, known = batch.lookup(mail.message_id)
-        mine = mail.fingerprint or fingerprint(mail)
         if stored:
             if known in (None, mine):
                 return Outcome("duplicate", None, mail.message_id, "Message-ID already stored")
@@ -194,8 +196,6 @@ class Pipeline:
             if batch.lookup(mail.message_id)[0]:
                 return Outcome("duplicate", None, mail.message_id, "same mail already stored")
         batch.remember(mail.message_id, mine)
-        verdict = mail.verdict or classify(mail, self.own, compose.LOOP_HEADER,
-                                              self.mailer.instance)
         dept = self._department(mail, envelope_rcpts, mailbox_department)
         sender = mail.from_.key if mail.from_ else None
         decision = find_ticket(
@@ -211,11 +211,11 @@ class Pipeline:
             raise NoSenderAddress(NO_SENDER)
         now = batch.now or self.clock.now()
         if verdict.kind is not Kind.CUSTOMER:
-            outcome = self._machine(session, batch, mail, verdict, decision, dept, source, now)
+            outcome = self._machine(session, batch, prepared, decision, dept, source, now)
         elif decision.is_new:
-            outcome = self._new_ticket(session, batch, mail, verdict, dept, source, now)
+            outcome = self._new_ticket(session, batch, prepared, dept, source, now)
         else:
-            outcome = self._follow_up(session, batch, mail, verdict, decision, source, now)
+            outcome = self._follow_up(session, batch, prepared, decision, source, now)
         if outcome.ticket_id is not None:
             batch.stored_in(mail.message_id, outcome.ticket_id)
         return outcome
@@ -281,18 +281,16 @@ class Pipeline:
             batch.add_participant(ticket, address=key, name=a.name[:320], role=role,
                                   bouncing=False)
 
-    def _language(self, batch: Batch, mail: ParsedMail, dept: DepartmentConfig,
+    def _language(self, batch: Batch, prepared: Prepared, dept: DepartmentConfig,
                   msg: NewMessage | Message, now: datetime) -> tuple[str, str]:
         """The customer's language: header, else detected, else what they wrote before,
         else the department's.  Remembered per address when the mail itself says it."""
+        mail = prepared.mail
         address = mail.from_.key if mail.from_ and len(mail.from_.key) <= 320 else ""
         contact = batch.contact(address) if address else None
         known = contact.language if contact else None
-        # The detector skips quoted lines itself; no need for the full reply parser here.
-        guess = mail.language_guess or self.detector.guess(
-            mail.text, mail.header("Content-Language") or mail.content_language,
-            min_confidence=self.config.languages.min_confidence)
-        lang, how = guess if guess and guess[0] else (known or dept.language, "fallback")
+        guess = prepared.language
+        lang, how = guess if guess else (known or dept.language, "fallback")
         if how == "fallback" and known:
             how = "customer"
         if how in ("header", "detected") and address:
@@ -304,10 +302,11 @@ class Pipeline:
         return lang, how
 
     # -- acting -------------------------------------------------------------------
-    def _machine(self, session: Session, batch: Batch, mail: ParsedMail, verdict: Verdict,
+    def _machine(self, session: Session, batch: Batch, prepared: Prepared,
                  decision: Decision, dept: DepartmentConfig, source: str, now: datetime
                  ) -> Outcome:
         """Machine mail never opens a ticket and never gets an answer; it is kept all the same."""
+        mail, verdict = prepared.mail, prepared.verdict
         why = f"{verdict.kind.value}: {verdict.reason}"
         ticket_id = decision.ticket_id
         if ticket_id is None and verdict.kind in (Kind.BOUNCE, Kind.AUTO_REPLY):
@@ -317,8 +316,7 @@ class Pipeline:
         if verdict.kind is Kind.OWN:
             ticket = None  # our own mail coming back: keep it, attach it nowhere
         if ticket is None and verdict.kind is Kind.LIST and self.config.limits.lists_open_tickets:
-            return self._new_ticket(session, batch, mail, verdict, dept, source, now,
-                                    answer=False)
+            return self._new_ticket(session, batch, prepared, dept, source, now, answer=False)
         msg = self._store(session, batch, mail, ticket, verdict.kind.value, why, source, now)
         if ticket is None:
             log.info("%s stored without a ticket: %s", mail.message_id, why)
@@ -344,12 +342,8 @@ class Pipeline:
 
     def _start_clock(self, ticket: AnyTicket, dept: DepartmentConfig, now: datetime) -> None:
         """A customer message waits for an answer: due at the department's response target."""
-        if ticket.due_at is not None:
-            return  # the oldest unanswered message keeps its earlier promise
-        ticket.clock_started_at = now
-        ticket.due_at, ticket.warn_at = self._due(dept.name, now)
-        ticket.escalation_level = 0
-        ticket.next_notice_at = ticket.warn_at
+        if ticket.due_at is None:  # else the oldest unanswered message keeps its promise
+            start_clock(ticket, now, *self._due(dept.name, now))
 
     def _compute_due(self, department: str, now: datetime) -> tuple[datetime, datetime]:
         """(due, warn) for a clock started ``now``: pure calendar arithmetic."""
@@ -357,14 +351,12 @@ class Pipeline:
         sla = self.config.sla_for(dept)
         cal = self.config.calendar_for(dept)
         duration = sla.response_duration
-        # Whole minutes: the promise shows minutes, and must be the very same instant.
-        due = cal.add(now, duration)
-        return (due if duration.unit == SECONDS else ceil_minute(due),
-                cal.warn_instant(now, duration, sla.warn_at))
+        return promise(cal, duration, now), cal.warn_instant(now, duration, sla.warn_at)
 
-    def _new_ticket(self, session: Session, batch: Batch, mail: ParsedMail, verdict: Verdict,
+    def _new_ticket(self, session: Session, batch: Batch, prepared: Prepared,
                     dept: DepartmentConfig, source: str, now: datetime, answer: bool = True
                     ) -> Outcome:
+        mail, verdict = prepared.mail, prepared.verdict
         customer = mail.from_
         ticket = NewTicket(
             id=batch.new_ticket_id(), department=dept.name,
@@ -379,7 +371,7 @@ class Pipeline:
         self._start_clock(ticket, dept, now)
         msg = self._store(session, batch, mail, ticket, "customer",
                           f"{verdict.kind.value}: {verdict.reason}", source, now)
-        ticket.language, how = self._language(batch, mail, dept, msg, now)
+        ticket.language, how = self._language(batch, prepared, dept, msg, now)
         self._event(session, ticket, "created", now, actor=ticket.customer,
                     message_id=mail.message_id, department=dept.name,
                     language=ticket.language, language_from=how)
@@ -397,8 +389,9 @@ class Pipeline:
                                   files=compose.files_of(mail))
         return Outcome("new_ticket", ticket.id, mail.message_id, "new ticket")
 
-    def _follow_up(self, session: Session, batch: Batch, mail: ParsedMail, verdict: Verdict,
+    def _follow_up(self, session: Session, batch: Batch, prepared: Prepared,
                    decision: Decision, source: str, now: datetime) -> Outcome:
+        mail, verdict = prepared.mail, prepared.verdict
         ticket = batch.ticket(decision.ticket_id)
         assert ticket is not None
         dept = self.config.department(ticket.department)
@@ -421,7 +414,7 @@ class Pipeline:
             why += f"; suspected spoof: From is agent {who} without proof"
         self._add_participants(batch, ticket, mail, sender=not spoof)
         msg = self._store(session, batch, mail, ticket, "customer", why, source, now)
-        lang, how = self._language(batch, mail, dept, msg, now)
+        lang, how = self._language(batch, prepared, dept, msg, now)
         if how in ("header", "detected") and lang != ticket.language:
             self._event(session, ticket, "language_changed", now, old=ticket.language, new=lang)
             ticket.language = lang

@@ -242,14 +242,14 @@ def test_a_failed_mail_leaves_nothing_in_the_threads_of_the_mails_after_it(
     alive here, as anything might keep them."""
     app = throwaway_app(tmp_path)
     ingest(app, [raw(1, "ann@customer.example", "Printer broken")])
-    guess = app.pipeline.detector.guess
+    language = app.pipeline._language
 
-    def breaks(text, *args, **kwargs):
-        if "BOOM" in text:
-            raise RuntimeError("language detection broke")
-        return guess(text, *args, **kwargs)
+    def breaks(batch, prepared, *args, **kwargs):
+        if "BOOM" in prepared.mail.text:
+            raise RuntimeError("choosing the language broke")
+        return language(batch, prepared, *args, **kwargs)
 
-    monkeypatch.setattr(app.pipeline.detector, "guess", breaks)
+    monkeypatch.setattr(app.pipeline, "_language", breaks)
     alive = []
     made = Batch.__init__
     monkeypatch.setattr(Batch, "__init__", lambda self, *a, **k: (alive.append(self),

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from mailticket.actions import stop_clock
 from mailticket.cli import main
 from mailticket.clock import FixedClock
+from mailticket.sla.clock import stop_clock
 from mailticket.sla.state import sla_state
 from tests.conftest import mail
 

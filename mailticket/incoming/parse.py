@@ -19,7 +19,6 @@ from email import message_from_bytes
 from email.message import Message
 from email.policy import Compat32
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 from mailticket.incoming import mime
 from mailticket.incoming.addresses import (
@@ -96,14 +95,6 @@ class ParsedMail:
     #: a bounce, the wording of its human-readable notice.  Like
     #: ``original_message_ids``, only meaningful for machine mail.
     bounced_recipients: list[str] = field(default_factory=list)
-    #: Set by a parse worker: what the mail itself says of its language (header or
-    #: text), as ``LanguageDetector.guess`` returns it; ``("", "")`` when it says nothing.
-    language_guess: tuple[str, str] | None = None
-    #: Also set by a parse worker: ``fingerprint(mail)`` and the classifier's verdict
-    #: (a ``classify.Verdict``; typed loosely because classify reads ParsedMail, so
-    #: this module must not know classify).
-    fingerprint: str | None = None
-    verdict: Any = None
 
     def all_recipients(self) -> list[Address]:
         """To and Cc recipients, in header order."""

@@ -173,17 +173,17 @@ class ImapPoller:
 
     def _store(self, fetched: _Fetched) -> int:
         """One transaction: the batch's mails and the watermark past its last UID."""
-        items, parsed = fetched.items, None
+        items, prepared = fetched.items, None
         if fetched.fetching is not None:
             got = self.app.parser.fetched(fetched.fetching)
             if got is None:
                 items = self._items_apart(fetched.uids, fetched.uidvalidity)
             else:
-                uids, raws, parsed = got
+                uids, raws, prepared = got
                 items = [(raw, self._source(fetched.uidvalidity, uid))
                          for uid, raw in zip(uids, raws, strict=True)]
         outcomes = self.app.ingest_batch(items, department=self.dept.name,
-                                         also=self._advance(fetched.uids[-1]), parsed=parsed)
+                                         also=self._advance(fetched.uids[-1]), prepared=prepared)
         for (_, source), outcome in zip(items, outcomes, strict=True):
             log.debug("%s %s: %s", outcome.message_id, source, outcome.action)
         return len(items)

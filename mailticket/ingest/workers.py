@@ -1,16 +1,18 @@
-"""Fetching and parsing mail in worker processes, so the one writer never waits for it.
+"""Workers that fetch and prepare mail in processes of their own, so the one writer
+never waits for it.
 
-A worker fetches a batch over an IMAP connection of its own (read-only, BODY.PEEK),
-parses it, classifies it and guesses its language while the daemon stores the batch
-before: in the daemon, those bytes and that work would hold the GIL the writer needs.
+A worker fetches a batch over an IMAP connection of its own (read-only, BODY.PEEK) and
+prepares it (``incoming.prepare``: parse, fingerprint, verdict, language) while the
+daemon stores the batch before: in the daemon, those bytes and that work would hold
+the GIL the writer needs.
 With workers, every fetched mail goes to them, so the daemon never loads the language
 models. A worker that dies or cannot reach the server costs nothing but time: the
-daemon fetches and parses those mails itself.
+daemon fetches and prepares those mails itself.
 
 A worker is ``python -m mailticket.ingest.workers``, fed over its stdin and answering on
 its stdout, one pickled frame per batch, in order.  Not ``multiprocessing``: its fork
 server and resource tracker are two more processes, and every worker it starts imports
-the daemon's main module, so each carried the whole daemon (100 MB where 50 do).  A
+the daemon's main module, so each carried the whole daemon (docs/benchmarks.md).  A
 worker imports only the mail modules and imapclient, and notices a daemon killed
 outright because its stdin ends.
 """
@@ -31,11 +33,9 @@ from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
 from typing import IO, TYPE_CHECKING, Any
 
-from mailticket.incoming.classify import classify
 from mailticket.incoming.language import LanguageDetector
-from mailticket.incoming.parse import ParsedMail, fingerprint, parse
+from mailticket.incoming.prepare import Prepared, Preparer
 from mailticket.ingest.imapconn import ImapLogin, open_imap
-from mailticket.outgoing.compose import LOOP_HEADER
 
 if TYPE_CHECKING:
     from imapclient import IMAPClient
@@ -65,23 +65,21 @@ def _receive(stream: IO[bytes]) -> Any:
 
 
 # -- in the worker ---------------------------------------------------------------------
-class _Parser:
-    """What a worker knows: its language detector, the helpdesk's own addresses, and its
+class _Fetcher:
+    """A worker's side: its preparer (kept warm, language models loaded once) and its
     IMAP connections (one per mailbox, kept between batches)."""
 
     def __init__(self, languages: list[str], low_memory: bool, min_confidence: float,
                  own: list[str], instance: str) -> None:
-        self.detector = LanguageDetector(frozenset(languages), low_memory=low_memory)
-        self.detector.warm_up()
-        self.min_confidence = min_confidence
-        self.own = frozenset(own)
-        self.instance = instance  # our loop-header value
+        detector = LanguageDetector(frozenset(languages), low_memory=low_memory)
+        detector.warm_up()
+        self.preparer = Preparer(detector, min_confidence, frozenset(own), instance)
         self.mailboxes: dict[tuple[str, int, str, str], IMAPClient] = {}
 
     def fetch_all(self, login: ImapLogin, folder: str, uidvalidity: int,
-                  uids: list[int]) -> tuple[list[int], list[bytes], list[ParsedMail]]:
-        """Fetch these UIDs (read-only, BODY.PEEK) and parse them: the UIDs still there,
-        their bytes, the parsed mails.  A connection that went stale (the server's idle
+                  uids: list[int]) -> tuple[list[int], list[bytes], list[Prepared]]:
+        """Fetch these UIDs (read-only, BODY.PEEK) and prepare them: the UIDs still there,
+        their bytes, the prepared mails.  A connection that went stale (the server's idle
         timeout) is opened again once."""
         key = (login["host"], login["port"], login["username"], folder)
         for attempt in (1, 2):
@@ -110,32 +108,25 @@ class _Parser:
                     raise
         found = [uid for uid in uids if b"BODY[]" in data.get(uid, {})]
         raws = [bytes(data[uid][b"BODY[]"]) for uid in found]
-        return found, raws, self.parse_all(raws)
+        return found, raws, self.prepare_all(raws)
 
-    def parse_all(self, raws: Sequence[bytes]) -> list[ParsedMail]:
-        """Parse, and find what needs no database: the fingerprint, the classifier's
-        verdict, the language the text and headers name."""
+    def prepare_all(self, raws: Sequence[bytes]) -> list[Prepared]:
         out = []
         for raw in raws:
-            mail = parse(raw)
-            mail.fingerprint = fingerprint(mail)
-            mail.verdict = classify(mail, self.own, LOOP_HEADER, self.instance)
-            mail.language_guess = self.detector.guess(
-                mail.text, mail.header("Content-Language") or mail.content_language,
-                self.min_confidence) or ("", "")
-            mail.raw = b""  # the bytes go back once, beside the parsed mails
-            out.append(mail)
+            prepared = self.preparer.prepare(raw)
+            prepared.mail.raw = b""  # the bytes go back once, beside the prepared mails
+            out.append(prepared)
         return out
 
 
 def worker_main() -> None:
-    """Fetch and parse each batch asked for on stdin, answer on stdout; exit when stdin
+    """Fetch and prepare each batch asked for on stdin, answer on stdout; exit when stdin
     ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the daemon, which stops us
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the frames
     try:
-        parser = _Parser(**json.loads(sys.argv[1]))
+        parser = _Fetcher(**json.loads(sys.argv[1]))
     except Exception as e:
         _send(answers, (False, f"cannot start: {type(e).__name__}: {e}"))
         return
@@ -293,14 +284,14 @@ class ParsePool:
 
     def fetch(self, login: ImapLogin, folder: str, uidvalidity: int,
               uids: list[int]) -> Future[Any] | None:
-        """A worker fetches these UIDs and parses them; None when there is no worker.
+        """A worker fetches these UIDs and prepares them; None when there is no worker.
         ``fetched`` gives the answer."""
         return self._submit((login, folder, uidvalidity, uids))
 
     def fetched(self, future: Future[Any]
-                ) -> tuple[list[int], list[bytes], list[ParsedMail]] | None:
-        """The UIDs still there, their bytes and the parsed mails; None if the worker
-        could not: the caller fetches and parses them itself."""
+                ) -> tuple[list[int], list[bytes], list[Prepared]] | None:
+        """The UIDs still there, their bytes and the prepared mails; None if the worker
+        could not: the caller fetches and prepares them itself."""
         try:
             uids, raws, mails = future.result()
         except BatchFailed as e:  # the worker is well; its IMAP connection is not
@@ -309,8 +300,8 @@ class ParsePool:
         except Exception as e:
             self._failed(e)
             return None
-        for mail, raw in zip(mails, raws, strict=True):
-            mail.raw = raw
+        for prepared, raw in zip(mails, raws, strict=True):
+            prepared.mail.raw = raw
         return uids, raws, mails
 
     def _submit(self, request: tuple[Any, ...]) -> Future[Any] | None:

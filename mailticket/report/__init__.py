@@ -15,15 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.config import Config
 from mailticket.report import figures, history
-from mailticket.sla.calendar import BusinessCalendar, Duration
-
-
-def promise(cal: BusinessCalendar, response: Duration, at: datetime) -> datetime:
-    """The due instant the auto-response promised for a message that arrived ``at``."""
-    from mailticket.pipeline import ceil_minute  # the pipeline's own rounding
-
-    due = cal.add(at, response)
-    return due if response.unit == "seconds" else ceil_minute(due)
+from mailticket.sla.clock import promise
 
 
 def build(session: Session, config: Config, *, since: datetime, until: datetime,

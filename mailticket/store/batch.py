@@ -2,7 +2,7 @@
 queries instead of a dozen per mail.
 
 Reads are remembered here, and the mails of a batch are processed without flushing
-(``Pipeline.process_parsed``): what an earlier mail of the batch wrote is found in this
+(``Pipeline.process_prepared``): what an earlier mail of the batch wrote is found in this
 memo (Message-IDs, threads, tickets, contacts, auto-response counts) or through the
 tickets' relationships, to which the batch adds what it creates.
 
