@@ -9,7 +9,7 @@ import os
 import secrets
 from collections.abc import Callable, Sequence
 from enum import Enum
-from functools import cached_property
+from functools import cached_property, partial
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -234,8 +234,7 @@ class App:
                         raise
 
                 outcomes.append(handled(
-                    run, lambda e, raw=raw, source=source: self._quarantine_in(
-                        s, raw, department, source, e), _answers))
+                    run, partial(self._quarantine_in, s, raw, department, source), _answers))
             also(s)
         return outcomes
 
