@@ -19,17 +19,8 @@ from mailticket.app import App
 from mailticket.clock import FixedClock
 from mailticket.config import parse_config
 from mailticket.store.models import Message, Ticket
-from tests.builders import (
-    ONE_DAY,
-    PARIS_OFFICE,
-    config_toml,
-    department,
-    mail,
-    maildir,
-    reply,
-    sqlite,
-)
-from tests.conftest import body
+from tests.builders import ONE_DAY, PARIS_OFFICE, config_toml, department, maildir, sqlite
+from tests.conftest import body, mail, reply
 
 MONDAY = datetime(2026, 11, 23, 9, 15, tzinfo=UTC)
 DOMAIN = "desk.example"
