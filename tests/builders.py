@@ -1,4 +1,4 @@
-"""Helpdesk configs for tests and benchmarks, built from parts instead of hand-written TOML.
+"""Helpdesk configs and mails for tests and benchmarks, built from parts instead of by hand.
 
 A test states only the part its behaviour depends on (a department's template folder,
 an SLA with escalations …) and takes the rest from here, so a new config key is
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +78,52 @@ def config_toml(*, database: Table, departments: Sequence[Table], secret: str | 
     out += _lines(extra) if extra else ""
     out += "".join("[[departments]]\n" + _lines(d) for d in departments)
     return out
+
+
+# -- mails ---------------------------------------------------------------------------
+
+DATE = "Mon, 23 Nov 2026 10:00:00 +0100"
+
+
+def mail(sender: str | None, to: str | Sequence[str], subject: str, body: str, *,
+         cc: Sequence[str] | None = None, in_reply_to: str | None = None,
+         references: str | None = None, message_id: str | None = None,
+         msgid_domain: str = "client.example", date: str | None = DATE,
+         subtype: str = "plain", html: str | None = None,
+         headers: Mapping[str, str] | None = None) -> EmailMessage:
+    """A mail as a customer's or agent's client writes it.  ``sender=None`` leaves out
+    From; ``references`` defaults to ``in_reply_to``; ``headers`` come last because
+    set_content drops Content-* headers set before it."""
+    m = EmailMessage()
+    if sender is not None:
+        m["From"] = sender
+    m["To"] = to if isinstance(to, str) else ", ".join(to)
+    if cc:
+        m["Cc"] = ", ".join(cc)
+    m["Subject"] = subject
+    m["Message-ID"] = message_id or make_msgid(domain=msgid_domain)
+    if date:
+        m["Date"] = date
+    if in_reply_to:
+        m["In-Reply-To"] = in_reply_to
+        m["References"] = references or in_reply_to
+    m.set_content(body, subtype=subtype)
+    if html is not None:
+        m.add_alternative(html, subtype="html")
+    for k, v in (headers or {}).items():
+        m[k] = v
+    return m
+
+
+def reply(note: EmailMessage, sender: str, text: str, *, html: str | None = None,
+          to: str | None = None, threading: bool = True, prefix: str = "Re: ",
+          subtype: str = "plain",
+          msgid_domain: str = "agent-client.example",
+          headers: Mapping[str, str] | None = None) -> EmailMessage:
+    """An answer to ``note`` (a notification, an auto-response …) as a mail client builds
+    it: to its Reply-To, and with ``threading`` the In-Reply-To/References chain."""
+    thread = {"in_reply_to": str(note["Message-ID"]),
+              "references": f"{note.get('References', '')} {note['Message-ID']}".strip()}
+    return mail(sender, to or str(note["Reply-To"]), prefix + str(note["Subject"]), text,
+                subtype=subtype, html=html, msgid_domain=msgid_domain, date=None, headers=headers,
+                **(thread if threading else {}))

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,11 @@ from mailticket.clock import Clock
 from mailticket.config import Config, parse_config
 from mailticket.ingest.imap import ImapPoller
 from tests.builders import PARIS_OFFICE, config_toml, department
+from tests.builders import mail as mail
+from tests.builders import reply as reply
 from tests.mailservers import Dovecot, SmtpRelay
+
+# mail and reply are imported from here by most tests; they live in tests/builders.py.
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -99,26 +102,6 @@ def db_url(request: pytest.FixtureRequest) -> str | None:
     """Runs a test on both databases: a fresh PostgreSQL one, or None for the test's own
     SQLite file (make_world and throwaway_app make one when given no URL)."""
     return request.getfixturevalue("pg_url") if request.param == "postgresql" else None
-
-
-def mail(sender: str, to: str | list[str], subject: str, body: str, *,
-         cc: list[str] | None = None, in_reply_to: str | None = None,
-         headers: dict[str, str] | None = None) -> EmailMessage:
-    m = EmailMessage()
-    m["From"] = sender
-    m["To"] = to if isinstance(to, str) else ", ".join(to)
-    if cc:
-        m["Cc"] = ", ".join(cc)
-    m["Subject"] = subject
-    m["Message-ID"] = make_msgid(domain="client.example")
-    m["Date"] = "Mon, 23 Nov 2026 10:00:00 +0100"
-    if in_reply_to:
-        m["In-Reply-To"] = in_reply_to
-        m["References"] = in_reply_to
-    m.set_content(body)
-    for k, v in (headers or {}).items():  # after set_content, which drops Content-* headers
-        m[k] = v
-    return m
 
 
 def parsed(raw: bytes) -> EmailMessage:

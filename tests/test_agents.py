@@ -9,7 +9,6 @@ import subprocess
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 import pytest
 import time_machine
@@ -17,6 +16,7 @@ from click.testing import CliRunner
 
 from mailticket.cli import main
 from mailticket.clock import FixedClock
+from tests.builders import reply
 from tests.conftest import body, mail
 
 pytestmark = pytest.mark.integration
@@ -35,23 +35,6 @@ def show(w, ticket_id: int = 1) -> dict:
 
 def quoted(text: str) -> str:
     return "\n".join("> " + line if line else ">" for line in text.splitlines())
-
-
-def reply(note: EmailMessage, sender: str, text: str, *, html: str | None = None,
-          to: str | None = None, threading: bool = True) -> EmailMessage:
-    """A reply to a notification, as a mail client builds it."""
-    m = EmailMessage()
-    m["From"] = sender
-    m["To"] = to or note["Reply-To"]
-    m["Subject"] = "Re: " + note["Subject"]
-    m["Message-ID"] = make_msgid(domain="agent-client.example")
-    if threading:
-        m["In-Reply-To"] = note["Message-ID"]
-        m["References"] = f"{note.get('References', '')} {note['Message-ID']}".strip()
-    m.set_content(text)
-    if html is not None:
-        m.add_alternative(html, subtype="html")
-    return m
 
 
 @pytest.fixture
@@ -149,13 +132,7 @@ def test_html_only_reply(ticket):
     html = (f"<div dir='ltr'>Hi Jane,<br><br>the part is on its way.<br><br>Alice</div>"
             f"<div class='gmail_quote'><div>On Mon, 23 Nov 2026 Jane wrote:</div>"
             f"<blockquote>{body(w.note).replace(chr(10), '<br>')}</blockquote></div>")
-    m = EmailMessage()
-    m["From"] = f"alice@{w.domain}"
-    m["To"] = w.note["Reply-To"]
-    m["Subject"] = "Re: " + w.note["Subject"]
-    m["Message-ID"] = make_msgid(domain="agent-client.example")
-    m["In-Reply-To"] = w.note["Message-ID"]
-    m.set_content(html, subtype="html")
+    m = reply(w.note, f"alice@{w.domain}", html, subtype="html")
     w.deliver("support", m)
     w.poll()
     got = body(relayed_to_jane(w))

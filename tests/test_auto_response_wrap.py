@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from mailticket.clock import FixedClock
+from tests.builders import reply
 from tests.conftest import body, mail
-from tests.test_agents import reply
 
 pytestmark = pytest.mark.integration
 

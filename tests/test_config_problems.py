@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mailticket.config import ConfigError, load_config, parse_config
+from tests.builders import config_toml, maildir, sqlite
 
 SUPPORT = """
 [[departments]]
@@ -211,9 +212,8 @@ def test_the_daemon_logs_the_warning_at_start(tmp_path, caplog):
     from mailticket.daemon import Daemon
 
     path = tmp_path / "mailticket.toml"
-    path.write_text(f'secret = "s"\n[database]\nurl = "sqlite:///{tmp_path}/x.db"\n'
-                    f'[outgoing]\ntransport = "maildir"\nmaildir = "{tmp_path}/sent"\n'
-                    + NO_AGENTS)
+    path.write_text(config_toml(database=sqlite(tmp_path), outgoing=maildir(tmp_path),
+                                departments=[], extra=NO_AGENTS))
     app = App(load_config(path))
     app.ensure_schema()
     daemon = Daemon(app)

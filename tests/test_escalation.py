@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +11,15 @@ from mailticket.app import App
 from mailticket.clock import FixedClock
 from mailticket.config import parse_config
 from mailticket.store.models import Event, Message, OutboxItem, Ticket
-from tests.builders import ONE_DAY, PARIS_OFFICE, config_toml, department, maildir, sqlite
+from tests.builders import (
+    ONE_DAY,
+    PARIS_OFFICE,
+    config_toml,
+    department,
+    mail,
+    maildir,
+    sqlite,
+)
 
 
 def config(tmp_path) -> str:
@@ -41,13 +48,9 @@ def app(tmp_path):
 
 
 def customer_mail(subject: str = "Printer on fire") -> bytes:
-    m = EmailMessage()
-    m["From"] = "Jane <jane@customer.example>"
-    m["To"] = "support@example.com"
-    m["Subject"] = subject
-    m["Message-ID"] = f"<{subject.replace(' ', '.')}@customer.example>"
-    m.set_content("My printer is on fire. What should I do?")
-    return bytes(m)
+    return bytes(mail("Jane <jane@customer.example>", "support@example.com", subject,
+                      "My printer is on fire. What should I do?", date=None,
+                      message_id=f"<{subject.replace(' ', '.')}@customer.example>"))
 
 
 def notices(app: App) -> list[tuple[str, tuple[str, ...]]]:

@@ -30,6 +30,7 @@ import pytest
 
 from mailticket.app import App
 from tests import corpora
+from tests.builders import reply
 
 DOMAIN = corpora.HELPDESK_DOMAIN
 SUPPORT = f"support@{DOMAIN}"
@@ -351,14 +352,8 @@ def test_the_checks_see_an_injection(tmp_path: Path) -> None:
 
 def _agent_reply(note: EmailMessage, agent: str) -> bytes:
     """An agent answering a notification from a mail client: token Reply-To, In-Reply-To."""
-    m = EmailMessage()
-    m["From"] = f"Alice <{agent}>"
-    m["To"] = str(note["Reply-To"])
-    m["Subject"] = "Re: " + str(note["Subject"])
-    m["Message-ID"] = f"<answer-{note['Message-ID'].strip('<>')}>"
-    m["In-Reply-To"] = note["Message-ID"]
-    m["References"] = note["Message-ID"]
-    m.set_content("We are on it.\n")
+    m = reply(note, f"Alice <{agent}>", "We are on it.\n")
+    m.replace_header("Message-ID", f"<answer-{note['Message-ID'].strip('<>')}>")
     return bytes(m)
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from mailticket.clock import FixedClock
 from mailticket.outgoing.to_staff import _stamp
+from tests.builders import reply
 from tests.conftest import body, mail
-from tests.test_agents import reply
 
 pytestmark = pytest.mark.integration
 

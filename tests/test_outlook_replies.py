@@ -3,8 +3,6 @@ quotes; none of it may reach the customer, in plain text or HTML, in any languag
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-from email.utils import make_msgid
 from html import escape
 
 import pytest
@@ -12,7 +10,7 @@ import pytest
 from mailticket.clock import FixedClock
 from mailticket.incoming.body import html_to_text
 from mailticket.incoming.replies import new_text
-from tests.conftest import body, mail
+from tests.conftest import body, mail, reply
 from tests.test_agents import MONDAY, assert_clean
 
 RULE = "_" * 32
@@ -97,15 +95,11 @@ def test_outlook_reply_reaches_the_customer_without_its_separator(make_world, la
     words, block = OUTLOOK[lang]
     block = [line.replace("support+1-3f9a@example.com", note["Reply-To"]) for line in block]
     text = f"{words}\n\n{RULE}\n" + "\n".join(block) + f"\n\n{body(note)}"
-    m = EmailMessage()
-    m["From"] = f"Alice Martin <alice@{w.domain}>"
-    m["To"] = note["Reply-To"]
-    m["Subject"] = ("RE: " if lang == "en" else "RE : ") + note["Subject"]
-    m["Message-ID"] = make_msgid(domain="outlook.example")
-    m["Thread-Index"] = "AQHZ1mK3"  # Outlook: no In-Reply-To; the token address proves it
-    m.set_content(text)
-    m.add_alternative(desktop_html(lang).replace("support+1-3f9a@example.com",
-                                                 note["Reply-To"]), subtype="html")
+    # Outlook: no In-Reply-To; the token address proves it
+    m = reply(note, f"Alice Martin <alice@{w.domain}>", text, threading=False,
+              prefix="RE: " if lang == "en" else "RE : ", msgid_domain="outlook.example",
+              html=desktop_html(lang).replace("support+1-3f9a@example.com", note["Reply-To"]),
+              headers={"Thread-Index": "AQHZ1mK3"})
     w.deliver("support", m)
     w.poll()
     answer = w.wait_inbox("jane", 2)[-1]

@@ -14,11 +14,10 @@ import contextlib
 import threading
 import time
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 import pytest
 
-from tests.conftest import World, parsed
+from tests.conftest import World, mail, parsed
 
 pytestmark = pytest.mark.integration
 
@@ -47,15 +46,8 @@ class Robot(threading.Thread):
         self.send("My order", "Hello, where is my order?", None)
 
     def send(self, subject: str, text: str, in_reply_to: str | None) -> None:
-        m = EmailMessage()
-        m["From"] = f"Robot <{self.w.addr('robot')}>"
-        m["To"] = self.w.addr("support")
-        m["Subject"] = subject
-        m["Message-ID"] = make_msgid(domain="robot.example")
-        m["Date"] = "Mon, 23 Nov 2026 10:00:00 +0100"
-        if in_reply_to:
-            m["In-Reply-To"] = in_reply_to
-        m.set_content(text)
+        m = mail(f"Robot <{self.w.addr('robot')}>", self.w.addr("support"), subject, text,
+                 in_reply_to=in_reply_to, msgid_domain="robot.example")
         self.w.deliver("support", m)
         self.sent += 1
 

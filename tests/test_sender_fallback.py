@@ -9,7 +9,6 @@ import smtplib
 import socket
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 import pytest
 import time_machine
@@ -19,7 +18,7 @@ from sqlalchemy import select
 from mailticket.cli import main
 from mailticket.clock import FixedClock
 from mailticket.store.models import Event, Ticket
-from tests.conftest import body
+from tests.conftest import body, mail, reply
 
 pytestmark = pytest.mark.integration
 
@@ -35,15 +34,8 @@ def cli_json(w, *args: str):
 
 def fromless(to: str, subject: str, headers: dict[str, str]) -> EmailMessage:
     """A mail as some scripts and broken gateways write it: no From header."""
-    m = EmailMessage()
-    for k, v in headers.items():
-        m[k] = v
-    m["To"] = to
-    m["Subject"] = subject
-    m["Message-ID"] = make_msgid(domain="script.example")
-    m["Date"] = "Mon, 23 Nov 2026 10:00:00 +0100"
-    m.set_content("The nightly export failed again.\n")
-    return m
+    return mail(None, to, subject, "The nightly export failed again.\n", headers=headers,
+                msgid_domain="script.example")
 
 
 def fallback_events(w) -> list[tuple[int | None, str, str]]:
@@ -136,13 +128,8 @@ def test_an_answer_to_a_customer_without_address_is_never_reported_sent(world):
     with w.app.db.transaction() as s:  # as such tickets were stored before
         s.get(Ticket, 1).customer = ""
     [note] = w.wait_inbox("alice", 1)
-    answer = EmailMessage()
-    answer["From"] = f"alice@{w.domain}"
-    answer["To"] = note["Reply-To"]
-    answer["Subject"] = "Re: " + note["Subject"]
-    answer["Message-ID"] = make_msgid(domain="agent.example")
-    answer["In-Reply-To"] = note["Message-ID"]
-    answer.set_content("We restarted the export.\n\nAlice")
+    answer = reply(note, f"alice@{w.domain}", "We restarted the export.\n\nAlice",
+                   msgid_domain="agent.example")
     w.deliver("support", answer)
     w.poll()
     [_, error] = w.wait_inbox("alice", 2)

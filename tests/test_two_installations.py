@@ -15,8 +15,8 @@ from mailticket.incoming.classify import Kind, classify
 from mailticket.incoming.parse import parse
 from mailticket.outgoing import compose
 from mailticket.outgoing.kinds import KINDS
+from tests.builders import reply
 from tests.conftest import World, body, mail
-from tests.test_agents import reply
 from tests.test_core_flow import cli
 
 pytestmark = pytest.mark.integration
