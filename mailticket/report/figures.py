@@ -57,6 +57,7 @@ class History:
 @dataclass
 class Figures:
     department: str
+    history: History  # the counts it gives as they are (escalations, backlog …)
     tickets: int
     customer_messages: int
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -67,12 +68,6 @@ class Figures:
     answers: Counter[str] = field(default_factory=Counter)
     agents: dict[str, list[timedelta]] = field(default_factory=dict)
     languages: Counter[str] = field(default_factory=Counter)
-    escalations: int = 0
-    reopened: int = 0
-    closed: int = 0
-    solved_by_faq: int = 0
-    open_now: int = 0
-    oldest_unanswered_since: datetime | None = None
 
     @property
     def sla_met_ratio(self) -> float | None:
@@ -81,7 +76,8 @@ class Figures:
 
     @property
     def reopen_rate(self) -> float | None:
-        return round(self.reopened / self.closed, 4) if self.closed else None
+        h = self.history
+        return round(h.reopened / h.closed, 4) if h.closed else None
 
 
 def _quantiles(values: list[timedelta]) -> dict[str, float | None]:
@@ -99,11 +95,7 @@ def compute(department: str, history: History, *, until: datetime, now: datetime
             business: Callable[[datetime, datetime], timedelta]) -> Figures:
     """The figures of one department.  ``due(arrival)`` is the promise for a message that
     arrived then; ``business(a, b)`` the open time between two instants."""
-    fig = Figures(department, len(history.tickets_created), len(history.arrivals),
-                  escalations=history.escalations, reopened=history.reopened,
-                  closed=history.closed,
-                  solved_by_faq=history.solved_by_faq, open_now=history.open_now,
-                  oldest_unanswered_since=history.oldest_unanswered_since)
+    fig = Figures(department, history, len(history.tickets_created), len(history.arrivals))
     stops: dict[int, list[Stop]] = {}
     for s in history.stops:
         stops.setdefault(s.ticket, []).append(s)
@@ -170,14 +162,14 @@ def as_json(fig: Figures, zone: ZoneInfo) -> dict[str, object]:
         "first_response_wall_seconds": _quantiles(fig.first_response_wall),
         "by_hour": fig.by_hour,
         "by_day": dict(sorted(fig.by_day.items())),
-        "backlog": {"open": fig.open_now, "oldest_unanswered_since": _iso(
-            fig.oldest_unanswered_since, zone)},
+        "backlog": {"open": fig.history.open_now, "oldest_unanswered_since": _iso(
+            fig.history.oldest_unanswered_since, zone)},
         "agents": [{"agent": agent, "answers": n, "median_response_business_seconds":
                     _quantiles(fig.agents.get(agent, []))["median"]}
                    for agent, n in sorted(fig.answers.items())],
         "languages": dict(sorted(fig.languages.items())),
-        "escalations": fig.escalations,
-        "reopened": fig.reopened,
+        "escalations": fig.history.escalations,
+        "reopened": fig.history.reopened,
         "reopen_rate": fig.reopen_rate,
-        "solved_by_faq": fig.solved_by_faq,
+        "solved_by_faq": fig.history.solved_by_faq,
     }
