@@ -6,14 +6,12 @@ is wrong (click's own usage errors are 2 as well).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import stat
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,9 +19,20 @@ from zoneinfo import ZoneInfo
 import click
 
 from mailticket import actions, files, views
-from mailticket.app import App, SchemaOutdated
+from mailticket.app import App
 from mailticket.clock import FixedClock
-from mailticket.config import ConfigError, find_config_path, load_config
+from mailticket.commands import COMMANDS
+from mailticket.commands.base import (
+    Ctx,
+    department_name,
+    department_option,
+    emit,
+    instant,
+    json_option,
+    pass_ctx,
+    session,
+)
+from mailticket.config import find_config_path
 from mailticket.outgoing.outbox import DeliveryReport
 from mailticket.store.models import STATES, Ticket
 
@@ -37,65 +46,6 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # APScheduler's "skipped: maximum number of running instances" is expected here.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-
-
-class Ctx:
-    def __init__(self, config_path: str | None) -> None:
-        self.config_path = config_path
-        self._app: App | None = None
-
-    def app(self, upgrade: bool = True, apart: bool = False) -> App:
-        if self._app is None:
-            try:
-                path = find_config_path(self.config_path)
-                config = load_config(path)
-            except ConfigError as e:
-                click.echo(f"mailticket: {e}", err=True)
-                sys.exit(2)
-            for warning in files.loose_files(files.sqlite_files(config.database.url)):
-                logging.getLogger("mailticket").warning("%s", warning)
-            self._app = App(config)
-            if upgrade:
-                try:
-                    self._app.ensure_schema(apart=apart)
-                except SchemaOutdated as e:
-                    click.echo(f"mailticket: {e}", err=True)
-                    sys.exit(2)
-                except Exception as e:
-                    click.echo(f"mailticket: database {config.database.url} unusable: {e}",
-                               err=True)
-                    sys.exit(2)
-                # Read (or create) the token secret now, in a transaction of its own: a
-                # command that first needs it inside its write transaction would wait
-                # on its own SQLite write lock.
-                _ = self._app.secret
-        return self._app
-
-
-pass_ctx = click.make_pass_decorator(Ctx)
-
-
-JSON_HELP = "print JSON (field names in docs/cli.md) instead of text"
-
-
-def _emit(data: Any, as_json: bool, text: str) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else text)
-
-
-def department_option(fn: Any) -> Any:
-    return click.option("--department", "-d", metavar="NAME",
-                        help="only this department (a name from the configuration)")(fn)
-
-
-def json_option(fn: Any) -> Any:
-    return click.option("--json", "as_json", is_flag=True, help=JSON_HELP)(fn)
-
-
-@contextmanager
-def _session(ctx: Ctx) -> Iterator[tuple[App, Any]]:
-    app = ctx.app()
-    with app.db.read() as s:
-        yield app, s
 
 
 @click.group()
@@ -168,7 +118,7 @@ def _poll_once(app: App) -> bool:
 @pass_ctx
 def status(ctx: Ctx, as_json: bool) -> None:
     """Mail flow per department, SLA counts, outbox and quarantine."""
-    with _session(ctx) as (app, s):
+    with session(ctx) as (app, s):
         data = views.status(s, app.config, app.clock.now())
         data["outbox_last_error"] = views.outbox_last_error(s, app.config)
     lines = []
@@ -185,7 +135,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
               f"{d['started_at']}  heartbeat {d['heartbeat_at']}  mailboxes "
               f"{', '.join(d['mailboxes']) or '-'}"
               for d in data["daemons"]] or ["no daemon running"]
-    _emit(data, as_json, "\n".join(lines))
+    emit(data, as_json, "\n".join(lines))
 
 
 def _ticket_lines(rows: list[dict[str, Any]]) -> str:
@@ -200,15 +150,6 @@ def _ticket_lines(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def _department(app: App, name: str | None) -> str | None:
-    """A --department value that names a configured department (else exit 2, naming them)."""
-    known = [d.name for d in app.config.departments]
-    if name is not None and name not in known:
-        raise click.BadParameter(f"no department {name!r}; known: {', '.join(known)}",
-                                 param_hint="--department")
-    return name
-
-
 @main.command()
 @department_option
 @click.option("--state", "-s", type=click.Choice(STATES), help="only tickets in this state")
@@ -219,11 +160,11 @@ def _department(app: App, name: str | None) -> str | None:
 def tickets(ctx: Ctx, department: str | None, state: str | None, overdue: bool,
             at_risk: bool, as_json: bool) -> None:
     """List tickets."""
-    with _session(ctx) as (app, s):
+    with session(ctx) as (app, s):
         rows = views.list_tickets(s, app.config, app.clock.now(),
-                                  department=_department(app, department),
+                                  department=department_name(app, department),
                                   state=state, overdue=overdue, at_risk=at_risk)
-    _emit(rows, as_json, _ticket_lines(rows))
+    emit(rows, as_json, _ticket_lines(rows))
 
 
 @main.command()
@@ -232,7 +173,7 @@ def tickets(ctx: Ctx, department: str | None, state: str | None, overdue: bool,
 @pass_ctx
 def show(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
     """One ticket with its whole thread and history, oldest first."""
-    with _session(ctx) as (app, s):
+    with session(ctx) as (app, s):
         t = s.get(Ticket, ticket_id)
         if t is None:
             raise click.ClickException(f"no ticket {ticket_id}")
@@ -244,7 +185,7 @@ def show(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
                                           for p in d["participants"])]
     for _, entry in sorted(views.timeline(d), key=lambda e: e[0]):
         lines += entry
-    _emit(d, as_json, "\n".join(lines))
+    emit(d, as_json, "\n".join(lines))
 
 
 @main.command()
@@ -260,7 +201,7 @@ def show(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
 def attachment(ctx: Ctx, ticket_id: int, name: str, message_no: int | None,
                out: str | None) -> None:
     """Write a file attached to a ticket's mail, by its name as `show` lists it."""
-    with _session(ctx) as (app, s):
+    with session(ctx) as (app, s):
         t = s.get(Ticket, ticket_id)
         if t is None:
             raise click.ClickException(f"no ticket {ticket_id}")
@@ -320,7 +261,7 @@ def _change(ctx: Ctx, fn: Any, ticket_id: int, *args: Any, as_json: bool = False
         raise click.UsageError(str(e)) from None
     except actions.ActionError as e:
         raise click.ClickException(str(e)) from None
-    _emit(d, as_json, f"ticket {d['id']}: state {d['state']}, assignee {d['assignee'] or '-'}")
+    emit(d, as_json, f"ticket {d['id']}: state {d['state']}, assignee {d['assignee'] or '-'}")
 
 
 @main.command()
@@ -393,54 +334,13 @@ def _staff(app: App, department: str) -> list[str]:
 def sla_cmd(ctx: Ctx, at: str | None, as_json: bool) -> None:
     """What is overdue or at risk now, or at a given instant."""
     app = ctx.app()
-    when = _instant(at, app.config.calendar.timezone, "--at") if at else app.clock.now()
+    when = instant(at, app.config.calendar.timezone, "--at") if at else app.clock.now()
     app.clock = FixedClock(when.astimezone(UTC))
     with app.db.transaction() as s:
         rows = views.list_tickets(s, app.config, app.clock.now(), overdue=True, at_risk=True)
     at_local = when.astimezone(ZoneInfo(app.config.calendar.timezone))
-    _emit(rows, as_json, f"at {at_local.isoformat(timespec='seconds')}:\n"
+    emit(rows, as_json, f"at {at_local.isoformat(timespec='seconds')}:\n"
           + _ticket_lines(rows))
-
-
-def _instant(value: str, timezone: str, option: str) -> datetime:
-    """An ISO date or instant from the command line; without an offset, in ``timezone``
-    (a date alone is its midnight)."""
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("use ISO 8601, e.g. 2026-11-24 or 2026-11-24T09:00+01:00",
-                                 param_hint=option) from None
-    return when if when.tzinfo else when.replace(tzinfo=ZoneInfo(timezone))
-
-
-@main.command()
-@department_option
-@click.option("--since", metavar="DATE",
-              help="start of the period (ISO date or instant; default: 30 days before --until)")
-@click.option("--until", metavar="DATE",
-              help="end of the period, not included (ISO date or instant; default: now)")
-@json_option
-@pass_ctx
-def report(ctx: Ctx, department: str | None, since: str | None, until: str | None,
-           as_json: bool) -> None:
-    """Is the promise kept: volume, first response, SLA met, backlog, agents, languages."""
-    from mailticket import report as reports
-    from mailticket.report.text import render
-
-    app = ctx.app()
-    zone = app.config.calendar.timezone
-    now = app.clock.now()
-    end = _instant(until, zone, "--until") if until else now
-    start = _instant(since, zone, "--since") if since else end - timedelta(days=30)
-    if start >= end:
-        raise click.BadParameter("the period is empty: --since must come before --until",
-                                 param_hint="--since")
-    name = _department(app, department)
-    with app.db.read() as s:
-        data = reports.build(s, app.config, since=start.astimezone(UTC),
-                             until=end.astimezone(UTC), now=now,
-                             departments=[name] if name else None)
-    _emit(data, as_json, render(data))
 
 
 @main.command("check-config")
@@ -455,7 +355,7 @@ def check_config(ctx: Ctx, offline: bool, as_json: bool) -> None:
     ok = all(c["ok"] for c in checks)
     warnings = [*cfg.warnings(), *_exposed_secrets(ctx, cfg)]
     if as_json:
-        _emit({"ok": ok, "departments": len(cfg.departments), "warnings": warnings,
+        emit({"ok": ok, "departments": len(cfg.departments), "warnings": warnings,
                "checks": [{k: v for k, v in c.items() if k != "text"} for c in checks]},
               True, "")
     else:
@@ -560,9 +460,9 @@ def outbox(ctx: Ctx, retry: bool, as_json: bool) -> None:
         unsent = bool(total.down or total.deferred or total.failed)
         click.echo(f"sent {total.sent}, deferred {total.deferred}, failed {total.failed}"
                    + (f"; not sent: {total.down}" if total.down else ""), err=as_json or unsent)
-    with _session(ctx) as (app, s):
+    with session(ctx) as (app, s):
         rows = views.outbox_rows(s, app.config)
-    _emit(rows, as_json, "\n".join(
+    emit(rows, as_json, "\n".join(
         f"{r['id']:>5} {r['kind']:<14} ticket {r['ticket_id'] or '-':<6} attempts "
         f"{r['attempts']:<3} {'FAILED' if r['failed'] else 'next ' + r['next_attempt_at']}  "
         f"{', '.join(r['to'])}  {r['last_error'] or ''}" for r in rows) or "outbox empty")
@@ -593,7 +493,7 @@ def quarantine(ctx: Ctx, retry_id: int | None, show_all: bool, as_json: bool) ->
         return
     rows = [views.in_zone(app.config, r, "at", "resolved_at")
             for r in q.listing(app, include_resolved=show_all)]
-    _emit(rows, as_json, "\n".join(
+    emit(rows, as_json, "\n".join(
         f"{r['id']:>5} {r['at']}  {r['source']:<30} {r['size']:>8} B  "
         f"{'resolved ' + r['resolved_at'] if r['resolved_at'] else r['reason']}"
         for r in rows) or "quarantine empty")
@@ -601,3 +501,7 @@ def quarantine(ctx: Ctx, retry_id: int | None, show_all: bool, as_json: bool) ->
 
 if __name__ == "__main__":
     main()
+
+
+for _command in COMMANDS:
+    main.add_command(_command)
