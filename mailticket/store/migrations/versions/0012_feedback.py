@@ -20,10 +20,8 @@ def upgrade() -> None:
     op.create_table('feedback',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
-    sa.Column('department', sa.String(length=64), nullable=False),
-    sa.Column('customer', sa.String(length=320), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
-    sa.Column('ask_at', mailticket.store.models.UtcDateTime(), nullable=False),
+    sa.Column('closed_at', mailticket.store.models.UtcDateTime(), nullable=False),
     sa.Column('asked_at', mailticket.store.models.UtcDateTime(), nullable=True),
     sa.Column('answered_at', mailticket.store.models.UtcDateTime(), nullable=True),
     sa.Column('grade', sa.Integer(), nullable=True),
@@ -32,11 +30,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('ticket_id')
     )
-    op.create_index('ix_feedback_customer', 'feedback', ['customer'], unique=False)
-    op.create_index('ix_feedback_due', 'feedback', ['state', 'ask_at'], unique=False)
+    op.create_index('ix_feedback_due', 'feedback', ['state', 'closed_at'], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index('ix_feedback_due', table_name='feedback')
-    op.drop_index('ix_feedback_customer', table_name='feedback')
     op.drop_table('feedback')
