@@ -8,18 +8,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from mailticket.config import DepartmentConfig
 from mailticket.mail.subject import reply_subject, tag
 from mailticket.outgoing.notices import Notices
-from mailticket.store.batch import record
-from mailticket.store.models import Message, Ticket
+from mailticket.store.records import AnyMessage, AnyTicket
+from mailticket.store.writes import Writes
 
 log = logging.getLogger("mailticket.mailer")
 
 
-def _answering(last: Message | None) -> dict[str, object]:
+def _answering(last: AnyMessage | None) -> dict[str, object]:
     """In-Reply-To and References of a mail that answers ``last`` (if any)."""
     if last is None:
         return {"in_reply_to": None, "references": []}
@@ -27,8 +25,8 @@ def _answering(last: Message | None) -> dict[str, object]:
 
 
 class CustomerMail(Notices):
-    def auto_response(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
-                      msg: Message, now: datetime, sent: int) -> bool:
+    def auto_response(self, writes: Writes, ticket: AnyTicket, dept: DepartmentConfig,
+                      msg: AnyMessage, now: datetime, sent: int) -> bool:
         """Acknowledge a new ticket, with the promise — unless this sender had enough today
         (``sent`` auto-responses in the last 24 hours, as the ingest batch counted them)."""
         if not ticket.customer:
@@ -37,7 +35,7 @@ class CustomerMail(Notices):
         if sent >= limit:
             log.warning("%s no auto-response: %s had %d in 24 h (limit %d)",
                         msg.message_id, ticket.customer, sent, limit)
-            record(session, ticket.id, "auto_response_suppressed", now,
+            writes.event(ticket.id, "auto_response_suppressed", now,
                    reason=f"{sent} auto-responses in 24 h")
             return False
         text, lang = self._render(
@@ -45,13 +43,13 @@ class CustomerMail(Notices):
             customer_name=ticket.customer_name, ref=tag(dept.tag_word, ticket.id),
             subject=ticket.subject, due_at=ticket.due_at, ticket_id=ticket.id)
         self._send(
-            session, ticket, "auto_response", dept, now, from_name=dept.sender_name,
+            writes, ticket, "auto_response", dept, now, from_name=dept.sender_name,
             each_to=[[(ticket.customer_name, ticket.customer)]],
             subject=reply_subject(dept.tag_word, ticket.id, msg.subject), text=text,
             **_answering(msg), language=lang)
         return True
 
-    def closed_notice(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
+    def closed_notice(self, writes: Writes, ticket: AnyTicket, dept: DepartmentConfig,
                       now: datetime) -> None:
         """Tell the customer the ticket is closed and that a reply reopens it."""
         if not dept.notify_customer_on_close or not ticket.customer:
@@ -61,12 +59,12 @@ class CustomerMail(Notices):
             customer_name=ticket.customer_name, ref=tag(dept.tag_word, ticket.id),
             subject=ticket.subject)
         self._send(
-            session, ticket, "closed_notice", dept, now, from_name=dept.sender_name,
+            writes, ticket, "closed_notice", dept, now, from_name=dept.sender_name,
             each_to=[[(ticket.customer_name, ticket.customer)]],
             subject=reply_subject(dept.tag_word, ticket.id, ticket.subject), text=text,
             **_answering(self.last_customer_message(ticket)), language=lang)
 
-    def relay_answer(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
+    def relay_answer(self, writes: Writes, ticket: AnyTicket, dept: DepartmentConfig,
                      agent: str, agent_name: str, text: str,
                      attachments: list[tuple[str, str, bytes]], now: datetime) -> str:
         """The agent's words to the customer, threaded into the customer's conversation."""
@@ -77,14 +75,14 @@ class CustomerMail(Notices):
         cc = [(p.name, p.address) for p in ticket.participants
               if p.role == "cc" and p.address not in (agent, ticket.customer)]
         (out,) = self._send(
-            session, ticket, "agent", dept, now, from_name=name,
+            writes, ticket, "agent", dept, now, from_name=name,
             each_to=[[(ticket.customer_name, ticket.customer)]], cc=cc,
             subject=reply_subject(dept.tag_word, ticket.id, ticket.subject), text=body,
             **_answering(self.last_customer_message(ticket)), language=lang,
             attachments=attachments)
         return out.message_id
 
-    def feedback_request(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
+    def feedback_request(self, writes: Writes, ticket: AnyTicket, dept: DepartmentConfig,
                          now: datetime) -> None:
         """"How did we do?": answer with a number from 1 to 5 (``feedback/``)."""
         text, lang = self._render(
@@ -92,7 +90,7 @@ class CustomerMail(Notices):
             customer_name=ticket.customer_name, ref=tag(dept.tag_word, ticket.id),
             subject=ticket.subject)
         self._send(
-            session, ticket, "feedback_request", dept, now, from_name=dept.sender_name,
+            writes, ticket, "feedback_request", dept, now, from_name=dept.sender_name,
             each_to=[[(ticket.customer_name, ticket.customer)]],
             subject=reply_subject(dept.tag_word, ticket.id, ticket.subject), text=text,
             **_answering(self.last_customer_message(ticket)), language=lang)
