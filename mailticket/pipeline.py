@@ -9,8 +9,6 @@ outbox, or not at all.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -84,27 +82,6 @@ class MailAtHand:
     def event(self, ticket: AnyTicket | None, kind: str, /, actor: str = "system",
               **detail: object) -> None:
         self.writes.event(ticket.id if ticket else None, kind, self.now, actor, **detail)
-
-
-BIG_MAIL = 1024 * 1024
-
-
-@lru_cache(maxsize=1)
-def _libc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None  # glibc only
-    except OSError:
-        return None
-
-
-def trim_heap(size: int) -> None:
-    """After a big mail is done and its bytes are dropped: give the heap they freed back
-    to the system: glibc keeps freed memory for reuse, so after one big attachment the
-    daemon would stay at twice its size (docs/benchmarks.md)."""
-    libc = _libc() if size >= BIG_MAIL else None
-    if libc is not None:
-        libc.malloc_trim(0)
 
 
 MAX_TEXT = 200_000

@@ -4,7 +4,7 @@ Processing reads and changes a new ticket, its participants and its messages man
 times before they are written.  As ORM objects every attribute goes through
 SQLAlchemy's instrumentation (a tenth of a millisecond per mail in all); these plain
 objects carry the same attribute names, with every column set from the start (the
-table's defaults applied), and ``Batch.write`` inserts them with one statement per
+table's defaults applied), and ``Writes.write`` inserts them with one statement per
 table.  Tickets that were already stored stay ORM objects; the code that reads a
 ticket does not tell the two apart.
 """
