@@ -4,8 +4,10 @@ through the real Dovecot and SMTP servers."""
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,6 +17,7 @@ from tests.conftest import mail, start_daemon, stop_daemon
 from tests.mailservers import free_port
 
 pytestmark = pytest.mark.integration
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -81,5 +84,10 @@ def test_a_daemon_serves_what_the_database_says(make_world, tmp_path):
             # No address or ticket number is ever a label.
             assert not any("@" in v or k == "ticket" for _, labels in after
                            for k, v in labels)
+            # The shipped dashboard and alert rules name only metrics that exist.
+            served = {name for name, _ in after}
+            for doc in ("grafana-dashboard.json", "alerts.yml"):
+                named = set(re.findall(r"mailticket_[a-z_]+", (DOCS / doc).read_text()))
+                assert named and named <= served, (doc, named - served)
         finally:
             stop_daemon(proc)

@@ -202,6 +202,10 @@ def serve(app: App) -> Any:
     if not listen:
         return None
     host, _, port = listen.rpartition(":")
+    for d in app.config.departments:  # 0 from the start, not absent until the first error
+        if d.imap is not None:
+            FETCHES.labels(d.name)
+            FETCH_ERRORS.labels(d.name)
     REGISTRY.register(DatabaseCollector(app))
     server, thread = start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1",
                                        registry=REGISTRY)
