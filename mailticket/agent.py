@@ -105,7 +105,8 @@ def handle_reply(writes: Writes, mailer: Mailer, ticket: AnyTicket, dept: Depart
     sent_id = mailer.relay_answer(writes, ticket, dept, agent, name, body,
                                   files_of(mail), now)
     writes.event(ticket.id, "answered", now, agent, message_id=msg.message_id,
-           relayed_as=sent_id)
+                 relayed_as=sent_id, waited_from=ticket.clock_started_at.isoformat()
+                 if ticket.clock_started_at else None)
     stop_clock(ticket, now)
     if not (cmds.close or cmds.reopen):
         change_state(writes, ticket, "pending", agent, now)
