@@ -140,6 +140,9 @@ class Pipeline:
         self.preparer = Preparer(
             LanguageDetector(frozenset(langs.supported), low_memory=langs.low_memory),
             langs.min_confidence, self.own, self.mailer.instance)
+        # Sources whose mail gets no auto-response, with the reason recorded instead
+        # (``reconcile --fix`` of mail that waited more than a day).
+        self.quiet: dict[str, str] = {}
         # The mails of a batch share one instant, so their clocks share one due time.
         self._due = lru_cache(maxsize=64)(self._compute_due)
 
@@ -383,6 +386,8 @@ class Pipeline:
             # mail" to a colleague is noise at best, and a loop at worst.
             at.event(ticket, "auto_response_suppressed",
                      reason=f"{ticket.customer} is on the staff of a department")
+        elif answer and (late := self.quiet.get(at.source)):
+            at.event(ticket, "auto_response_suppressed", reason=late)
         elif answer and ticket.customer:
             sent = at.reads.auto_responses_today(ticket.customer, now)
             if self.mailer.auto_response(at.writes, ticket, dept, msg, now, sent=sent):
