@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from mailticket.ops.reconcile import account, source_uid
 from mailticket.store.models import Event, MailboxState, Message
 from tests.conftest import cli_json, mail
+from tests.mailservers import free_port
 
 
 def reconcile(world, *args: str) -> tuple[int, dict]:
@@ -109,3 +110,14 @@ def test_a_source_names_its_uid_only_in_its_own_mailbox_and_uidvalidity():
     assert source_uid("imap:supportx:7:42", "support", 7) is None
     assert source_uid("imap:sales:7:42", "support", 7) is None
     assert source_uid("imap:support:7:", "support", 7) is None
+
+
+@pytest.mark.integration
+def test_a_mailbox_that_cannot_be_read_is_a_finding_naming_its_department(make_world):
+    w = make_world()
+    w.reconfigure(f"port = {w.dovecot.imap_port}", f"port = {free_port()}")  # support's
+    code, found = reconcile(w)
+    assert code == 1
+    by_name = {d["department"]: d for d in found["departments"]}
+    assert "ConnectionRefusedError" in by_name["support"]["error"]
+    assert by_name["sales"]["missing"] == []
