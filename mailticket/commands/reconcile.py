@@ -37,7 +37,8 @@ def reconcile(ctx: Ctx, department: str | None, fix: bool, as_json: bool) -> Non
     name = department_name(app, department)
     depts = [d for d in app.config.departments if name in (None, d.name)]
     if name is not None and depts[0].imap is None:
-        raise click.BadParameter(f"department {name!r} has no [departments.imap] mailbox",
+        raise click.BadParameter(f"department {name!r} has no IMAP mailbox "
+                                 f"(departments[{name}].imap is not set)",
                                  param_hint="--department")
     results: list[dict[str, Any]] = []
     finding = False
