@@ -398,6 +398,12 @@ class LanguageConfig(_Strict):
     low_memory: bool = True
 
 
+class LoggingConfig(_Strict):
+    # text: one readable line per event; json: one JSON object per line, with the
+    # mail's message_id, ticket and department as fields when known.
+    format: Literal["text", "json"] = "text"
+
+
 class Config(_Strict):
     secret_env: str = "MAILTICKET_SECRET"
     secret: str | None = None
@@ -413,6 +419,7 @@ class Config(_Strict):
     languages: LanguageConfig = LanguageConfig()
     feedback: FeedbackConfig = FeedbackConfig()
     metrics: MetricsConfig = MetricsConfig()
+    logging: LoggingConfig = LoggingConfig()
     template_dir: str | None = None
     departments: list[DepartmentConfig] = Field(min_length=1)
 

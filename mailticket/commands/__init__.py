@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import click
 
-from mailticket.commands import ops, report
+from mailticket.commands import ops, reconcile, report
 
 COMMANDS: list[click.Command] = [
     report.report,
     ops.health,
+    reconcile.reconcile,
 ]
