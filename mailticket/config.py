@@ -355,6 +355,11 @@ class LanguageConfig(_Strict):
     low_memory: bool = True
 
 
+class FaqConfig(_Strict):
+    suggest: int = Field(2, ge=0, le=10, description=(
+        "published FAQ entries an auto-response may suggest; 0: none"))
+
+
 class Config(_Strict):
     secret_env: str = "MAILTICKET_SECRET"
     secret: str | None = None
@@ -368,6 +373,7 @@ class Config(_Strict):
     limits: LimitsConfig = LimitsConfig()
     ingest: IngestConfig = IngestConfig()
     languages: LanguageConfig = LanguageConfig()
+    faq: FaqConfig = FaqConfig()
     template_dir: str | None = None
     departments: list[DepartmentConfig] = Field(min_length=1)
 

@@ -28,6 +28,9 @@ class Tuning:
     second_ratio: float = 0.6      # a further suggestion scores at least this × the best
 
 
+DEFAULT = Tuning()
+
+
 @dataclass(frozen=True)
 class Match:
     entry_id: int
@@ -49,7 +52,7 @@ class FaqIndex:
     """The published entries of one department and language, analysed once."""
 
     def __init__(self, entries: Iterable[tuple[int, Sequence[str], Sequence[str]]],
-                 tuning: Tuning = Tuning()) -> None:
+                 tuning: Tuning = DEFAULT) -> None:
         """``entries``: (id, question terms, answer terms)."""
         self.tuning = tuning
         self.docs: list[_Doc] = []

@@ -40,10 +40,12 @@ class CustomerMail(Notices):
             record(session, ticket.id, "auto_response_suppressed", now,
                    reason=f"{sent} auto-responses in 24 h")
             return False
+        faq = self.faq.for_new_ticket(session, ticket.id, dept.name, ticket.language,
+                                      f"{ticket.subject}\n{msg.text}", now)
         text, lang = self._render(
             "auto_response", dept, [ticket.language or ""],
             customer_name=ticket.customer_name, ref=tag(dept.tag_word, ticket.id),
-            subject=ticket.subject, due_at=ticket.due_at, ticket_id=ticket.id)
+            subject=ticket.subject, due_at=ticket.due_at, ticket_id=ticket.id, faq=faq)
         self._send(
             session, ticket, "auto_response", dept, now, from_name=dept.sender_name,
             each_to=[[(ticket.customer_name, ticket.customer)]],

@@ -41,6 +41,7 @@ class StaffMail(Notices):
         ``suspected_spoof``: the mail's From is an agent but nothing proves it; the agents
         are warned at the top that it is treated as a customer's.
         """
+        faq = self.faq.shown(ticket.id) if is_new else []
         if agents is None:
             agents = [ticket.assignee] if ticket.assignee else list(dept.agents)
         if not agents:
@@ -63,7 +64,7 @@ class StaffMail(Notices):
             assignee=ticket.assignee, due_at=ticket.due_at, sla=sla_state(ticket, now),
             subject=msg.subject, text=msg.text, attachments=msg.attachments,
             attached=bool(files), history=history, customer_language=ticket.language,
-            suspected_spoof=suspected_spoof, bouncing=[
+            suspected_spoof=suspected_spoof, faq=faq, bouncing=[
                 p.address for p in ticket.participants if p.bouncing])
         who = ticket.customer_name or ticket.customer
         if msg.kind in ("agent", "note"):

@@ -1,0 +1,88 @@
+"""FAQ suggestions for a new ticket's auto-response: the matcher's index per department
+and language, kept in memory and rebuilt when that department's published entries in
+that language change (one small aggregate query per auto-response tells)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mailticket.faq import entries
+from mailticket.faq.match import DEFAULT, FaqIndex, Tuning
+from mailticket.search.analyzer import terms
+from mailticket.store.batch import record
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    entry_id: int
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """One department's published entries in one language, analysed."""
+
+    index: FaqIndex
+    texts: dict[int, tuple[str, str]]
+
+    @classmethod
+    def build(cls, rows: Sequence[tuple[int, str, str]], language: str,
+              tuning: Tuning = DEFAULT) -> Shelf:
+        index = FaqIndex(((i, terms(q, language), terms(a, language)) for i, q, a in rows),
+                         tuning)
+        return cls(index, {i: (q, a) for i, q, a in rows})
+
+    def suggest(self, text: str, language: str, limit: int) -> list[Suggestion]:
+        return [Suggestion(m.entry_id, *self.texts[m.entry_id])
+                for m in self.index.suggest(terms(text, language), limit)]
+
+
+class Suggestions:
+    """What a Mailer asks for an auto-response, and hands on to the agents' notification
+    of the same ticket (``shown``)."""
+
+    def __init__(self, limit: int, tuning: Tuning = DEFAULT) -> None:
+        self.limit, self.tuning = limit, tuning
+        self._shelves: dict[tuple[str, str], tuple[tuple[int, Any], Shelf]] = {}
+        self._shown: dict[int, list[Suggestion]] = {}
+        self._lock = threading.Lock()  # the daemon's mailbox threads share one Mailer
+
+    def shelf(self, session: Session, department: str, language: str) -> Shelf:
+        version = entries.version(session, department, language)
+        with self._lock:
+            cached = self._shelves.get((department, language))
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        shelf = Shelf.build(entries.published(session, department, language), language,
+                            self.tuning)
+        with self._lock:
+            self._shelves[(department, language)] = (version, shelf)
+        return shelf
+
+    def for_new_ticket(self, session: Session, ticket_id: int, department: str,
+                       language: str | None, text: str, now: datetime) -> list[Suggestion]:
+        """The entries to show under the promise; counted and recorded as suggested."""
+        if self.limit <= 0 or not language:
+            return []
+        found = self.shelf(session, department, language).suggest(text, language, self.limit)
+        if found:
+            ids = [s.entry_id for s in found]
+            entries.count(session, ids, "suggested")
+            record(session, ticket_id, "faq_suggested", now, entries=ids)
+            with self._lock:
+                if len(self._shown) > 1000:  # a notification that never came: forget
+                    self._shown.clear()
+                self._shown[ticket_id] = found
+        return found
+
+    def shown(self, ticket_id: int) -> list[Suggestion]:
+        """What the auto-response of this ticket suggested, once (for the notification)."""
+        with self._lock:
+            return self._shown.pop(ticket_id, [])
