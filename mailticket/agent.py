@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.actions import change_state
 from mailticket.config import DepartmentConfig
+from mailticket.faq import replies as faq_replies
 from mailticket.incoming.addresses import usable
 from mailticket.incoming.parse import ParsedMail
 from mailticket.incoming.replies import Commands, new_text, split_commands
@@ -105,6 +106,8 @@ def handle_reply(session: Session, mailer: Mailer, ticket: Ticket, dept: Departm
                                   files_of(mail), now)
     record(session, ticket.id, "answered", now, agent, message_id=msg.message_id,
            relayed_as=sent_id)
+    if cmds.faq:
+        faq_replies.draft_from_answer(session, ticket, dept, agent, msg, body, now)
     stop_clock(ticket, now)
     if not (cmds.close or cmds.reopen):
         change_state(session, ticket, "pending", agent, now)

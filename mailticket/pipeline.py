@@ -24,6 +24,7 @@ from mailticket import agent
 from mailticket.actions import change_state
 from mailticket.clock import Clock
 from mailticket.config import Config, DepartmentConfig
+from mailticket.faq import replies as faq_replies
 from mailticket.incoming.addresses import usable
 from mailticket.incoming.classify import Kind
 from mailticket.incoming.language import LanguageDetector
@@ -53,7 +54,7 @@ class NoSenderAddress(Exception):
 @dataclass(frozen=True)
 class Outcome:
     # new_ticket | follow_up | attached | unattached | duplicate | quarantined |
-    # agent_relayed | agent_note | agent_commands | agent_rejected
+    # agent_relayed | agent_note | agent_commands | agent_rejected | solved_by_faq
     action: str
     ticket_id: int | None
     message_id: str
@@ -415,6 +416,8 @@ class Pipeline:
         self._add_participants(batch, ticket, mail, sender=not spoof)
         msg = self._store(session, batch, mail, ticket, "customer", why, source, now)
         lang, how = self._language(batch, prepared, dept, msg, now)
+        if faq_replies.close_if_solved(session, self.mailer, ticket, dept, msg, now):
+            return Outcome("solved_by_faq", ticket.id, mail.message_id, decision.reason)
         if how in ("header", "detected") and lang != ticket.language:
             self._event(session, ticket, "language_changed", now, old=ticket.language, new=lang)
             ticket.language = lang
