@@ -68,42 +68,50 @@ class FaqIndex:
             df.update(weights.keys())
         n = len(self.docs)
         self.idf = {t: math.log(1 + (n - k + 0.5) / (k + 0.5)) for t, k in df.items()}
-        self.avg_length = (sum(d.length for d in self.docs) / n) if n else 1.0
-        self.postings: dict[str, list[int]] = {}
+        avg = (sum(d.length for d in self.docs) / n) if n else 1.0
+        k1, b = tuning.k1, tuning.b
+        # Per term, each entry's BM25 share and whether the term is in its question:
+        # a mail's score is then sums over its terms' postings, nothing recomputed.
+        self.postings: dict[str, list[tuple[int, float, bool]]] = {}
         for i, d in enumerate(self.docs):
-            for t in d.weights:
-                self.postings.setdefault(t, []).append(i)
+            norm = k1 * (1 - b + b * d.length / avg)
+            for t, f in d.weights.items():
+                share = self.idf[t] * f * (k1 + 1) / (f + norm)
+                self.postings.setdefault(t, []).append((i, share, t in d.question))
+        self.question_idf = [sum(self.idf[t] for t in d.question) or 1.0 for d in self.docs]
+        self.need = [max(1, min(tuning.min_terms, len(d.question))) for d in self.docs]
 
     def __len__(self) -> int:
         return len(self.docs)
 
-    def scores(self, terms: Iterable[str]) -> list[Match]:
-        """Every entry sharing a term with the mail, best first (for tuning and tests)."""
-        k1, b = self.tuning.k1, self.tuning.b
-        query = set(terms)
+    def _tally(self, terms: Iterable[str]
+               ) -> tuple[dict[int, float], dict[int, float], dict[int, int]]:
         score: dict[int, float] = {}
         covered: dict[int, float] = {}
-        matched: Counter[int] = Counter()
-        for t in query:
-            idf = self.idf.get(t)
-            if idf is None:
+        matched: dict[int, int] = {}
+        for t in set(terms):
+            posting = self.postings.get(t)
+            if posting is None:
                 continue
-            for i in self.postings[t]:
-                d = self.docs[i]
-                f = d.weights[t]
-                norm = k1 * (1 - b + b * d.length / self.avg_length)
-                score[i] = score.get(i, 0.0) + idf * f * (k1 + 1) / (f + norm)
-                if t in d.question:
+            idf = self.idf[t]
+            for i, share, in_question in posting:
+                score[i] = score.get(i, 0.0) + share
+                if in_question:
                     covered[i] = covered.get(i, 0.0) + idf
-                    matched[i] += 1
-        out = []
-        for i, s in score.items():
-            d = self.docs[i]
-            total = sum(self.idf[t] for t in d.question) or 1.0
-            coverage = covered.get(i, 0.0) / total
-            need = max(1, min(self.tuning.min_terms, len(d.question)))
-            out.append(Match(d.entry_id, s, coverage, matched[i],
-                             matched[i] >= need and coverage >= self.tuning.min_coverage))
+                    matched[i] = matched.get(i, 0) + 1
+        return score, covered, matched
+
+    def _match(self, i: int, score: float, covered: dict[int, float],
+               matched: dict[int, int]) -> Match:
+        coverage = covered.get(i, 0.0) / self.question_idf[i]
+        terms = matched.get(i, 0)
+        return Match(self.docs[i].entry_id, score, coverage, terms,
+                     terms >= self.need[i] and coverage >= self.tuning.min_coverage)
+
+    def scores(self, terms: Iterable[str]) -> list[Match]:
+        """Every entry sharing a term with the mail, best first (for tuning and tests)."""
+        score, covered, matched = self._tally(terms)
+        out = [self._match(i, s, covered, matched) for i, s in score.items()]
         out.sort(key=lambda m: (-m.score, m.entry_id))
         return out
 
@@ -111,12 +119,17 @@ class FaqIndex:
         """Up to ``limit`` entries that answer the mail, best first; often none."""
         if limit <= 0 or not self.docs:
             return []
-        ranked = self.scores(terms)
-        good = [m for m in ranked if m.accepted]
+        score, covered, matched = self._tally(terms)
+        # Only an entry with question terms in the mail can be accepted.
+        candidates = [self._match(i, score[i], covered, matched) for i in covered]
+        good = sorted((m for m in candidates if m.accepted),
+                      key=lambda m: (-m.score, m.entry_id))
         if not good:
             return []
+        accepted = {m.entry_id for m in good}
+        rival = max((s for i, s in score.items() if self.docs[i].entry_id not in accepted),
+                    default=0.0)
         best = good[0]
-        rival = next((m.score for m in ranked if not m.accepted), 0.0)
         if best.score < self.tuning.margin * rival:
             return []
         return [best, *[m for m in good[1:limit]
