@@ -105,6 +105,11 @@ def test_solved_closes_the_ticket_and_counts_for_the_entry(shop):
     told = w.wait_inbox("alice", 2)[-1]
     assert "Résolu par la FAQ" in body(told) or "Solved by the FAQ" in body(told)
     assert len(w.inbox("marie")) == 1, "the customer gets no further mail"
+    r = CliRunner().invoke(main, ["--config", str(w.config_path), "report", "--since",
+                                  "2026-11-01", "--until", "2026-12-01", "--json"])
+    assert r.exit_code == 0, r.output
+    [support] = [d for d in json.loads(r.output)["departments"] if d["department"] == "support"]
+    assert support["solved_by_faq"] == 1
 
 
 def test_solved_without_a_suggestion_is_an_ordinary_follow_up(shop):
