@@ -11,6 +11,7 @@ that was not accepted (``margin``): two close entries mean the mail is ambiguous
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ class Match:
 
 @dataclass
 class _Doc:
+    """An entry while the index is built."""
+
     entry_id: int
     question: frozenset[str]
     weights: dict[str, float]      # field-weighted term frequencies
@@ -49,13 +52,17 @@ class _Doc:
 
 
 class FaqIndex:
-    """The published entries of one department and language, analysed once."""
+    """The published entries of one department and language, analysed once.
+
+    Postings are arrays, not lists of tuples: a daemon keeps an index per department
+    and language for good, and the garbage collector never walks arrays of numbers.
+    """
 
     def __init__(self, entries: Iterable[tuple[int, Sequence[str], Sequence[str]]],
                  tuning: Tuning = DEFAULT) -> None:
         """``entries``: (id, question terms, answer terms)."""
         self.tuning = tuning
-        self.docs: list[_Doc] = []
+        docs: list[_Doc] = []
         df: Counter[str] = Counter()
         for entry_id, question, answer in entries:
             weights: dict[str, float] = {}
@@ -63,75 +70,85 @@ class FaqIndex:
                 weights[term] = weights.get(term, 0.0) + n * tuning.question_weight
             for term, n in Counter(answer).items():
                 weights[term] = weights.get(term, 0.0) + n * tuning.answer_weight
-            self.docs.append(_Doc(entry_id, frozenset(question), weights,
-                                  sum(weights.values())))
+            docs.append(_Doc(entry_id, frozenset(question), weights, sum(weights.values())))
             df.update(weights.keys())
-        n = len(self.docs)
+        n = len(docs)
         self.idf = {t: math.log(1 + (n - k + 0.5) / (k + 0.5)) for t, k in df.items()}
-        avg = (sum(d.length for d in self.docs) / n) if n else 1.0
+        avg = (sum(d.length for d in docs) / n) if n else 1.0
         k1, b = tuning.k1, tuning.b
-        # Per term, each entry's BM25 share and whether the term is in its question:
-        # a mail's score is then sums over its terms' postings, nothing recomputed.
-        self.postings: dict[str, list[tuple[int, float, bool]]] = {}
-        for i, d in enumerate(self.docs):
+        # Per term, each entry's BM25 share, and the entries whose question holds it: a
+        # mail's scores are then sums over its terms' postings, nothing recomputed.
+        postings: dict[str, tuple[list[int], list[float]]] = {}
+        in_questions: dict[str, list[int]] = {}
+        for i, d in enumerate(docs):
             norm = k1 * (1 - b + b * d.length / avg)
             for t, f in d.weights.items():
-                share = self.idf[t] * f * (k1 + 1) / (f + norm)
-                self.postings.setdefault(t, []).append((i, share, t in d.question))
-        self.question_idf = [sum(self.idf[t] for t in d.question) or 1.0 for d in self.docs]
-        self.need = [max(1, min(tuning.min_terms, len(d.question))) for d in self.docs]
+                ids, shares = postings.setdefault(t, ([], []))
+                ids.append(i)
+                shares.append(self.idf[t] * f * (k1 + 1) / (f + norm))
+            for t in d.question:
+                in_questions.setdefault(t, []).append(i)
+        self.postings = {t: (array("l", ids), array("d", shares))
+                         for t, (ids, shares) in postings.items()}
+        self.in_questions = {t: array("l", ids) for t, ids in in_questions.items()}
+        self.entry_ids = array("l", (d.entry_id for d in docs))
+        self.question_idf = array("d", (sum(self.idf[t] for t in d.question) or 1.0
+                                        for d in docs))
+        self.need = array("l", (max(1, min(tuning.min_terms, len(d.question))) for d in docs))
 
     def __len__(self) -> int:
-        return len(self.docs)
+        return len(self.entry_ids)
 
-    def _tally(self, terms: Iterable[str]
-               ) -> tuple[dict[int, float], dict[int, float], dict[int, int]]:
-        score: dict[int, float] = {}
-        covered: dict[int, float] = {}
-        matched: dict[int, int] = {}
+    def _tally(self, terms: Iterable[str]) -> tuple[list[float], list[float], list[int],
+                                                    set[int]]:
+        """Per entry: score, matched question IDF, matched question terms; and the
+        entries with question terms in the mail (the only ones that can be accepted)."""
+        n = len(self.entry_ids)
+        score, covered, matched = [0.0] * n, [0.0] * n, [0] * n
+        asked: set[int] = set()
         for t in set(terms):
             posting = self.postings.get(t)
             if posting is None:
                 continue
+            for i, share in zip(*posting, strict=True):
+                score[i] += share
             idf = self.idf[t]
-            for i, share, in_question in posting:
-                score[i] = score.get(i, 0.0) + share
-                if in_question:
-                    covered[i] = covered.get(i, 0.0) + idf
-                    matched[i] = matched.get(i, 0) + 1
-        return score, covered, matched
+            questions = self.in_questions.get(t, ())
+            asked.update(questions)
+            for i in questions:
+                covered[i] += idf
+                matched[i] += 1
+        return score, covered, matched, asked
 
-    def _match(self, i: int, score: float, covered: dict[int, float],
-               matched: dict[int, int]) -> Match:
-        coverage = covered.get(i, 0.0) / self.question_idf[i]
-        terms = matched.get(i, 0)
-        return Match(self.docs[i].entry_id, score, coverage, terms,
-                     terms >= self.need[i] and coverage >= self.tuning.min_coverage)
+    def _match(self, i: int, score: list[float], covered: list[float],
+               matched: list[int]) -> Match:
+        coverage = covered[i] / self.question_idf[i]
+        return Match(self.entry_ids[i], score[i], coverage, matched[i],
+                     matched[i] >= self.need[i] and coverage >= self.tuning.min_coverage)
 
     def scores(self, terms: Iterable[str]) -> list[Match]:
         """Every entry sharing a term with the mail, best first (for tuning and tests)."""
-        score, covered, matched = self._tally(terms)
-        out = [self._match(i, s, covered, matched) for i, s in score.items()]
+        score, covered, matched, _ = self._tally(terms)
+        out = [self._match(i, score, covered, matched) for i in range(len(self.entry_ids))
+               if score[i] > 0]
         out.sort(key=lambda m: (-m.score, m.entry_id))
         return out
 
     def suggest(self, terms: Iterable[str], limit: int) -> list[Match]:
         """Up to ``limit`` entries that answer the mail, best first; often none."""
-        if limit <= 0 or not self.docs:
+        if limit <= 0 or not self.entry_ids:
             return []
-        score, covered, matched = self._tally(terms)
-        # Only an entry with question terms in the mail can be accepted.
-        candidates = [self._match(i, score[i], covered, matched) for i in covered]
-        good = sorted((m for m in candidates if m.accepted),
-                      key=lambda m: (-m.score, m.entry_id))
+        score, covered, matched, asked = self._tally(terms)
+        need, whole, least = self.need, self.question_idf, self.tuning.min_coverage
+        good = {i for i in asked if matched[i] >= need[i] and covered[i] >= least * whole[i]}
         if not good:
             return []
-        accepted = {m.entry_id for m in good}
-        rival = max((s for i, s in score.items() if self.docs[i].entry_id not in accepted),
-                    default=0.0)
-        best = good[0]
+        ranked = sorted((self._match(i, score, covered, matched) for i in good),
+                        key=lambda m: (-m.score, m.entry_id))
+        rival = max((s for i, s in enumerate(score) if i not in good), default=0.0)
+        best = ranked[0]
         if best.score < self.tuning.margin * rival:
             return []
-        return [best, *[m for m in good[1:limit]
+        return [best, *[m for m in ranked[1:limit]
                         if m.score >= self.tuning.second_ratio * best.score
                         and m.score >= self.tuning.margin * rival]]

@@ -5,6 +5,7 @@ that language change (one small aggregate query per auto-response tells)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,10 @@ from mailticket.faq import entries
 from mailticket.faq.match import DEFAULT, FaqIndex, Tuning
 from mailticket.search.analyzer import terms
 from mailticket.store.batch import record
+
+# Seconds an index is used before the database is asked whether entries changed: an
+# admin's `faq add` reaches a running daemon's auto-responses within this.
+FRESH = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,20 +55,29 @@ class Suggestions:
 
     def __init__(self, limit: int, tuning: Tuning = DEFAULT) -> None:
         self.limit, self.tuning = limit, tuning
-        self._shelves: dict[tuple[str, str], tuple[tuple[int, Any], Shelf]] = {}
+        # (department, language) → (when checked, version, shelf)
+        self._shelves: dict[tuple[str, str], tuple[float, tuple[int, Any], Shelf]] = {}
         self._shown: dict[int, list[Suggestion]] = {}
         self._lock = threading.Lock()  # the daemon's mailbox threads share one Mailer
 
     def shelf(self, session: Session, department: str, language: str) -> Shelf:
-        version = entries.version(session, department, language)
+        """The index, asked whether it is stale at most once per ``FRESH`` seconds (a
+        busy daemon would otherwise ask for every mail)."""
+        key = (department, language)
         with self._lock:
-            cached = self._shelves.get((department, language))
-        if cached is not None and cached[0] == version:
-            return cached[1]
+            cached = self._shelves.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < FRESH:
+            return cached[2]
+        version = entries.version(session, department, language)
+        if cached is not None and cached[1] == version:
+            with self._lock:
+                self._shelves[key] = (now, version, cached[2])
+            return cached[2]
         shelf = Shelf.build(entries.published(session, department, language), language,
                             self.tuning)
         with self._lock:
-            self._shelves[(department, language)] = (version, shelf)
+            self._shelves[key] = (now, version, shelf)
         return shelf
 
     def for_new_ticket(self, session: Session, ticket_id: int, department: str,
