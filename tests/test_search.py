@@ -21,6 +21,7 @@ from mailticket.store.db import Database
 from mailticket.store.models import Message, Ticket
 from tests.builders import config_toml, department, mail, maildir
 from tests.corpora import HELPDESK_DOMAIN, throwaway_app
+from tests.test_clusters import answer_as_agent
 
 SUPPORT = f"support@{HELPDESK_DOMAIN}"
 
@@ -131,9 +132,11 @@ def test_agents_answers_are_searchable_and_our_own_mails_are_not(tmp_path):
         note = s.scalars(select(Message).where(Message.kind == "notification")).first()
         auto = s.scalars(select(Message).where(Message.kind == "auto_response")).first()
     assert note is not None and auto is not None
-    answer = mail(f"alice@{HELPDESK_DOMAIN}", SUPPORT, f"Re: {note.subject}", answered,
-                  in_reply_to=note.message_id)
-    app.ingest(bytes(answer), department="support", source="test")
+    answer_as_agent(app, tmp_path / "a" / "sent", ticket, answered)
+    with app.db.read() as s:
+        assert s.scalars(select(Message.kind).where(Message.text.contains("Lyon"),
+                                                Message.direction == "in")).all() == [
+            "agent"]
     people = {t for lang in LANGUAGES for t in terms(f"Delivery {asked} {answered}", lang)}
     ours = [w for w in dict.fromkeys(re.findall(r"[^\W\d_]{5,}", auto.text + note.text))
             if not {t for group in query_terms(w) for t in group} & people]

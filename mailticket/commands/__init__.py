@@ -13,4 +13,5 @@ from mailticket.commands import report, search
 COMMANDS: list[click.Command] = [
     report.report,
     search.search,
+    search.faq_candidates,  # moves to the faq commands as `faq candidates`
 ]
