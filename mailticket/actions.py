@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailticket.feedback import asking as feedback
 from mailticket.sla.clock import stop_clock
 from mailticket.store.batch import record
 from mailticket.store.models import Ticket
@@ -33,6 +34,7 @@ def change_state(session: Session, t: Ticket, state: str, actor: str, now: datet
     if t.state == state:
         return
     record(session, t.id, "state_changed", now, actor, old=t.state, new=state)
+    feedback.on_state_change(session, t.id, t.state, state, now)
     t.state, t.updated_at = state, now
     if state in ("closed", "pending"):
         stop_clock(t, now, answered=False)  # an answer before this stopped it already

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
 from mailticket.config import Config
+from mailticket.feedback.asking import Asker
 from mailticket.incoming.prepare import Prepared
 from mailticket.incoming.threading import originals_first
 from mailticket.ingest.workers import ParsePool
@@ -136,6 +137,10 @@ class App:
     @cached_property
     def escalator(self) -> Escalator:
         return Escalator(self.config, self.db, self.pipeline.mailer)
+
+    @cached_property
+    def asker(self) -> Asker:
+        return Asker(self.config, self.db, self.pipeline.mailer)
 
     @cached_property
     def outbox(self) -> Outbox:

@@ -95,6 +95,8 @@ def _poll_once(app: App) -> bool:
     from mailticket.ingest.imap import ImapPoller
 
     failed = False
+    if not any(d.imap for d in app.config.departments):
+        click.echo("no department has an IMAP mailbox (mail arrives through the listener)")
     for dept in app.config.departments:
         if dept.imap is None:
             continue

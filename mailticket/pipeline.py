@@ -24,11 +24,13 @@ from mailticket import agent
 from mailticket.actions import change_state
 from mailticket.clock import Clock
 from mailticket.config import Config, DepartmentConfig
+from mailticket.feedback.answers import take_grade
 from mailticket.incoming.addresses import usable
 from mailticket.incoming.classify import Kind
 from mailticket.incoming.language import LanguageDetector
 from mailticket.incoming.parse import ParsedMail
 from mailticket.incoming.prepare import Prepared, Preparer
+from mailticket.incoming.replies import new_text
 from mailticket.incoming.threading import Decision, find_ticket
 from mailticket.mail.subject import base_subject
 from mailticket.outgoing import compose
@@ -53,7 +55,7 @@ class NoSenderAddress(Exception):
 @dataclass(frozen=True)
 class Outcome:
     # new_ticket | follow_up | attached | unattached | duplicate | quarantined |
-    # agent_relayed | agent_note | agent_commands | agent_rejected
+    # agent_relayed | agent_note | agent_commands | agent_rejected | feedback
     action: str
     ticket_id: int | None
     message_id: str
@@ -403,6 +405,12 @@ class Pipeline:
             log.info("%s agent reply from %s on ticket %d: %s", mail.message_id, staff,
                      ticket.id, what)
             return Outcome(f"agent_{what}", ticket.id, mail.message_id, decision.reason)
+        if ticket.state == "closed" and (grade := take_grade(
+                session, self.config, self.mailer, ticket, new_text(mail.text), now)):
+            # An answer to "how did we do?": recorded, and nothing else happens.
+            self._store(session, batch, mail, ticket, "feedback",
+                        f"feedback: grade {grade.value}; threaded by {decision.rule}", source, now)
+            return Outcome("feedback", ticket.id, mail.message_id, decision.reason)
         who = mail.from_.key if mail.from_ else ""
         spoof = who in agent.staff(dept)
         why = f"customer: {verdict.reason}; threaded by {decision.rule}"

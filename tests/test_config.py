@@ -22,7 +22,8 @@ def test_example_config_is_valid_and_documents_every_key():
     text = (ROOT / "config.example.toml").read_text()
     for section, model in [("outgoing", cfg.outgoing), ("listener", cfg.listener),
                            ("database", cfg.database), ("sla", cfg.sla),
-                           ("calendar", cfg.calendar), ("limits", cfg.limits)]:
+                           ("calendar", cfg.calendar), ("limits", cfg.limits),
+                           ("feedback", cfg.feedback)]:
         for key in type(model).model_fields:
             assert f"{key} =" in text, f"[{section}] {key} is not documented"
     for key in type(cfg.departments[0]).model_fields:

@@ -83,3 +83,17 @@ class CustomerMail(Notices):
             **_answering(self.last_customer_message(ticket)), language=lang,
             attachments=attachments)
         return out.message_id
+
+    def feedback_request(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
+                         now: datetime) -> None:
+        """"How did we do?": answer with a number from 1 to 5 (``feedback/``)."""
+        text, lang = self._render(
+            "feedback_request", dept, [ticket.language or ""],
+            customer_name=ticket.customer_name, ref=tag(dept.tag_word, ticket.id),
+            subject=ticket.subject)
+        self._send(
+            session, ticket, "feedback_request", dept, now, from_name=dept.sender_name,
+            each_to=[[(ticket.customer_name, ticket.customer)]],
+            subject=reply_subject(dept.tag_word, ticket.id, ticket.subject), text=text,
+            **_answering(self.last_customer_message(ticket)), language=lang)
+

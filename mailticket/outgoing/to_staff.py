@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailticket import languages
 from mailticket.config import DepartmentConfig
+from mailticket.feedback.grade import Grade
 from mailticket.mail.subject import tag, ticket_subject
 from mailticket.mail.tokens import token_address
 from mailticket.outgoing import compose
@@ -109,6 +110,20 @@ class StaffMail(Notices):
             in_reply_to=last.message_id if last else None,
             references=[last.message_id] if last else [], language=dept.language)
 
+
+    def feedback_low(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
+                     grade: Grade, to: list[str], now: datetime) -> None:
+        """A low grade, to the agents who answered: the customer may still need something."""
+        text, _ = self._render(
+            "feedback_low", dept, [], marker=MARKER, ref=tag(dept.tag_word, ticket.id),
+            grade=grade.value, comment=grade.comment, customer=_customer(ticket),
+            subject=ticket.subject, answered_by=to)
+        self._send(
+            session, ticket, "feedback_low", dept, now, from_name=f"{dept.sender_name}",
+            each_to=[[("", person)] for person in to],
+            subject=_subject("feedback_low", dept, ticket), text=text,
+            reply_to=token_address(dept.address, ticket.id, self.secret),
+            language=dept.language)
 
 def _customer(ticket: Ticket) -> str | None:
     """"Marie Dupont <marie@example.com>", or the bare address."""

@@ -2,7 +2,7 @@
 each ticket's question as terms; the mail already stored is indexed here
 
 Revision ID: 0011
-Revises: 0005
+Revises: 0012
 Create Date: 2026-12-02 20:00:00
 """
 
@@ -13,7 +13,7 @@ from mailticket.search import engines, index
 from mailticket.store.models import UtcDateTime
 
 revision = '0011'
-down_revision = '0005'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
