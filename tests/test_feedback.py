@@ -52,12 +52,12 @@ def questions(w, local: str) -> list:
     return [m for m in w.inbox(local) if QUESTION_FR in body(m) or "How did we do" in body(m)]
 
 
-def world(make_world):
-    return make_world(clock=FixedClock(MONDAY), extra=FEEDBACK)
+def world(make_world, db_url: str | None = None):
+    return make_world(db_url=db_url, clock=FixedClock(MONDAY), extra=FEEDBACK)
 
 
-def test_french_customer_is_asked_after_the_delay_and_the_grade_is_reported(make_world):
-    w = world(make_world)
+def test_french_customer_is_asked_after_the_delay_and_the_grade_is_reported(make_world, db_url):
+    w = world(make_world, db_url)
     customer = f"amelie@{w.domain}"
     note = ticket(w, customer, "Mon imprimante ne fonctionne plus",
                   "Bonjour,\n\ndepuis hier mon imprimante refuse d'imprimer quoi que ce soit. "
@@ -131,8 +131,9 @@ def test_a_robots_auto_reply_to_the_question_is_not_a_grade(make_world):
     assert t["state"] == "closed"
     assert [m["kind"] for m in t["messages"]][-1] == "auto_reply"
     with w.app.db.read() as s:
-        from mailticket.feedback.figures import feedback
         from zoneinfo import ZoneInfo
+
+        from mailticket.feedback.figures import feedback
 
         f = feedback(s, "support", MONDAY - timedelta(days=1), MONDAY + timedelta(days=2),
                      ZoneInfo("Europe/Paris"))

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import click
 
-from mailticket.commands import faq, report
+from mailticket.commands import faq, report, search
 
 COMMANDS: list[click.Command] = [
     report.report,
+    search.search,
+    search.faq_candidates,  # moves to the faq commands as `faq candidates`
     faq.faq,
 ]

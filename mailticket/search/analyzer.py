@@ -32,7 +32,7 @@ STEMMERS: dict[str, str | None] = {
 }
 LANGUAGES: tuple[str, ...] = tuple(STEMMERS)
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+")  # letters and digits: both engines split on "_"
 _MAX_WORD = 40  # longer "words" are hashes, base64 or URLs run together: no one types them
 # Bulgarian definite articles, longest first, for words simplemma does not know.
 _BG_ARTICLES = ("ията", "ият", "ия", "ът", "ят", "та", "то", "те")
@@ -70,6 +70,20 @@ def query_terms(text: str) -> list[list[str]]:
         if variants:
             groups.append(variants)
     return groups
+
+
+def words(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, casefolded word) of each word of ``text``, for snippets."""
+    return [(m.start(), m.end(), m.group().casefold()) for m in _WORD.finditer(text)]
+
+
+def term(word: str, language: str | None) -> str:
+    """The term of one casefolded word ("" for a stop word), as ``terms`` gives it."""
+    lang = _language(language)
+    stops = STOP_WORDS.get(lang or "", frozenset())
+    if word in stops or _fold(word) in stops:
+        return ""
+    return _term(word, lang)
 
 
 def _language(language: str | None) -> str | None:

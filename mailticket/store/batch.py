@@ -25,6 +25,7 @@ from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from mailticket.search.index import index_batch
 from mailticket.store.models import Contact, Event, Message, OutboxItem, Participant, Ticket
 from mailticket.store.records import (
     AnyTicket,
@@ -153,6 +154,7 @@ class Batch:
         _insert(conn, NewContact.columns, self._new_contacts)
         _insert(conn, NewParticipant.columns, self._participants)
         _insert(conn, NewMessage.columns, self.messages)
+        index_batch(conn, self.messages)  # searchable in the mail's own transaction
         for table, rows in ((OutboxItem.__table__, self.outbox), (Event.__table__, self.events)):
             if rows:
                 insert_rows(conn, table, rows)

@@ -291,6 +291,22 @@ class FeedbackRequest(Base):
     __table_args__ = (Index("ix_feedback_due", "state", "closed_at"),)
 
 
+class Question(Base):
+    """A ticket's first customer mail as the search analyzer's distinct terms (stored
+    tokens): what ``faq candidates`` clusters, without reading or analysing a mail again.
+    Written with the search index, in the mail's own transaction."""
+
+    __tablename__ = "questions"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    department: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    terms: Mapped[str] = mapped_column(Text, default="")  # space-separated, first seen first
+
+    __table_args__ = (Index("ix_questions_department_at", "department", "at"),)
+
+
 class FaqEntry(Base):
     """One FAQ answer of a department in one language: written by an admin, or kept by an
     agent's ``#faq`` reply as a draft (``origin_ticket`` the ticket it came from).

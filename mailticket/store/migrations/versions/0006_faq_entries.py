@@ -1,7 +1,7 @@
 """faq entries per department and language, drafts from agents' #faq replies
 
 Revision ID: 0006
-Revises: 0012
+Revises: 0011
 Create Date: 2026-12-02 19:50:00
 """
 
@@ -11,7 +11,7 @@ import mailticket.store.models
 
 
 revision = '0006'
-down_revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
