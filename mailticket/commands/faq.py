@@ -240,3 +240,34 @@ def export(ctx: Ctx, fmt: str, department: str | None, language: str | None,
         Path(out).write_text(page, encoding="utf-8")
     else:
         click.echo(page, nl=not page.endswith("\n"))
+
+
+@faq.command()
+@department_option
+@click.option("--days", type=click.IntRange(min=1), default=90, show_default=True,
+              help="questions of the last N days")
+@click.option("--min", "min_size", type=click.IntRange(min=2), default=5, show_default=True,
+              help="clusters of at least K questions")
+@json_option
+@pass_ctx
+def candidates(ctx: Ctx, department: str | None, days: int, min_size: int,
+               as_json: bool) -> None:
+    """What customers keep asking that no published entry answers: clusters of similar
+    questions, largest first, per language, with the agents' usual answer as a draft."""
+    from datetime import timedelta
+
+    from mailticket.faq.suggest import answered_by_entries
+    from mailticket.search.clusters import candidates as clusters
+
+    app = ctx.app()
+    name = department_name(app, department)
+    since = app.clock.now() - timedelta(days=days)
+    with app.db.read() as s:
+        found = clusters(s, app.config, name, since, min_size, answered=answered_by_entries(s))
+    text = "\n\n".join(
+        f"{c['size']} questions ({c['language'] or '?'}, {c['department']}): "
+        + "; ".join(c["subjects"]) + "\n  tickets " + ", ".join(map(str, c["tickets"][:20]))
+        + ("\n  usual answer: " + " ".join(c["draft_answer"].split())[:300]
+           if c["draft_answer"] else "")
+        for c in found) or f"no {min_size} similar questions in the last {days} days"
+    emit({"since": since.isoformat(), "clusters": found}, as_json, text)

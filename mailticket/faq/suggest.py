@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -100,3 +100,22 @@ class Suggestions:
         """What the auto-response of this ticket suggested, once (for the notification)."""
         with self._lock:
             return self._shown.pop(ticket_id, [])
+
+
+# A cluster of questions is answered when an entry matches its most common terms.
+CLUSTER_TERMS = 15
+
+
+def answered_by_entries(session: Session) -> Callable[[str | None, str | None, list[str]],
+                                                       bool]:
+    """For ``faq candidates``: whether a published entry of the department in the
+    cluster's language answers it, by the auto-response's own matcher."""
+    shelves = Suggestions(1)
+
+    def answered(department: str | None, language: str | None, keys: list[str]) -> bool:
+        if not department or not language:
+            return False
+        shelf = shelves.shelf(session, department, language)
+        return bool(shelf.index.suggest(keys[:CLUSTER_TERMS], 1))
+
+    return answered
