@@ -219,7 +219,9 @@ def import_(ctx: Ctx, path: str, as_json: bool) -> None:
 
 @faq.command()
 @click.option("--format", "fmt", type=click.Choice(["markdown", "html", "json"]),
-              default="markdown", show_default=True)
+              default="markdown", show_default=True,
+              help="markdown (a heading per question), html (a <section> per department "
+                   "and language, to paste into a page) or json")
 @department_option
 @click.option("--language", "-l", metavar="CODE", help="only this language")
 @click.option("--out", metavar="FILE", help="write here instead of standard output")
