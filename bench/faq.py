@@ -39,6 +39,7 @@ from mailticket.faq.suggest import Suggestions
 from mailticket.search.analyzer import terms
 from mailticket.store.db import Database
 from mailticket.store.models import FaqEntry
+from mailticket.store.writes import Writes
 from tests.builders import config_toml, department, mail, maildir, sqlite
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "faq"
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 for text in texts:
                     with db.sessions() as s, s.begin():
                         t0 = time.perf_counter()
-                        got = faq.for_new_ticket(s, 1, "support", lang, text, now)
+                        got = faq.for_new_ticket(Writes(s), 1, "support", lang, text, now)
                         times.append((time.perf_counter() - t0) * 1000)
                         shown += bool(got)
                         s.rollback()

@@ -17,8 +17,9 @@ from mailticket.config import DepartmentConfig
 from mailticket.faq import entries
 from mailticket.faq.exchange import NewEntry
 from mailticket.incoming.replies import new_text
-from mailticket.store.batch import record
-from mailticket.store.models import Event, Message, Ticket
+from mailticket.store.models import Event
+from mailticket.store.records import AnyMessage, AnyTicket
+from mailticket.store.writes import Writes
 
 if TYPE_CHECKING:
     from mailticket.outgoing.mailer import Mailer
@@ -52,33 +53,33 @@ def suggested(session: Session, ticket_id: int) -> list[int]:
     return list(dict.fromkeys(i for detail in rows for i in detail.get("entries", [])))
 
 
-def close_if_solved(session: Session, mailer: Mailer, ticket: Ticket, dept: DepartmentConfig,
-                    msg: Message, now: datetime) -> bool:
+def close_if_solved(writes: Writes, mailer: Mailer, ticket: AnyTicket,
+                    dept: DepartmentConfig, msg: AnyMessage, now: datetime) -> bool:
     """A customer's reply that says SOLVED to a ticket whose auto-response suggested FAQ
     entries: closed (no answer awaited), the entries' solved count +1, agents told.
     False, and nothing done, for any other reply: it is a follow-up as usual."""
     if not says_solved(new_text(msg.text)):
         return False
-    ids = suggested(session, ticket.id)
+    ids = suggested(writes.session, ticket.id)
     if not ids:
         return False
-    entries.count(session, ids, "solved")
-    record(session, ticket.id, "solved_by_faq", now, msg.from_addr or "customer", entries=ids,
-           message_id=msg.message_id)
+    entries.count(writes.session, ids, "solved")
+    writes.event(ticket.id, "solved_by_faq", now, msg.from_addr or "customer", entries=ids,
+                 message_id=msg.message_id)
     ticket.updated_at = now
-    change_state(session, ticket, "closed", msg.from_addr or "customer", now)
-    mailer.notify_agents(session, ticket, dept, msg, now, is_new=False, files=[],
+    change_state(writes, ticket, "closed", msg.from_addr or "customer", now)
+    mailer.notify_agents(writes, ticket, dept, msg, now, is_new=False, files=[],
                          solved_by_faq=True)
     return True
 
 
-def _latest_question(ticket: Ticket, answer: Message) -> Message | None:
+def _latest_question(ticket: AnyTicket, answer: AnyMessage) -> AnyMessage | None:
     return next((m for m in reversed(ticket.messages)
                  if m is not answer and m.direction == "in" and m.kind == "customer"), None)
 
 
-def draft_from_answer(session: Session, ticket: Ticket, dept: DepartmentConfig, agent: str,
-                      answer: Message, body: str, now: datetime) -> None:
+def draft_from_answer(writes: Writes, ticket: AnyTicket, dept: DepartmentConfig, agent: str,
+                      answer: AnyMessage, body: str, now: datetime) -> None:
     """``#faq``: the customer's latest question (its new text) with the agent's answer
     (commands and quotes already removed) as a draft in the ticket's language."""
     asked = _latest_question(ticket, answer)
@@ -86,7 +87,7 @@ def draft_from_answer(session: Session, ticket: Ticket, dept: DepartmentConfig, 
     if not question:
         question = ticket.subject or "?"
     language = ticket.language or dept.language
-    entries.add(session, NewEntry(ticket.department, language, question, body, "draft"), now,
-                agent=agent, ticket=ticket.id)
-    record(session, ticket.id, "faq_drafted", now, agent, language=language,
-           message_id=answer.message_id)
+    entries.add(writes.session, NewEntry(ticket.department, language, question, body,
+                                         "draft"), now, agent=agent, ticket=ticket.id)
+    writes.event(ticket.id, "faq_drafted", now, agent, language=language,
+                 message_id=answer.message_id)

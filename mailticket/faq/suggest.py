@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from mailticket.faq import entries
 from mailticket.faq.match import DEFAULT, FaqIndex, Tuning
 from mailticket.search.analyzer import terms
-from mailticket.store.batch import record
+from mailticket.store.writes import Writes
 
 # Seconds an index is used before the database is asked whether entries changed: an
 # admin's `faq add` reaches a running daemon's auto-responses within this.
@@ -80,16 +80,17 @@ class Suggestions:
             self._shelves[key] = (now, version, shelf)
         return shelf
 
-    def for_new_ticket(self, session: Session, ticket_id: int, department: str,
+    def for_new_ticket(self, writes: Writes, ticket_id: int, department: str,
                        language: str | None, text: str, now: datetime) -> list[Suggestion]:
         """The entries to show under the promise; counted and recorded as suggested."""
         if self.limit <= 0 or not language:
             return []
+        session = writes.session
         found = self.shelf(session, department, language).suggest(text, language, self.limit)
         if found:
             ids = [s.entry_id for s in found]
             entries.count(session, ids, "suggested")
-            record(session, ticket_id, "faq_suggested", now, entries=ids)
+            writes.event(ticket_id, "faq_suggested", now, entries=ids)
             with self._lock:
                 if len(self._shown) > 1000:  # a notification that never came: forget
                     self._shown.clear()
