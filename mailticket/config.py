@@ -402,6 +402,9 @@ class LoggingConfig(_Strict):
     # text: one readable line per event; json: one JSON object per line, with the
     # mail's message_id, ticket and department as fields when known.
     format: Literal["text", "json"] = "text"
+class FaqConfig(_Strict):
+    suggest: int = Field(2, ge=0, le=10, description=(
+        "published FAQ entries an auto-response may suggest; 0: none"))
 
 
 class Config(_Strict):
@@ -420,6 +423,7 @@ class Config(_Strict):
     feedback: FeedbackConfig = FeedbackConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
+    faq: FaqConfig = FaqConfig()
     template_dir: str | None = None
     departments: list[DepartmentConfig] = Field(min_length=1)
 
