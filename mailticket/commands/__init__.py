@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import click
 
-from mailticket.commands import report
+from mailticket.commands import faq, ops, reconcile, report, search
 
 COMMANDS: list[click.Command] = [
     report.report,
+    search.search,
+    faq.faq,
+    ops.health,
+    reconcile.reconcile,
 ]

@@ -111,7 +111,7 @@ def new_text(text: str) -> str:
 
 # -- commands ------------------------------------------------------------------------
 
-COMMANDS = ("close", "reopen", "assign", "priority", "note", "pending")
+COMMANDS = ("close", "reopen", "assign", "priority", "note", "pending", "faq")
 PRIORITIES = ("low", "normal", "high", "urgent")
 _COMMAND_LINE = re.compile(r"^#([A-Za-z][A-Za-z_-]*)(?:[ \t]+(.*))?$")
 
@@ -122,6 +122,7 @@ class Commands:
     reopen: bool = False
     pending: bool = False
     note: bool = False
+    faq: bool = False  # keep the customer's question and this answer as a draft FAQ entry
     assign: str | None = None
     priority: str | None = None
     errors: list[str] = field(default_factory=list)

@@ -1,0 +1,175 @@
+"""What customers keep asking: the period's questions clustered online, largest first.
+
+Each ticket's question (its first customer mail, kept as distinct terms in
+``questions`` by the search index) joins the nearest cluster or starts one, in the
+order the questions came; no pair of questions is ever compared.  A question is known
+by the terms at least two questions of the period share (a word nobody else wrote
+cannot bring two questions together), each weighed by its IDF in the period.
+Clusters are found through an inverted index of their members' terms (term → the
+clusters that hold it, the most recent few looked at), and scored by the share of the
+question's weight the cluster holds, each term counted by the share of the cluster's
+members that have it.  A question reaching ``JOIN`` joins the best cluster; otherwise
+it starts one.  A few hundred dictionary look-ups per question, whatever the period.
+
+The most common agent answer of a cluster is its draft: the first answer on each of
+its tickets, and of those the one most like the others.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+QUESTION_TERMS = 30    # a question's first distinct terms: the question is near the top
+JOIN = 0.5             # share of the question's (or cluster's) weight both must hold
+POSTINGS_SCAN = 12     # clusters looked at per term: the most recent ones
+MAX_DF_SHARE = 0.2     # a term in more than this share of questions says nothing
+EXAMPLES = 5           # example subjects per cluster
+ANSWERS = 50           # agent answers read per cluster to choose its draft
+
+
+@dataclass
+class Cluster:
+    id: int
+    language: str | None
+    members: list[int] = field(default_factory=list)            # ticket numbers
+    counts: Counter[str] = field(default_factory=Counter)       # term → members
+    weight: float = 0.0    # Σ IDF × members holding the term: its mass is this ÷ size
+
+
+@dataclass(frozen=True)
+class Question:
+    ticket: int
+    language: str | None
+    terms: Sequence[str]
+
+
+#: Whether a published FAQ entry answers a cluster: (department, language, the key
+#: terms of the cluster, most common first) → bool.
+Answered = Callable[[str | None, str | None, list[str]], bool]
+
+
+def cluster(questions: Sequence[Question]) -> list[Cluster]:
+    """Online clustering, per language, in the order given (the order they came)."""
+    by_language: dict[str | None, list[Question]] = {}
+    for q in questions:
+        by_language.setdefault(q.language, []).append(q)
+    out: list[Cluster] = []
+    for language, group in by_language.items():
+        out += _cluster_one_language(language, group, first_id=len(out))
+    return out
+
+
+def _cluster_one_language(language: str | None, questions: Sequence[Question],
+                          first_id: int) -> list[Cluster]:
+    df: Counter[str] = Counter()
+    for q in questions:
+        df.update(q.terms[:QUESTION_TERMS])
+    n = len(questions)
+    # In a small period every shared word counts; in a large one, the commonest say nothing.
+    most = max(2, int(n * MAX_DF_SHARE)) if n >= 50 else n
+    idf = {t: math.log(1 + n / k) for t, k in df.items() if 2 <= k <= most}
+    clusters: list[Cluster] = []
+    postings: dict[str, list[int]] = {}
+    for q in questions:
+        keys = [t for t in q.terms[:QUESTION_TERMS] if t in idf]
+        if not keys:
+            continue  # nothing it shares with another question: a cluster of one
+        total = sum(idf[t] for t in keys)
+        held: dict[int, float] = {}
+        for t in keys:
+            w = idf[t]
+            for c in postings.get(t, ())[-POSTINGS_SCAN:]:
+                found = clusters[c]
+                held[c] = held.get(c, 0.0) + w * found.counts[t] / len(found.members)
+        # The share of the lighter side: a short question may join a wordy cluster.
+        share = {c: h / min(total, clusters[c].weight / len(clusters[c].members))
+                 for c, h in held.items()}
+        best = max(share, key=lambda c: (share[c], c), default=None)
+        if best is not None and share[best] >= JOIN:
+            target = clusters[best]
+        else:
+            target = Cluster(first_id + len(clusters), language)
+            clusters.append(target)
+        target.members.append(q.ticket)
+        for t in keys:
+            if target.counts[t] == 0:
+                postings.setdefault(t, []).append(target.id - first_id)
+            target.counts[t] += 1
+            target.weight += idf[t]
+    return clusters
+
+
+def draft_answer(answers: Sequence[tuple[str, Sequence[str]]]) -> str:
+    """Of (text, terms) answers, the one whose terms the others share most; ties go to
+    the first (the most recent)."""
+    if not answers:
+        return ""
+    sets = [set(terms) for _, terms in answers]
+
+    def likeness(i: int) -> float:
+        return sum(len(sets[i] & s) / (len(sets[i] | s) or 1)
+                   for j, s in enumerate(sets) if j != i)
+
+    best = max(range(len(answers)), key=lambda i: (likeness(i), -i))
+    return answers[best][0]
+
+
+# -- the edge: the period's questions in, the clusters as the CLI shows them out -------
+
+def candidates(session: Session, config: Any, department: str | None, since: datetime,
+               min_size: int, *, until: datetime | None = None,
+               answered: Answered | None = None) -> list[dict[str, Any]]:
+    """Clusters of at least ``min_size`` similar questions asked since ``since``, that no
+    published FAQ entry answers (``answered``), largest first: ``size``, ``language``,
+    ``department``, ``subjects`` (examples), ``tickets``, ``draft_answer``."""
+    from mailticket.search.analyzer import terms as analyse
+    from mailticket.store.models import Message, Ticket
+    from mailticket.store.models import Question as Row
+
+    q = (select(Row.ticket_id, Row.language, Row.terms, Row.department)
+         .where(Row.at >= since).order_by(Row.at, Row.ticket_id))
+    if until is not None:
+        q = q.where(Row.at < until)
+    if department is not None:
+        q = q.where(Row.department == department)
+    rows = session.execute(q).all()
+    departments = {tid: dept for tid, _, _, dept in rows}
+    # One department's questions are clustered apart from another's.
+    found: list[Cluster] = []
+    for dept in dict.fromkeys(departments.values()):
+        found += cluster([Question(tid, lang, text.split())
+                          for tid, lang, text, d in rows if d == dept])
+    big = sorted((c for c in found if len(c.members) >= max(1, min_size)),
+                 key=lambda c: (-len(c.members), c.members[0]))
+    out = []
+    for c in big:
+        dept = departments[c.members[0]]
+        keys = [t for t, _ in c.counts.most_common()]
+        if answered is not None and answered(dept, c.language, keys):
+            continue
+        tickets = sorted(c.members)
+        subjects = list(dict.fromkeys(session.scalars(
+            select(Ticket.subject).where(Ticket.id.in_(tickets[-200:]))
+            .order_by(Ticket.id.desc()))))[:EXAMPLES]
+        texts = session.execute(
+            select(Message.ticket_id, Message.text)
+            .where(Message.ticket_id.in_(tickets[-ANSWERS * 4:]), Message.kind == "agent")
+            .order_by(Message.ticket_id.desc(), Message.id)).all()
+        first: dict[int | None, str] = {}
+        for tid, text in texts:
+            if text and tid not in first:
+                first[tid] = text
+        answers = [(text, analyse(text, c.language)) for text in list(first.values())[:ANSWERS]]
+        out.append({"size": len(c.members), "language": c.language, "department": dept,
+                    "subjects": subjects, "tickets": tickets,
+                    "draft_answer": draft_answer(answers)})
+    return out
+
