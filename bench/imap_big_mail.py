@@ -14,32 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
-from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 
+from bench.big_attachment import DOMAIN
+from bench.big_attachment import _mail as mail_of  # the same mails as over SMTP
 from bench.common import rss_mb, write_config
 from bench.ingest import make_app
 from tests.mailservers import Dovecot
-
-DOMAIN = "bigimap.example"
-
-
-def _mail(i: int, size: int) -> bytes:
-    m = EmailMessage()
-    m["From"] = f"customer{i}@cust.example"
-    m["To"] = f"support@{DOMAIN}"
-    m["Subject"] = f"Mail {i}"
-    m["Message-ID"] = f"<bigimap-{i}@cust.example>"
-    m.set_content("Hello,\nthe file is attached.\n")
-    if size:
-        m.add_attachment(os.urandom(size), maintype="application", subtype="octet-stream",
-                         filename="dump.bin")
-    return m.as_bytes(policy=SMTP)
 
 
 def one(variant: str, size_mb: int) -> dict[str, float]:
@@ -56,7 +40,7 @@ def one(variant: str, size_mb: int) -> dict[str, float]:
 
         def deliver(size: int) -> None:
             nonlocal sent
-            dovecot.append(f"support@{DOMAIN}", _mail(sent, size))
+            dovecot.append(f"support@{DOMAIN}", mail_of(sent, size))
             sent += 1
             assert poller.poll_once() == 1
 
