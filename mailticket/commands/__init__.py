@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import click
 
-from mailticket.commands import report
+from mailticket.commands import customer, report
 
 COMMANDS: list[click.Command] = [
     report.report,
+    customer.customer, customer.purge,
 ]
