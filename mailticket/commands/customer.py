@@ -18,6 +18,11 @@ def _address(value: str) -> str:
     return value
 
 
+def on_terminal() -> bool:
+    """Whether someone can answer a question (tests stand in for a terminal here)."""
+    return sys.stdin.isatty()
+
+
 @click.group()
 def customer() -> None:
     """One person's data: see it, hand it over, erase it."""
@@ -78,7 +83,7 @@ def forget(ctx: Ctx, address: str, yes: bool, as_json: bool) -> None:
     addr = _address(address)
     app = ctx.app()
     if not yes:
-        if not sys.stdin.isatty():
+        if not on_terminal():
             raise click.UsageError("not on a terminal: add --yes to erase without asking")
         click.confirm(f"Erase {addr} for good (mail, texts, attachments, address)? "
                       "This cannot be undone", abort=True)
