@@ -175,3 +175,50 @@ def test_cli_forget_confirmation(tmp_path, monkeypatch, answer, kept):
     with desk.app.db.read() as s:
         assert (s.get(Ticket, 1).customer == ANN) is kept
     desk.app.close()
+
+
+def test_forget_while_the_daemon_runs_then_stopped(make_world, tmp_path):
+    """Real Dovecot, SMTP relay and daemon process: `customer forget` run beside it
+    waits for SQLite's lock, and the files hold nothing of her, running and stopped."""
+    import subprocess
+    import sys
+
+    from tests.conftest import cli_json, start_daemon, stop_daemon
+    from tests.test_customer_export import with_file
+
+    w = make_world()
+    ann, bjorn = w.addr("ann"), w.addr("bjorn")
+    db = Path(w.config.database.url.removeprefix("sqlite:///"))
+    ann_mail = with_file(mail(f"{ANN_NAME} <{ann}>", w.addr("support"), "Walrus printer trouble",
+                              f"Hello,\n{ANN_PHRASE}\nAnn"), ANN_FILE, "ann-scan.pdf")
+    bjorn_mail = with_file(mail(f"Björn Other <{bjorn}>", w.addr("support"), "Heron question",
+                                f"Hi,\n{BJORN_PHRASE}\n"), BJORN_FILE, "bjorn.txt")
+    period = ["--since", "2020-01-01", "--until", "2030-01-01"]
+    with open(tmp_path / "daemon.log", "wb") as log:
+        proc = start_daemon(w, log)
+        try:
+            w.deliver("support", ann_mail)
+            w.deliver("support", bjorn_mail)
+            w.wait_inbox("ann", 1, timeout=30)
+            w.wait_inbox("bjorn", 1, timeout=30)
+            w.wait_inbox("alice", 2, timeout=30)
+            before = cli_json(w, "report", *period)
+            assert ann.encode() in sqlite_bytes(db)
+
+            done = subprocess.run(
+                [sys.executable, "-m", "mailticket", "--config", str(w.config_path),
+                 "customer", "forget", ann, "--yes", "--json"],
+                capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["tickets"] == [1]
+            running = sqlite_bytes(db)
+            assert cli_json(w, "report", *period) == before
+        finally:
+            stop_daemon(proc)
+    stopped = sqlite_bytes(db)
+    traces = [ann.encode(), *ann_traces([bytes(ann_mail)])]
+    for files in (running, stopped):
+        for trace in traces:
+            assert trace not in files, trace
+        assert BJORN_PHRASE.encode() in files and bjorn.encode() in files
+        assert base64.b64encode(BJORN_FILE)[:60] in files
