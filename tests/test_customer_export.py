@@ -63,19 +63,20 @@ class Desk:
         from email import message_from_bytes, policy
 
         box = mailbox.Maildir(self.sent, create=True)
-        raws = [box.get_bytes(k) for k in box.keys()]
+        raws = [box.get_bytes(k) for k in box]
         return [message_from_bytes(r, policy=policy.default) for r in raws  # type: ignore[misc]
                 if b"X-Mailticket-Envelope-To: alice@" in r]
 
 
-def build_desk(tmp_path: Path, db_url: str | None = None, extra: str = "") -> Desk:
+def build_desk(tmp_path: Path, db_url: str | None = None, extra: str = "",
+               **support: object) -> Desk:
     """Ann's ticket 1 (Cc: Kim, a file, Alice's answer); Björn's ticket 2 (a file), on
     which Ann writes too."""
     text = config_toml(
         database={"url": db_url} if db_url else sqlite(tmp_path), outgoing=maildir(tmp_path),
         calendar=PARIS_OFFICE, sla=ONE_DAY, extra=extra,
         departments=[department("support", DOMAIN, display_name="Example Support",
-                                agents=["alice"], escalate_to=["lead"])])
+                                agents=["alice"], escalate_to=["lead"], **support)])
     app = App(parse_config(text, str(tmp_path / "c.toml")), FixedClock(MONDAY))
     app.ensure_schema()
     d = Desk(app, tmp_path / "sent", [], [])

@@ -36,7 +36,8 @@ ANN_NAME = "Ann Ærlig-Smith"
 def distinctive_lines(raw: bytes) -> list[bytes]:
     """Lines of a mail as stored that only this mail has: its body as encoded (base64,
     quoted-printable), its files' base64, its Message-ID (not the ids it answers)."""
-    generic = re.compile(rb"^(Content-|MIME-Version|--=+|Date:|To:|Subject:|In-Reply-To:|References:)")
+    generic = re.compile(
+        rb"^(Content-|MIME-Version|--=+|Date:|To:|Subject:|In-Reply-To:|References:)")
     return [line for line in raw.splitlines()
             if len(line) >= 24 and not generic.match(line)]
 
@@ -126,7 +127,7 @@ def _sent_to(desk, address):
     from email import message_from_bytes, policy
 
     box = mailbox.Maildir(desk.sent, create=True)
-    raws = [box.get_bytes(k) for k in box.keys()]
+    raws = [box.get_bytes(k) for k in box]
     return [message_from_bytes(r, policy=policy.default) for r in raws
             if f"X-Mailticket-Envelope-To: {address}".encode() in r]
 

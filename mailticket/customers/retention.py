@@ -48,9 +48,10 @@ def enabled(config: Config) -> bool:
 def purge(db: Database, config: Config, now: datetime, dry_run: bool = False) -> dict[str, Any]:
     """What retention erases now (with ``dry_run``, what it would erase)."""
     with db.read() as s:
-        rows: list[dict[str, Any]] = [{"id": t.id, "ref": _ref(config, t), "department": t.department,
-                 "closed_at": _iso(t.updated_at, config.calendar.timezone)}
-                for t in due(s, config, now)]
+        rows: list[dict[str, Any]] = [
+            {"id": t.id, "ref": _ref(config, t), "department": t.department,
+             "closed_at": _iso(t.updated_at, config.calendar.timezone)}
+            for t in due(s, config, now)]
     ids = [int(r["id"]) for r in rows]
     if not dry_run:
         for i in range(0, len(ids), BATCH):
