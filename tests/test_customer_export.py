@@ -63,7 +63,7 @@ class Desk:
         from email import message_from_bytes, policy
 
         box = mailbox.Maildir(self.sent, create=True)
-        raws = [box.get_bytes(k) for k in box]
+        raws = [box.get_bytes(k) for k in box.iterkeys()]
         return [message_from_bytes(r, policy=policy.default) for r in raws  # type: ignore[misc]
                 if b"X-Mailticket-Envelope-To: alice@" in r]
 

@@ -127,7 +127,7 @@ def _sent_to(desk, address):
     from email import message_from_bytes, policy
 
     box = mailbox.Maildir(desk.sent, create=True)
-    raws = [box.get_bytes(k) for k in box]
+    raws = [box.get_bytes(k) for k in box.iterkeys()]
     return [message_from_bytes(r, policy=policy.default) for r in raws
             if f"X-Mailticket-Envelope-To: {address}".encode() in r]
 
