@@ -17,6 +17,7 @@ from mailticket.config import ConfigError, parse_config
 from mailticket.customers.retention import purge
 from mailticket.daemon import Daemon
 from mailticket.store.models import Ticket
+from mailticket.store.writes import writing
 from tests.builders import config_toml, department, sqlite
 from tests.test_customer_export import ANN, BJORN, DOMAIN, MONDAY, Desk, build_desk
 
@@ -24,8 +25,8 @@ POLICY = '[retention]\nclosed_after = "1 day"\ncheck_every = "1 second"\n'
 
 
 def close_ann(desk: Desk) -> None:
-    with desk.app.db.transaction() as s:
-        actions.close(s, 1, MONDAY)
+    with desk.app.db.transaction() as s, writing(s) as w:
+        actions.close(w, 1, MONDAY)
 
 
 def ticket(desk: Desk, ticket_id: int) -> Ticket:
