@@ -68,30 +68,29 @@ class Scope:
     def keep(self, value: str) -> bool:
         return value.lower() in self.staff or is_pseudonym(value)
 
-    @cached_property
-    def own_messages(self) -> list[tuple[int, str]]:
-        """(id, text) of what the person wrote, on any ticket in scope or none."""
+    def _own_messages(self, tickets: Sequence[int]) -> list[tuple[int, str]]:
+        """(id, text) of what the person wrote on these tickets, or on none."""
         if self.person is None:
             return []
-        s, out = self.session, []
         where = [Message.ticket_id.is_(None)]
-        for ids in chunks(self.wiped + self.shared):
-            where.append(Message.ticket_id.in_(ids))
-        rows = s.execute(select(Message.id, Message.text)
-                         .where(Message.from_addr == self.person, or_(*where)))
-        out = [(int(i), t or "") for i, t in rows]
-        return out
+        where += [Message.ticket_id.in_(ids) for ids in chunks(tickets)]
+        rows = self.session.execute(select(Message.id, Message.text)
+                                    .where(Message.from_addr == self.person, or_(*where)))
+        return [(int(i), t or "") for i, t in rows]
 
     @cached_property
     def phrases(self) -> set[str]:
-        return phrases_of(t for _, t in self.own_messages)
+        """Lines they wrote anywhere, to find quoted in other people's mail."""
+        return phrases_of(t for _, t in self._own_messages(self.wiped + self.shared))
 
     @cached_property
     def file_hashes(self) -> set[str]:
+        """Their files on the shared tickets, where other mails may forward them (on
+        their own tickets every mail is emptied anyway)."""
         from mailticket.incoming.parse import parse
 
         hashes: set[str] = set()
-        for mid, _ in self.own_messages:
+        for mid, _ in self._own_messages(self.shared):
             raw = self.session.scalar(select(Message.raw).where(Message.id == mid)) or b""
             for a in parse(raw).attachments if raw else []:
                 if a.data:
@@ -130,7 +129,8 @@ _HEAD = (Message.id, Message.message_id, Message.from_addr, Message.to, Message.
 
 def erase_messages(scope: Scope) -> None:
     s = scope.session
-    _ = scope.phrases, scope.file_hashes  # read before anything is emptied
+    if scope.shared:
+        _ = scope.phrases, scope.file_hashes  # read before anything is emptied
     for ids in chunks(scope.wiped):
         _wipe_rows(scope, s.execute(select(*_HEAD).where(Message.ticket_id.in_(ids))).all())
     if scope.person is None:
