@@ -156,6 +156,8 @@ def test_cli_forget_asks_on_a_terminal_and_refuses_without_one(tmp_path):
     desk = build_desk(tmp_path)
     env = {"MAILTICKET_CONFIG": _config_file(desk, tmp_path)}
     runner = CliRunner()
+    r = runner.invoke(main, ["customer", "forget", at("alice"), "--yes"], env=env)
+    assert r.exit_code == 2 and "not a customer" in r.output
     r = runner.invoke(main, ["customer", "forget", ANN], env=env)  # stdin is not a tty
     assert r.exit_code == 2 and "--yes" in r.output
     r = runner.invoke(main, ["customer", "forget", ANN, "--yes", "--json"], env=env)

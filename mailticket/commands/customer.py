@@ -79,9 +79,13 @@ def forget(ctx: Ctx, address: str, yes: bool, as_json: bool) -> None:
     """Erase them everywhere, for good; their tickets' numbers, times and SLA outcomes
     stay under a pseudonym, so reports stay true."""
     from mailticket.customers.forget import forget as erase
+    from mailticket.customers.forget import staff_addresses
 
     addr = _address(address)
     app = ctx.app()
+    if addr in staff_addresses(app.config) or app.config.department_for_address(addr):
+        raise click.BadParameter(f"{addr} is the company's (a department, agent or "
+                                 "escalation address), not a customer's", param_hint="ADDRESS")
     if not yes:
         if not on_terminal():
             raise click.UsageError("not on a terminal: add --yes to erase without asking")
