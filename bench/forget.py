@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -46,9 +47,9 @@ agents = ["alice@example.com"]
 """
 
 
-def _raw(sender: str, i: int, text: str) -> bytes:
+def _raw(sender: str, name: str, i: int, text: str) -> bytes:
     file = base64.b64encode(f"attachment of ticket {i} ".encode() * 8).decode()
-    return (f"From: Person {i} <{sender}>\r\nTo: support@example.com\r\n"
+    return (f"From: {name} <{sender}>\r\nTo: support@example.com\r\n"
             f"Subject: question {i}\r\nMessage-ID: <in-{i}@x.example>\r\n"
             "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
             f"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
@@ -64,23 +65,24 @@ def _rows(start: int, stop: int, theirs_every: int, now: datetime) -> dict[type,
         mine = i % theirs_every == 0
         who = TARGET if mine else f"c{i % 200_000}@x.example"
         at = now - timedelta(minutes=i % 500_000)
-        text = (PHRASE if mine else f"hello, a question about order {i}") + " " * 0
+        text = PHRASE if mine else f"hello, a question about order {i}"
+        name = "Target Person" if mine else f"Person {i}"
         rows[Ticket].append({"id": i, "department": "support", "subject": f"question {i}",
-                             "customer": who, "customer_name": f"Person {i}",
+                             "customer": who, "customer_name": name,
                              "state": "closed", "priority": "normal", "language": "en",
                              "created_at": at, "updated_at": at, "escalation_level": 0})
         base = dict(ticket_id=i, in_reply_to=None, references=[], cc=[], attachments=[],
                     language="en", verdict="", source="bench", fingerprint=None, date=at)
         rows[Message] += [
             {**base, "direction": "in", "kind": "customer", "message_id": f"<in-{i}@x>",
-             "from_addr": who, "from_name": f"Person {i}", "to": ["support@example.com"],
-             "subject": f"question {i}", "text": text, "raw": _raw(who, i, text)},
+             "from_addr": who, "from_name": name, "to": ["support@example.com"],
+             "subject": f"question {i}", "text": text, "raw": _raw(who, name, i, text)},
             {**base, "direction": "out", "kind": "auto_response",
              "message_id": f"<out-{i}@example.com>", "from_addr": "support@example.com",
              "from_name": "", "to": [who], "subject": f"Re: question {i}",
              "text": "We got your mail.", "raw": (f"To: {who}\r\n\r\nWe got it.\r\n"
                                                   f"> {text}\r\n").encode()}]
-        rows[Participant] += [{"ticket_id": i, "address": who, "name": f"Person {i}",
+        rows[Participant] += [{"ticket_id": i, "address": who, "name": name,
                                "role": "customer", "bouncing": False},
                               {"ticket_id": i, "address": "alice@example.com", "name": "",
                                "role": "agent", "bouncing": False}]
@@ -146,7 +148,8 @@ def main() -> None:
                               check=True, capture_output=True, text=True)
         took = time.monotonic() - t
         out = json.loads(done.stdout)
-        print(f"run {run + 1}: forget of {len(out['tickets']):,} tickets "
+        print(f"load average {os.getloadavg()[0]:.1f}; run {run + 1}: forget of "
+              f"{len(out['tickets']):,} tickets "
               f"(+{len(out['shared'])} shared) in {took:.2f} s as a process "
               f"({out['seconds']:.2f} s inside), counts {out['erased']}")
     found = _grep(work, [TARGET.encode(), PHRASE.encode()])
