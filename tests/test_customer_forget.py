@@ -225,3 +225,20 @@ def test_forget_while_the_daemon_runs_then_stopped(make_world, tmp_path):
             assert trace not in files, trace
         assert BJORN_PHRASE.encode() in files and bjorn.encode() in files
         assert base64.b64encode(BJORN_FILE)[:60] in files
+
+
+def test_mail_still_waiting_for_her_is_never_sent(tmp_path):
+    desk = build_desk(tmp_path)
+    # A second mail from her, stored with its auto-response queued but not yet sent.
+    desk.app.ingest(bytes(mail(f"{ANN_NAME} <{ANN}>", at("support"), "Another walrus",
+                               f"{ANN_PHRASE} Twice.")), department="support", source="test")
+    sent_before = len(_sent_to(desk, ""))  # every mail sent, to anyone
+    got = forget(desk.app.db, desk.app.config, ANN, MONDAY)
+    assert got["erased"]["outbox_cancelled"] >= 1
+    while desk.app.outbox.deliver().sent:
+        pass
+    assert len(_sent_to(desk, "")) == sent_before
+    with desk.app.db.read() as s:
+        reasons = s.execute(text("SELECT last_error FROM outbox WHERE sent_at IS NULL")).all()
+    assert reasons and all(r[0] == "erased before it was sent" for r in reasons)
+    desk.app.close()
