@@ -242,3 +242,17 @@ def test_mail_still_waiting_for_her_is_never_sent(tmp_path):
         reasons = s.execute(text("SELECT last_error FROM outbox WHERE sent_at IS NULL")).all()
     assert reasons and all(r[0] == "erased before it was sent" for r in reasons)
     desk.app.close()
+
+
+def test_her_feedback_comment_goes_and_the_grade_stays(tmp_path):
+    from mailticket.store.models import FeedbackRequest
+
+    desk = build_desk(tmp_path)
+    with desk.app.db.transaction() as s:
+        s.add(FeedbackRequest(ticket_id=1, state="answered", closed_at=MONDAY,
+                              answered_at=MONDAY, grade=2, comment=ANN_PHRASE))
+    forget(desk.app.db, desk.app.config, ANN, MONDAY)
+    with desk.app.db.read() as s:
+        row = s.scalars(select(FeedbackRequest)).one()
+        assert (row.grade, row.comment, row.state) == (2, None, "answered")
+    desk.app.close()

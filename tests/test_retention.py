@@ -19,7 +19,17 @@ from mailticket.daemon import Daemon
 from mailticket.store.models import Ticket
 from mailticket.store.writes import writing
 from tests.builders import config_toml, department, sqlite
-from tests.test_customer_export import ANN, BJORN, DOMAIN, MONDAY, Desk, build_desk
+from tests.test_customer_export import (
+    ANN,
+    ANN_FILE,
+    ANN_PHRASE,
+    BJORN,
+    BJORN_PHRASE,
+    DOMAIN,
+    MONDAY,
+    Desk,
+    build_desk,
+)
 
 POLICY = '[retention]\nclosed_after = "1 day"\ncheck_every = "1 second"\n'
 
@@ -59,6 +69,9 @@ def test_purge_erases_an_old_closed_ticket_and_keeps_an_open_one(tmp_path):
     assert erased.state == "closed" and erased.created_at == MONDAY
     assert kept.customer == BJORN and kept.subject == "Heron question"
     assert any(m.text for m in kept.messages)
+    files = b"".join(p.read_bytes() for p in tmp_path.glob("x.db*"))
+    assert ANN_PHRASE.encode() not in files and ANN_FILE[9:60] not in files
+    assert BJORN_PHRASE.encode() in files
     # Erased once: the next run finds nothing more.
     assert purge(desk.app.db, cfg, later)["count"] == 0
     desk.app.close()
