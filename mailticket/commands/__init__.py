@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import click
 
-from mailticket.commands import faq, ops, reconcile, report, search
+from mailticket.commands import customer, faq, ops, reconcile, report, search
 
 COMMANDS: list[click.Command] = [
     report.report,
     search.search,
     faq.faq,
+    customer.customer, customer.purge,
     ops.health,
     reconcile.reconcile,
 ]
