@@ -256,3 +256,33 @@ def test_her_feedback_comment_goes_and_the_grade_stays(tmp_path):
         row = s.scalars(select(FeedbackRequest)).one()
         assert (row.grade, row.comment, row.state) == (2, None, "answered")
     desk.app.close()
+
+
+def test_forget_takes_her_out_of_search_candidates_and_faq_drafts(tmp_path):
+    from mailticket.faq.entries import add
+    from mailticket.faq.exchange import NewEntry
+    from mailticket.store.models import FaqEntry, Question
+
+    desk = build_desk(tmp_path)
+    config = _config_file(desk, tmp_path)
+
+    def hits(word: str) -> list[int]:
+        r = CliRunner().invoke(main, ["--config", config, "search", word, "--json"])
+        assert r.exit_code == 0, r.output
+        return [h["ticket"] for h in json.loads(r.output)["hits"]]
+
+    with desk.app.db.transaction() as s:  # an agent's #faq on her ticket, and on Björn's
+        add(s, NewEntry("support", "en", ANN_PHRASE, "Unplug it.", "draft"), MONDAY,
+            agent=at("alice"), ticket=1)
+        add(s, NewEntry("support", "en", BJORN_PHRASE, "Herons do.", "draft"), MONDAY,
+            agent=at("alice"), ticket=2)
+        add(s, NewEntry("support", "en", ANN_SHARED, "Kites do.", "draft"), MONDAY,
+            agent=at("alice"), ticket=2)  # her words on Björn's ticket
+    assert hits("walrus") == [1] and 2 in hits("heron")
+    forget(desk.app.db, desk.app.config, ANN, MONDAY)
+    assert hits("walrus") == [] and hits("smouldering") == [] and hits("lemon") == []
+    assert 2 in hits("heron")  # Björn's mail is still found
+    with desk.app.db.read() as s:
+        assert [e.question for e in s.scalars(select(FaqEntry))] == [BJORN_PHRASE]
+        assert 1 not in set(s.scalars(select(Question.ticket_id)))
+    desk.app.close()

@@ -284,13 +284,22 @@ def erase_search(scope: Scope) -> None:
 
 
 def erase_faq_drafts(scope: Scope) -> None:
-    """Drafts an agent's ``#faq`` made from their mail (a published entry is the shop's
-    text, written or edited by an admin: it stays)."""
+    """Drafts an agent's ``#faq`` made from their mail: every draft of their own tickets,
+    and on tickets they shared, the drafts that hold their words or their address.  (A
+    published entry is the shop's text, written or edited by an admin: it stays.)"""
     s = scope.session
-    for chunk in chunks(scope.wiped + scope.shared):
+    for chunk in chunks(scope.wiped):
         gone = s.execute(delete(FaqEntry).where(FaqEntry.origin_ticket.in_(chunk),
                                                 FaqEntry.state == "draft"))
         scope.counts["faq_drafts"] += gone.rowcount  # type: ignore[attr-defined]
+    for chunk in chunks(scope.shared):
+        for entry in s.scalars(select(FaqEntry).where(FaqEntry.origin_ticket.in_(chunk),
+                                                      FaqEntry.state == "draft")):
+            text = f"{entry.question}\n{entry.answer}"
+            folded = " ".join(text.split()).casefold()
+            if scope.replacer.mentions(text) or any(p in folded for p in scope.phrases):
+                s.delete(entry)
+                scope.counts["faq_drafts"] += 1
 
 
 #: Where a person's data lives, in the order erased (messages first: the others follow
