@@ -43,7 +43,8 @@ class CustomerMail(Notices):
         text, lang = self._render(
             "auto_response", dept, [ticket.language or ""],
             customer_name=ticket.customer_name, ref=tag(dept.tag_word, ticket.id),
-            subject=ticket.subject, due_at=ticket.due_at, ticket_id=ticket.id)
+            subject=ticket.subject, due_at=ticket.due_at, ticket_id=ticket.id,
+            calendar=self.config.calendar_for(dept), now=now)
         self._send(
             session, ticket, "auto_response", dept, now, from_name=dept.sender_name,
             each_to=[[(ticket.customer_name, ticket.customer)]],
