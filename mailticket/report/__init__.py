@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from mailticket.config import Config
+from mailticket.feedback.figures import feedback
 from mailticket.report import figures, history
 from mailticket.sla.clock import promise
 
@@ -33,7 +34,8 @@ def build(session: Session, config: Config, *, since: datetime, until: datetime,
             until=until, now=now, zone=zone,
             due=partial(promise, cal, response),
             business=cal.open_time_between)
-        out.append(figures.as_json(fig, zone))
+        out.append({**figures.as_json(fig, zone),
+                    "feedback": feedback(session, dept.name, since, until, zone)})
     zone = ZoneInfo(config.calendar.timezone)
     return {"since": since.astimezone(zone).isoformat(timespec="seconds"),
             "until": until.astimezone(zone).isoformat(timespec="seconds"), "departments": out}
