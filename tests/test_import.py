@@ -20,7 +20,7 @@ from mailticket.clock import FixedClock
 from mailticket.config import parse_config
 from mailticket.importer import Importer, arrival
 from mailticket.store.models import Event, FeedbackRequest, Message, OutboxItem, Ticket
-from tests.builders import PARIS_OFFICE, config_toml, department, maildir, mail, sqlite
+from tests.builders import PARIS_OFFICE, config_toml, department, mail, maildir, sqlite
 
 DOMAIN = "desk.example"
 SUPPORT = f"support@{DOMAIN}"
