@@ -13,19 +13,23 @@ and adds nothing.
 from __future__ import annotations
 
 import mailbox
+import os
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
+from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
 from typing import Any
 
 from mailticket import agent
 from mailticket.actions import change_state
 from mailticket.app import App
-from mailticket.incoming.prepare import Prepared
+from mailticket.config import LanguageConfig
+from mailticket.incoming.language import LanguageDetector
+from mailticket.incoming.prepare import Prepared, Preparer
 from mailticket.pipeline import MailAtHand, Pipeline
 from mailticket.sla.clock import stop_clock
 from mailticket.store.batch import bounded_references
@@ -36,7 +40,10 @@ from mailticket.store.writes import Writes
 CHUNK = 500
 SOURCE = "import"
 
-_HEADERS = BytesHeaderParser()
+# The header block, and the Received/Date fields in it with their folded lines.
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FIELD = re.compile(rb"^(received|date)[ \t]*:(.*(?:\r?\n[ \t].*)*)",
+                    re.IGNORECASE | re.MULTILINE)
 
 
 class NotAMailbox(ValueError):
@@ -65,9 +72,19 @@ def arrival(received: Sequence[str], date: str | None) -> datetime | None:
 
 
 def _arrival_of(raw: bytes) -> datetime | None:
-    headers = _HEADERS.parsebytes(raw, headersonly=True)
-    return arrival([str(v) for v in headers.get_all("Received") or []],
-                   str(headers["Date"]) if headers["Date"] is not None else None)
+    """``arrival`` of a raw mail, read from its header block alone (a full parse per
+    mail would be most of the time of scanning a large mailbox)."""
+    end = _HEADER_END.search(raw)
+    head = raw[:end.start()] if end else raw
+    received: list[str] = []
+    date: str | None = None
+    for name, value in _FIELD.findall(head):
+        text = re.sub(r"\s+", " ", value.decode("ascii", "replace"))
+        if name.lower() == b"received":
+            received.append(text)
+        elif date is None:
+            date = text
+    return arrival(received, date)
 
 
 def open_mailbox(path: str) -> mailbox.Mailbox:
@@ -114,6 +131,25 @@ class _Silent:
         return lambda *args, **kw: None
 
 
+_preparer: Preparer | None = None
+
+
+def _start_worker(languages: LanguageConfig, own: frozenset[str], instance: str) -> None:
+    global _preparer
+    _preparer = Preparer(LanguageDetector(frozenset(languages.supported),
+                                          low_memory=languages.low_memory),
+                         languages.min_confidence, own, instance)
+
+
+def _prepare(raw: bytes) -> Prepared | str:
+    """A mail prepared in a worker; the error's name when it cannot be."""
+    assert _preparer is not None
+    try:
+        return _preparer.prepare(raw)
+    except Exception as error:  # noqa: BLE001 - reported as skipped, never fatal
+        return type(error).__name__
+
+
 @dataclass(frozen=True)
 class _Entry:
     at: datetime
@@ -153,31 +189,61 @@ class Importer:
 
     def load(self, boxes: list[mailbox.Mailbox], entries: list[_Entry],
              progress: Callable[[int], None] = lambda n: None) -> Summary:
-        """Store the scanned mails, CHUNK per transaction; ``progress(n)`` after each."""
-        for start in range(0, len(entries), CHUNK):
-            chunk = entries[start:start + CHUNK]
-            prepared = []
-            for e in chunk:
-                try:
-                    prepared.append((e, self.pipeline.preparer.prepare(
-                        boxes[e.box].get_bytes(e.key))))
-                except Exception as error:  # noqa: BLE001 - a broken mail is skipped, said
-                    self.summary.skipped[f"unreadable: {type(error).__name__}"] += 1
-            with self.app.db.transaction() as s:
-                reads = self.pipeline.batch(s, [p for _, p in prepared])
-                writes = Writes(s)
-                try:
-                    for e, p in prepared:
-                        reads.now = e.at
-                        self._one(s, reads, writes, p, e.at)
-                    writes.write()
-                finally:
-                    writes.close()
-            progress(len(chunk))
+        """Store the scanned mails, CHUNK per transaction; ``progress(n)`` after each.
+        Worker processes prepare (parse, classify, detect the language of) the next
+        chunk while this one is written."""
+        chunks = [entries[i:i + CHUNK] for i in range(0, len(entries), CHUNK)]
+        preparer = self.pipeline.preparer
+        workers = min(len(os.sched_getaffinity(0)), 4) if len(entries) > CHUNK else 0
+        pool = Pool(workers, _start_worker, (self.config.languages, preparer.own,
+                                             preparer.instance)) if workers else None
+
+        def submit(chunk: list[_Entry]) -> AsyncResult[list[Prepared | str]] | list[
+                Prepared | str]:
+            raws = [boxes[e.box].get_bytes(e.key) for e in chunk]
+            if pool is None:
+                out: list[Prepared | str] = []
+                for raw in raws:
+                    try:
+                        out.append(preparer.prepare(raw))
+                    except Exception as error:  # noqa: BLE001 - reported as skipped
+                        out.append(type(error).__name__)
+                return out
+            return pool.map_async(_prepare, raws, chunksize=25)
+
+        try:
+            pending = submit(chunks[0]) if chunks else None
+            for n, chunk in enumerate(chunks):
+                assert pending is not None
+                done = pending if isinstance(pending, list) else pending.get()
+                pending = submit(chunks[n + 1]) if n + 1 < len(chunks) else None
+                self._write(chunk, done)
+                progress(len(chunk))
+        finally:
+            if pool is not None:
+                pool.terminate()
         self._close_old()
         for box in boxes:
             box.close()
         return self.summary
+
+    def _write(self, chunk: list[_Entry], done: list[Prepared | str]) -> None:
+        prepared: list[tuple[_Entry, Prepared]] = []
+        for e, p in zip(chunk, done, strict=True):
+            if isinstance(p, str):
+                self.summary.skipped[f"unreadable: {p}"] += 1
+            else:
+                prepared.append((e, p))
+        with self.app.db.transaction() as s:
+            reads = self.pipeline.batch(s, [p for _, p in prepared])
+            writes = Writes(s)
+            try:
+                for e, p in prepared:
+                    reads.now = e.at
+                    self._one(s, reads, writes, p, e.at)
+                writes.write()
+            finally:
+                writes.close()
 
     def _one(self, s: Any, reads: Any, writes: Writes, p: Prepared, at: datetime) -> None:
         mail = p.mail

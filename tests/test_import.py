@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from mailticket import importer
 from mailticket.app import App
 from mailticket.cli import main
 from mailticket.clock import FixedClock
@@ -120,7 +121,10 @@ def test_arrival_is_the_topmost_received_else_the_date():
     assert arrival([], None) is None and arrival([], "yesterday") is None
 
 
-def test_imported_history_gives_the_report_counted_by_hand(setup):
+@pytest.mark.parametrize("chunk", [500, 3], ids=["one-chunk", "workers"])
+def test_imported_history_gives_the_report_counted_by_hand(setup, monkeypatch, chunk):
+    # Chunks of 3 make the import prepare mails in worker processes, as a large one does.
+    monkeypatch.setattr(importer, "CHUNK", chunk)
     config, inbox, sent, outgoing = setup
     got = cli(config, "import", "--department", "support", "--closed-after", "100000",
               str(inbox), str(sent))
