@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import mailbox
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,7 @@ from pathlib import Path
 from bench.corpus import iter_corpus
 
 TARGET = 500  # mails per second
+LOAD = [0.0, 0.0, 0.0]
 CACHE = Path("/tmp/history-bench")
 CONFIG = """secret = "bench"
 [database]
@@ -59,13 +62,19 @@ def corpus_file(n: int) -> Path:
     return path
 
 
-def run(config: Path, mbox: Path) -> tuple[float, dict[str, object]]:
-    started = time.perf_counter()
+def _cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def run(config: Path, mbox: Path) -> tuple[float, float, dict[str, object]]:
+    """Wall seconds, CPU seconds (the command and its workers) and the summary."""
+    started, cpu = time.perf_counter(), _cpu()
     done = subprocess.run(
         [sys.executable, "-m", "mailticket", "--config", str(config), "import",
          "--department", "support", str(mbox), "--json"],
         check=True, capture_output=True, text=True)
-    return time.perf_counter() - started, json.loads(done.stdout)
+    return time.perf_counter() - started, _cpu() - cpu, json.loads(done.stdout)
 
 
 def main() -> int:
@@ -73,16 +82,18 @@ def main() -> int:
     parser.add_argument("--mails", type=int, default=100_000)
     args = parser.parse_args()
     mbox = corpus_file(args.mails)
+    LOAD[:] = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="history-bench-") as folder:
         config = Path(folder) / "c.toml"
         config.write_text(CONFIG.format(db=f"{folder}/x.db", folder=folder))
-        first, summary = run(config, mbox)
-        again, repeat = run(config, mbox)
+        first, cpu, summary = run(config, mbox)
+        again, cpu_again, repeat = run(config, mbox)
     rate = args.mails / first
     print(f"import of {args.mails} mails: {first:.1f} s, {rate:.0f} mails/s "
-          f"(target {TARGET}); {summary['tickets']} tickets, {summary['messages']} stored, "
+          f"(target {TARGET}), {cpu:.1f} s CPU; load average before "
+          f"{LOAD[0]:.1f}; {summary['tickets']} tickets, {summary['messages']} stored, "
           f"{summary['skipped']} skipped {summary['skipped_reasons']}")
-    print(f"same file again: {again:.1f} s, {repeat['messages']} stored, "
+    print(f"same file again: {again:.1f} s ({cpu_again:.1f} s CPU), {repeat['messages']} stored, "
           f"{repeat['skipped']} skipped")
     return 0 if rate >= TARGET and repeat["messages"] == 0 else 1
 

@@ -24,16 +24,19 @@ from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from mailticket import agent
 from mailticket.actions import change_state
 from mailticket.app import App
 from mailticket.config import LanguageConfig
 from mailticket.incoming.language import LanguageDetector
+from mailticket.incoming.message_ids import extract_ids, synthetic_id
 from mailticket.incoming.prepare import Prepared, Preparer
 from mailticket.pipeline import MailAtHand, Pipeline
 from mailticket.sla.clock import stop_clock
 from mailticket.store.batch import bounded_references
-from mailticket.store.models import Ticket
+from mailticket.store.models import Message, Ticket
 from mailticket.store.writes import Writes
 
 #: Mails written per transaction: the pipeline's batch reads look them up together.
@@ -42,7 +45,7 @@ SOURCE = "import"
 
 # The header block, and the Received/Date fields in it with their folded lines.
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_FIELD = re.compile(rb"^(received|date)[ \t]*:(.*(?:\r?\n[ \t].*)*)",
+_FIELD = re.compile(rb"^(received|date|message-id)[ \t]*:(.*(?:\r?\n[ \t].*)*)",
                     re.IGNORECASE | re.MULTILINE)
 
 
@@ -71,20 +74,26 @@ def arrival(received: Sequence[str], date: str | None) -> datetime | None:
     return _date(date) if date else None
 
 
-def _arrival_of(raw: bytes) -> datetime | None:
-    """``arrival`` of a raw mail, read from its header block alone (a full parse per
-    mail would be most of the time of scanning a large mailbox)."""
+def _scan_headers(raw: bytes) -> tuple[datetime | None, str]:
+    """``arrival`` and Message-ID of a raw mail, read from its header block alone (a full
+    parse per mail would be most of the time of scanning a large mailbox); the id as the
+    parser makes it, so stored mails are known before they are parsed."""
     end = _HEADER_END.search(raw)
     head = raw[:end.start()] if end else raw
     received: list[str] = []
     date: str | None = None
+    ids: list[str] = []
     for name, value in _FIELD.findall(head):
-        text = re.sub(r"\s+", " ", value.decode("ascii", "replace"))
-        if name.lower() == b"received":
+        text = re.sub(r"\s+", " ", value.decode("utf-8", "replace")).strip()
+        key = name.lower()
+        if key == b"received":
             received.append(text)
-        elif date is None:
+        elif key == b"date" and date is None:
             date = text
-    return arrival(received, date)
+        elif key == b"message-id" and not ids:
+            ids = extract_ids(text) or [""]
+    message_id = ids[0] if ids and ids[0] else synthetic_id(raw)
+    return arrival(received, date), message_id
 
 
 def open_mailbox(path: str) -> mailbox.Mailbox:
@@ -155,6 +164,7 @@ class _Entry:
     at: datetime
     box: int
     key: str
+    message_id: str
 
 
 class Importer:
@@ -176,11 +186,11 @@ class Importer:
         for i, box in enumerate(boxes):
             for key in box.iterkeys():
                 self.summary.mails += 1
-                at = _arrival_of(box.get_bytes(key))
+                at, message_id = _scan_headers(box.get_bytes(key))
                 if at is None:
                     self.summary.skipped["no Received or Date header with a date"] += 1
                     continue
-                entries.append(_Entry(at, i, key))
+                entries.append(_Entry(at, i, key, message_id))
         entries.sort(key=lambda e: e.at)
         return boxes, entries
 
@@ -200,7 +210,8 @@ class Importer:
 
         def submit(chunk: list[_Entry]) -> AsyncResult[list[Prepared | str]] | list[
                 Prepared | str]:
-            raws = [boxes[e.box].get_bytes(e.key) for e in chunk]
+            raws = [b"" if e.message_id in known else boxes[e.box].get_bytes(e.key)
+                    for e in chunk]
             if pool is None:
                 out: list[Prepared | str] = []
                 for raw in raws:
@@ -211,13 +222,15 @@ class Importer:
                 return out
             return pool.map_async(_prepare, raws, chunksize=25)
 
+        # Mails stored by an earlier import are not prepared again (same Message-ID).
+        known = self._stored([e.message_id for e in entries])
         try:
             pending = submit(chunks[0]) if chunks else None
             for n, chunk in enumerate(chunks):
                 assert pending is not None
                 done = pending if isinstance(pending, list) else pending.get()
                 pending = submit(chunks[n + 1]) if n + 1 < len(chunks) else None
-                self._write(chunk, done)
+                self._write(chunk, done, known)
                 progress(len(chunk))
         finally:
             if pool is not None:
@@ -227,10 +240,21 @@ class Importer:
             box.close()
         return self.summary
 
-    def _write(self, chunk: list[_Entry], done: list[Prepared | str]) -> None:
+    def _stored(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        with self.app.db.read() as s:
+            for start in range(0, len(ids), CHUNK):
+                found.update(s.scalars(select(Message.message_id).where(
+                    Message.message_id.in_(ids[start:start + CHUNK]))))
+        return found
+
+    def _write(self, chunk: list[_Entry], done: list[Prepared | str], known: set[str]
+               ) -> None:
         prepared: list[tuple[_Entry, Prepared]] = []
         for e, p in zip(chunk, done, strict=True):
-            if isinstance(p, str):
+            if e.message_id in known:
+                self.summary.skipped["already imported (Message-ID stored)"] += 1
+            elif isinstance(p, str):
                 self.summary.skipped[f"unreadable: {p}"] += 1
             else:
                 prepared.append((e, p))
