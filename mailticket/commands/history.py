@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import timedelta
 
@@ -43,6 +44,9 @@ def import_(ctx: Ctx, department: str, closed_after: int, paths: tuple[str, ...]
             open_mailbox(path).close()
         except NotAMailbox as e:
             raise click.BadParameter(str(e), param_hint="PATH") from None
+    # One "opened ticket N" line per mail of a mailbox's history says nothing; the
+    # summary does. Warnings (a reused Message-ID …) still show.
+    logging.getLogger("mailticket.pipeline").setLevel(logging.WARNING)
     importer = Importer(app, name, timedelta(days=closed_after))
     boxes, entries = importer.scan(paths)
     if sys.stdout.isatty() and not as_json:
