@@ -344,6 +344,7 @@ def _all_variables(customer_name: str, subject: str) -> dict[str, object]:
         "calendar": BusinessCalendar("Europe/Paris", {d: "09:00-17:00" for d in
                                      ("mon", "tue", "wed", "thu", "fri")}, holidays="FR"),
         "now": due,
+        "grade": 2, "comment": "Too slow.", "answered_by": ["alice@example.fr"],
     }
 
 
