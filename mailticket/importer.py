@@ -153,6 +153,8 @@ def _start_worker(languages: LanguageConfig, own: frozenset[str], instance: str)
 def _prepare(raw: bytes) -> Prepared | str:
     """A mail prepared in a worker; the error's name when it cannot be."""
     assert _preparer is not None
+    if not raw:  # stored already: not read, not prepared
+        return "stored"
     try:
         return _preparer.prepare(raw)
     except Exception as error:  # noqa: BLE001 - reported as skipped, never fatal
@@ -215,6 +217,9 @@ class Importer:
             if pool is None:
                 out: list[Prepared | str] = []
                 for raw in raws:
+                    if not raw:
+                        out.append("stored")
+                        continue
                     try:
                         out.append(preparer.prepare(raw))
                     except Exception as error:  # noqa: BLE001 - reported as skipped
