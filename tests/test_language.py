@@ -346,6 +346,8 @@ def _all_variables(customer_name: str, subject: str) -> dict[str, object]:
                                      ("mon", "tue", "wed", "thu", "fri")}, holidays="FR"),
         "now": due,
         "grade": 2, "comment": "Too slow.", "answered_by": ["alice@example.fr"],
+        "faq": [{"id": 3, "entry_id": 3, "question": "How do I reset the printer?",
+                 "answer": "Hold the power button for ten seconds."}],
     }
 
 

@@ -177,7 +177,7 @@ def test_the_auto_response_carries_hours_after_the_promise():
             "auto_response.txt.j2", dept_name=dept, dept_dir=None, languages=["fr"],
             customer_name="Marie", department="Example", ref="[Support #3]",
             subject="Imprimante", due_at=promise_day, timezone="Europe/Paris", ticket_id=3,
-            calendar=PARIS, now=SATURDAY)
+            calendar=PARIS, now=SATURDAY, faq=[])
         assert used == "fr"
         # One paragraph (the reader's client wraps it): promise, hours, when we're back.
         [paragraph] = [p for p in text.split("\n\n") if "lundi 30 novembre 2026" in p]
@@ -188,5 +188,5 @@ def test_the_auto_response_carries_hours_after_the_promise():
             "auto_response.txt.j2", dept_name=dept, dept_dir=None, languages=["fr"],
             customer_name="Marie", department="Example", ref="[Support #3]",
             subject="Imprimante", due_at=promise_day, timezone="Europe/Paris", ticket_id=3,
-            calendar=PARIS, now=MONDAY_OPEN)
+            calendar=PARIS, now=MONDAY_OPEN, faq=[])
         assert HOURS["fr"] in text and "week-end" not in text
