@@ -22,17 +22,20 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 QUESTION_TERMS = 30    # a question's first distinct terms: the question is near the top
+KEY_TERMS = 8          # of those, the rarest that another question shares stand for it
 JOIN = 0.5             # share of the question's (or cluster's) weight both must hold
-POSTINGS_SCAN = 12     # clusters looked at per term: the most recent ones
+POSTINGS_SCAN = 8      # clusters looked at per term: the most recent ones
 MAX_DF_SHARE = 0.2     # a term in more than this share of questions says nothing
 EXAMPLES = 5           # example subjects per cluster
-ANSWERS = 50           # agent answers read per cluster to choose its draft
+ANSWERS = 20           # agent answers read per cluster (its latest tickets') for the draft
+_CHUNK = 500
 
 
 @dataclass
@@ -79,7 +82,8 @@ def _cluster_one_language(language: str | None, questions: Sequence[Question],
     clusters: list[Cluster] = []
     postings: dict[str, list[int]] = {}
     for q in questions:
-        keys = [t for t in q.terms[:QUESTION_TERMS] if t in idf]
+        keys = sorted((t for t in q.terms[:QUESTION_TERMS] if t in idf),
+                      key=idf.__getitem__, reverse=True)[:KEY_TERMS]
         if not keys:
             continue  # nothing it shares with another question: a cluster of one
         total = sum(idf[t] for t in keys)
@@ -122,6 +126,13 @@ def draft_answer(answers: Sequence[tuple[str, Sequence[str]]]) -> str:
     return answers[best][0]
 
 
+@lru_cache(maxsize=4096)  # agents answer with the same few texts
+def _analysed(text: str, language: str | None) -> tuple[str, ...]:
+    from mailticket.search.analyzer import terms
+
+    return tuple(terms(text, language))
+
+
 # -- the edge: the period's questions in, the clusters as the CLI shows them out -------
 
 def candidates(session: Session, config: Any, department: str | None, since: datetime,
@@ -130,7 +141,6 @@ def candidates(session: Session, config: Any, department: str | None, since: dat
     """Clusters of at least ``min_size`` similar questions asked since ``since``, that no
     published FAQ entry answers (``answered``), largest first: ``size``, ``language``,
     ``department``, ``subjects`` (examples), ``tickets``, ``draft_answer``."""
-    from mailticket.search.analyzer import terms as analyse
     from mailticket.store.models import Message, Ticket
     from mailticket.store.models import Question as Row
 
@@ -149,27 +159,35 @@ def candidates(session: Session, config: Any, department: str | None, since: dat
                           for tid, lang, text, d in rows if d == dept])
     big = sorted((c for c in found if len(c.members) >= max(1, min_size)),
                  key=lambda c: (-len(c.members), c.members[0]))
-    out = []
+    shown = []
     for c in big:
-        dept = departments[c.members[0]]
         keys = [t for t, _ in c.counts.most_common()]
-        if answered is not None and answered(dept, c.language, keys):
-            continue
-        tickets = sorted(c.members)
-        subjects = list(dict.fromkeys(session.scalars(
-            select(Ticket.subject).where(Ticket.id.in_(tickets[-200:]))
-            .order_by(Ticket.id.desc()))))[:EXAMPLES]
-        texts = session.execute(
-            select(Message.ticket_id, Message.text)
-            .where(Message.ticket_id.in_(tickets[-ANSWERS * 4:]), Message.kind == "agent")
-            .order_by(Message.ticket_id.desc(), Message.id)).all()
-        first: dict[int | None, str] = {}
-        for tid, text in texts:
-            if text and tid not in first:
-                first[tid] = text
-        answers = [(text, analyse(text, c.language)) for text in list(first.values())[:ANSWERS]]
-        out.append({"size": len(c.members), "language": c.language, "department": dept,
-                    "subjects": subjects, "tickets": tickets,
+        if answered is None or not answered(departments[c.members[0]], c.language, keys):
+            shown.append(c)
+    # The examples and answers of every shown cluster in a few queries: its latest tickets.
+    latest = {c.id: sorted(c.members)[-ANSWERS:] for c in shown}
+    wanted = sorted({t for ids in latest.values() for t in ids})
+    subject_of: dict[int, str] = {}
+    first_answer: dict[int, str] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        chunk = wanted[i:i + _CHUNK]
+        subject_of.update((int(tid), subject) for tid, subject in session.execute(
+            select(Ticket.id, Ticket.subject).where(Ticket.id.in_(chunk))))
+        for tid, text in session.execute(
+                select(Message.ticket_id, Message.text)
+                .where(Message.ticket_id.in_(chunk), Message.kind == "agent")
+                .order_by(Message.id)):
+            if text and tid is not None and tid not in first_answer:
+                first_answer[tid] = text
+    out = []
+    for c in shown:
+        ids = latest[c.id][::-1]  # newest first
+        subjects = list(dict.fromkeys(subject_of[t] for t in ids if t in subject_of))
+        answers = [(first_answer[t], _analysed(first_answer[t], c.language))
+                   for t in ids if t in first_answer]
+        out.append({"size": len(c.members), "language": c.language,
+                    "department": departments[c.members[0]],
+                    "subjects": subjects[:EXAMPLES], "tickets": sorted(c.members),
                     "draft_answer": draft_answer(answers)})
     return out
 
