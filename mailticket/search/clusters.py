@@ -81,33 +81,50 @@ def _cluster_one_language(language: str | None, questions: Sequence[Question],
     idf = {t: math.log(1 + n / k) for t, k in df.items() if 2 <= k <= most}
     clusters: list[Cluster] = []
     postings: dict[str, list[int]] = {}
+    # Plain lists beside the clusters: the loop below runs once per question of the period.
+    counts: list[dict[str, int]] = []
+    sizes: list[int] = []
+    masses: list[float] = []           # Σ IDF × members holding the term
+    get_idf = idf.get
     for q in questions:
-        keys = sorted((t for t in q.terms[:QUESTION_TERMS] if t in idf),
-                      key=idf.__getitem__, reverse=True)[:KEY_TERMS]
-        if not keys:
+        weighed = [(w, t) for t in q.terms[:QUESTION_TERMS] if (w := get_idf(t)) is not None]
+        if not weighed:
             continue  # nothing it shares with another question: a cluster of one
-        total = sum(idf[t] for t in keys)
+        weighed.sort(reverse=True)
+        keys = weighed[:KEY_TERMS]
+        total = sum(w for w, _ in keys)
         held: dict[int, float] = {}
-        for t in keys:
-            w = idf[t]
+        for w, t in keys:
             for c in postings.get(t, ())[-POSTINGS_SCAN:]:
-                found = clusters[c]
-                held[c] = held.get(c, 0.0) + w * found.counts[t] / len(found.members)
+                held[c] = held.get(c, 0.0) + w * counts[c][t] / sizes[c]
         # The share of the lighter side: a short question may join a wordy cluster.
-        share = {c: h / min(total, clusters[c].weight / len(clusters[c].members))
-                 for c, h in held.items()}
-        best = max(share, key=lambda c: (share[c], c), default=None)
-        if best is not None and share[best] >= JOIN:
+        best, best_share = -1, 0.0
+        for c, h in held.items():
+            share = h / min(total, masses[c] / sizes[c])
+            if share > best_share or (share == best_share and c > best):
+                best, best_share = c, share
+        if best >= 0 and best_share >= JOIN:
             target = clusters[best]
         else:
-            target = Cluster(first_id + len(clusters), language)
+            best = len(clusters)
+            target = Cluster(first_id + best, language)
             clusters.append(target)
+            counts.append({})
+            sizes.append(0)
+            masses.append(0.0)
         target.members.append(q.ticket)
-        for t in keys:
-            if target.counts[t] == 0:
-                postings.setdefault(t, []).append(target.id - first_id)
-            target.counts[t] += 1
-            target.weight += idf[t]
+        sizes[best] += 1
+        held_terms = counts[best]
+        for w, t in keys:
+            if t not in held_terms:
+                postings.setdefault(t, []).append(best)
+                held_terms[t] = 1
+            else:
+                held_terms[t] += 1
+            masses[best] += w
+    for c, cluster_ in enumerate(clusters):
+        cluster_.counts = Counter(counts[c])
+        cluster_.weight = masses[c]
     return clusters
 
 
