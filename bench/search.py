@@ -227,7 +227,7 @@ def timings(folder: Path) -> None:
 
 
 def ingest_cost(folder: Path, n: int) -> None:
-    import mailticket.store.batch as batch
+    import mailticket.store.writes as batch
 
     mails = corpus.generate(n, seed=5, domain="bench.example")
     real = batch.index_batch

@@ -27,6 +27,7 @@ from mailticket.pipeline import Outcome, Pipeline
 from mailticket.sla.escalation import Escalator
 from mailticket.store.db import Database
 from mailticket.store.models import Quarantine, Setting
+from mailticket.store.writes import Writes
 
 log = logging.getLogger("mailticket.ingest")
 
@@ -201,12 +202,12 @@ class App:
                                       [*p.mail.in_reply_to, *p.mail.references])
                                      for p in mails])
             with self.db.transaction() as s:
-                batch = self.pipeline.batch(s, mails)
+                reads, writes = self.pipeline.batch(s, mails), Writes(s)
                 for i in order:
                     outcomes[i] = self.pipeline.process_prepared(
-                        s, mails[i], batch, mailbox_department=department,
+                        s, mails[i], reads, writes, mailbox_department=department,
                         source=items[i][1])
-                batch.write()
+                writes.write()
                 also(s)
             return [o for o in outcomes if o is not None]
         except Exception as e:  # one mail broke it, or a race: find which, below
@@ -247,7 +248,8 @@ class App:
                        e: Exception) -> Outcome:
         """Keep the mail that broke processing, in ``s``, for an admin to look at."""
         reason = _reason(e)
-        log.error("%s quarantined: %s", source, reason, exc_info=True)
+        log.error("%s quarantined: %s", source, reason, exc_info=True,
+                  extra={"source": source, "department": department})
         q = Quarantine(at=self.clock.now(), source=source, department=department,
                        reason=reason[:4000], raw=raw)
         s.add(q)

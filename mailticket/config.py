@@ -253,6 +253,23 @@ class FeedbackConfig(_Strict):
         return parse_period(self.per_customer)
 
 
+class MetricsConfig(_Strict):
+    """Prometheus metrics served by the daemon (``mailticket/ops/metrics.py``)."""
+
+    listen: str | None = Field(None, description="host:port, e.g. 127.0.0.1:9464; unset: off")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        host, sep, port = v.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{v!r} is not host:port; write e.g. '127.0.0.1:9464' "
+                             "(loopback unless the scraper is elsewhere)")
+        return v
+
+
 _ADDR_SPEC = re.compile(r"[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\].]+(\.[^@\s<>(),;:\"\[\].]+)*")
 _NAME_ADDR = re.compile(r"[^<>]*<([^<>]*)>\s*")
 
@@ -381,6 +398,12 @@ class LanguageConfig(_Strict):
     low_memory: bool = True
 
 
+class LoggingConfig(_Strict):
+    # text: one readable line per event; json: one JSON object per line, with the
+    # mail's message_id, ticket and department as fields when known.
+    format: Literal["text", "json"] = "text"
+
+
 class Config(_Strict):
     secret_env: str = "MAILTICKET_SECRET"
     secret: str | None = None
@@ -395,6 +418,8 @@ class Config(_Strict):
     ingest: IngestConfig = IngestConfig()
     languages: LanguageConfig = LanguageConfig()
     feedback: FeedbackConfig = FeedbackConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    logging: LoggingConfig = LoggingConfig()
     template_dir: str | None = None
     departments: list[DepartmentConfig] = Field(min_length=1)
 

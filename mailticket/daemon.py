@@ -29,6 +29,7 @@ from mailticket.daemons import Registry
 from mailticket.ingest.idle import Idler
 from mailticket.ingest.imap import ImapPoller
 from mailticket.ingest.listener import Listener
+from mailticket.ops import metrics
 from mailticket.systemd import notify
 
 log = logging.getLogger("mailticket.daemon")
@@ -127,11 +128,14 @@ class Daemon:
                  "outbox via %s", len(self.pollers), len(self.idlers),
                  self.app.config.listener.protocol if self.listener else "off",
                  self.app.config.outgoing.transport)
+        self.metrics = metrics.serve(self.app)
         notify("READY=1")
 
     def stop(self) -> None:
         notify("STOPPING=1")
         self.stopping.set()
+        if getattr(self, "metrics", None) is not None:
+            self.metrics.shutdown()
         if self.listener:
             self.listener.stop()
         self.scheduler.shutdown(wait=True)

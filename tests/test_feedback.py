@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from mailticket import actions
 from mailticket.cli import main
 from mailticket.clock import FixedClock
+from mailticket.store.writes import writing
 from tests.builders import reply
 from tests.conftest import body, mail
 
@@ -111,8 +112,8 @@ def test_a_reopen_within_the_delay_cancels_the_question(make_world):
 def test_no_question_for_a_ticket_closed_without_an_answer(make_world):
     w = world(make_world)
     ticket(w, f"bo@{w.domain}", "Spam?", "Hello, is this the right address for orders?")
-    with w.app.db.transaction() as s:
-        actions.close(s, 1, w.app.clock.now())
+    with w.app.db.transaction() as s, writing(s) as ws:
+        actions.close(ws, 1, w.app.clock.now())
     assert later(w, timedelta(hours=4)) == 0
     assert questions(w, "bo") == []
 

@@ -319,7 +319,8 @@ def test_spanish_says_a_la_una():
 
 # -- templates -------------------------------------------------------------------------------
 
-CUSTOMER_FACING = ["auto_response.txt.j2", "answer.txt.j2", "closed.txt.j2"]
+CUSTOMER_FACING = ["auto_response.txt.j2", "answer.txt.j2", "closed.txt.j2",
+                   "feedback_request.txt.j2"]
 
 
 def _all_variables(customer_name: str, subject: str) -> dict[str, object]:
@@ -339,7 +340,8 @@ def _all_variables(customer_name: str, subject: str) -> dict[str, object]:
                                        "who": "marie@example.fr", "summary": "Printer"}],
         "customer_language": "fr", "bouncing": [], "errors": ["unknown command #frobnicate"],
         "level": 1, "late": "2 h", "left": "1 h", "asked": "Printer broken",
-        "asked_at": due,
+        "asked_at": due, "grade": 2, "comment": "Slow, but it works now.",
+        "answered_by": ["alice@example.com"],
     }
 
 

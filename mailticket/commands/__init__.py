@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import click
 
-from mailticket.commands import report, search
+from mailticket.commands import ops, reconcile, report, search
 
 COMMANDS: list[click.Command] = [
     report.report,
+    ops.health,
+    reconcile.reconcile,
     search.search,
     search.faq_candidates,  # moves to the faq commands as `faq candidates`
 ]

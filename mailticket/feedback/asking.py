@@ -13,15 +13,15 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from mailticket.config import Config, DepartmentConfig, FeedbackConfig
-from mailticket.store.batch import record
 from mailticket.store.db import Database
 from mailticket.store.models import FeedbackRequest, Message, Ticket
+from mailticket.store.writes import Writes, writing
 
 log = logging.getLogger("mailticket.feedback")
 
 
 class Asks(Protocol):
-    def feedback_request(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
+    def feedback_request(self, writes: Writes, ticket: Ticket, dept: DepartmentConfig,
                          now: datetime) -> None: ...
 
 
@@ -67,11 +67,12 @@ class Asker:
             ).order_by(FeedbackRequest.closed_at).limit(batch)))
         asked = 0
         for request_id in ids:
-            with self.db.transaction() as s:
-                asked += self._one(s, request_id, now)
+            with self.db.transaction() as s, writing(s) as w:
+                asked += self._one(w, request_id, now)
         return asked
 
-    def _one(self, s: Session, request_id: int, now: datetime) -> int:
+    def _one(self, w: Writes, request_id: int, now: datetime) -> int:
+        s = w.session
         row = s.get(FeedbackRequest, request_id)
         if row is None or row.state != "waiting":
             return 0
@@ -89,8 +90,8 @@ class Asker:
         if why or ticket is None or dept is None:
             log.debug("ticket %d: no feedback question: %s", row.ticket_id, why)
             return 0
-        self.mailer.feedback_request(s, ticket, dept, now)
-        record(s, ticket.id, "feedback_asked", now)
+        self.mailer.feedback_request(w, ticket, dept, now)
+        w.event(ticket.id, "feedback_asked", now)
         log.info("ticket %d: asked %s how we did", ticket.id, ticket.customer)
         return 1
 
