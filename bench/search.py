@@ -9,7 +9,7 @@
    texts are the bench corpus's sentences in five languages plus words drawn from a
    Zipf law over 100,000 made-up words (names, products, order numbers: the long tail
    a real mailbox has).  The database is kept in ``--folder`` and reused.
-2. ``mailticket search`` and ``mailticket faq-candidates --days 90`` run as processes
+2. ``mailticket search`` and ``mailticket faq candidates --days 90`` run as processes
    (best of 5; the interpreter's start and imports included, and measured apart with
    ``mailticket --help``), and the same queries in process (the engine's own time).
 3. Ingest with the index on and off: the bench corpus ingested in process through
@@ -222,7 +222,7 @@ def timings(folder: Path) -> None:
         t = time.perf_counter()
         found = candidates(s, app.config, None, since, 5)
         inproc = time.perf_counter() - t
-    wall = _process(config, "faq-candidates", "--days", "90", "--json", runs=3)
+    wall = _process(config, "faq", "candidates", "--days", "90", "--json", runs=3)
     print(f"faq candidates over 90 days: in process {inproc:.2f} s ({len(found)} clusters of "
           f"5 or more, largest {found[0]['size'] if found else 0}); as a process {wall:.2f} s")
     app.close()

@@ -269,6 +269,28 @@ class MetricsConfig(_Strict):
                              "(loopback unless the scraper is elsewhere)")
         return v
 
+class RetentionConfig(_Strict):
+    """How long a closed ticket keeps its content (mail, texts, names) before it is
+    erased as ``customer forget`` does; its numbers stay for the reports."""
+
+    closed_after: str | None = Field(None, description="unset: kept for ever")
+    check_every: str = Field("1 day", description="how often the daemon applies it")
+
+    @field_validator("closed_after", "check_every")
+    @classmethod
+    def _period(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_period(v)
+        return v
+
+    @property
+    def closed_after_period(self) -> timedelta | None:
+        return parse_period(self.closed_after) if self.closed_after else None
+
+    @property
+    def check_every_period(self) -> timedelta:
+        return parse_period(self.check_every)
+
 
 _ADDR_SPEC = re.compile(r"[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\].]+(\.[^@\s<>(),;:\"\[\].]+)*")
 _NAME_ADDR = re.compile(r"[^<>]*<([^<>]*)>\s*")
@@ -342,6 +364,7 @@ class DepartmentConfig(_Strict):
     copy_answers_to_agents: bool = False
     notify_customer_on_close: bool = True
     feedback: FeedbackConfig | None = None
+    retention: RetentionConfig | None = None
 
     @field_validator("address")
     @classmethod
@@ -402,6 +425,9 @@ class LoggingConfig(_Strict):
     # text: one readable line per event; json: one JSON object per line, with the
     # mail's message_id, ticket and department as fields when known.
     format: Literal["text", "json"] = "text"
+class FaqConfig(_Strict):
+    suggest: int = Field(2, ge=0, le=10, description=(
+        "published FAQ entries an auto-response may suggest; 0: none"))
 
 
 class Config(_Strict):
@@ -420,6 +446,8 @@ class Config(_Strict):
     feedback: FeedbackConfig = FeedbackConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
+    faq: FaqConfig = FaqConfig()
+    retention: RetentionConfig = RetentionConfig()
     template_dir: str | None = None
     departments: list[DepartmentConfig] = Field(min_length=1)
 
@@ -463,6 +491,9 @@ class Config(_Strict):
 
     def feedback_for(self, dept: DepartmentConfig) -> FeedbackConfig:
         return dept.feedback or self.feedback
+
+    def retention_for(self, dept: DepartmentConfig) -> RetentionConfig:
+        return dept.retention or self.retention
 
     @property
     def own_addresses(self) -> frozenset[str]:

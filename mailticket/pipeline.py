@@ -22,6 +22,8 @@ from mailticket import agent
 from mailticket.actions import change_state
 from mailticket.clock import Clock
 from mailticket.config import Config, DepartmentConfig
+from mailticket.customers.redact import is_pseudonym
+from mailticket.faq import replies as faq_replies
 from mailticket.feedback.answers import take_grade
 from mailticket.incoming.addresses import usable
 from mailticket.incoming.classify import Kind
@@ -55,7 +57,8 @@ class NoSenderAddress(Exception):
 @dataclass(frozen=True)
 class Outcome:
     # new_ticket | follow_up | attached | unattached | duplicate | quarantined |
-    # agent_relayed | agent_note | agent_commands | agent_rejected | feedback
+    # agent_relayed | agent_note | agent_commands | agent_rejected | feedback |
+    # solved_by_faq
     action: str
     ticket_id: int | None
     message_id: str
@@ -116,7 +119,9 @@ class _Participants:
         return self.batch.ticket_for_message_ids(ids)
 
     def ticket_exists(self, ticket_id: int) -> bool:
-        return self.batch.ticket_exists(ticket_id)
+        # An erased ticket takes no more mail: its person starts afresh (customers/).
+        ticket = self.batch.ticket(ticket_id)
+        return ticket is not None and not is_pseudonym(ticket.customer)
 
     def is_participant(self, ticket_id: int, address: str) -> bool:
         if self.batch.is_participant(ticket_id, address):
@@ -428,6 +433,8 @@ class Pipeline:
         self._add_participants(at, ticket, sender=not spoof)
         msg = self._store(at, ticket, "customer", why)
         lang, how = self._language(at, msg)
+        if faq_replies.close_if_solved(at.writes, self.mailer, ticket, dept, msg, now):
+            return Outcome("solved_by_faq", ticket.id, mail.message_id, decision.reason)
         if how in ("header", "detected") and lang != ticket.language:
             at.event(ticket, "language_changed", old=ticket.language, new=lang)
             ticket.language = lang

@@ -170,7 +170,7 @@ def test_faq_candidates_command(tmp_path):
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "mailticket", "--config", str(config),
-                               "faq-candidates", *args], capture_output=True, text=True)
+                               "faq", "candidates", *args], capture_output=True, text=True)
 
     done = cli("--json", "--min", "4", "--days", "30")
     assert done.returncode == 0, done.stderr

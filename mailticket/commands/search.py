@@ -48,34 +48,3 @@ def search(ctx: Ctx, query: tuple[str, ...], department: str | None, state: str 
     text = "\n".join(f"{r['ref']} {r['subject']}  ({r['score']:.2f})\n    {r['snippet']}"
                      for r in rows) or f"no ticket holds {words!r}"
     emit({"query": words, "hits": rows} if as_json else rows, as_json, text)
-
-
-@click.command("faq-candidates")
-@department_option
-@click.option("--days", type=click.IntRange(min=1), default=90, show_default=True,
-              help="questions of the last N days")
-@click.option("--min", "min_size", type=click.IntRange(min=2), default=5, show_default=True,
-              help="clusters of at least K questions")
-@json_option
-@pass_ctx
-def faq_candidates(ctx: Ctx, department: str | None, days: int, min_size: int,
-                   as_json: bool) -> None:
-    """What customers keep asking that no published FAQ entry answers: clusters of
-    similar questions, largest first, per language, with the agents' usual answer.
-    (Until ``faq candidates`` has its home in the FAQ commands.)"""
-    from datetime import timedelta
-
-    from mailticket.search.clusters import candidates
-
-    app = ctx.app()
-    name = department_name(app, department)
-    since = app.clock.now() - timedelta(days=days)
-    with app.db.read() as s:
-        found = candidates(s, app.config, name, since, min_size)
-    text = "\n\n".join(
-        f"{c['size']} questions ({c['language'] or '?'}, {c['department']}): "
-        + "; ".join(c["subjects"]) + "\n  tickets " + ", ".join(map(str, c["tickets"][:20]))
-        + ("\n  usual answer: " + " ".join(c["draft_answer"].split())[:300]
-           if c["draft_answer"] else "")
-        for c in found) or f"no {min_size} similar questions in the last {days} days"
-    emit({"since": since.isoformat(), "clusters": found} if as_json else found, as_json, text)
