@@ -123,6 +123,8 @@ def handle_reply(writes: Writes, mailer: Mailer, ticket: AnyTicket, dept: Depart
 def _apply(writes: Writes, ticket: AnyTicket, cmds: Commands, assignee: str | None,
            agent: str, now: datetime) -> None:
     ticket.updated_at = now
+    if cmds.minutes is not None:  # read by `staffing` as the recorded handle time
+        writes.event(ticket.id, "time_spent", now, agent, minutes=cmds.minutes)
     if assignee and assignee != ticket.assignee:
         writes.event(ticket.id, "assigned", now, agent, old=ticket.assignee, new=assignee)
         ticket.assignee = assignee

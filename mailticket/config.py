@@ -269,6 +269,28 @@ class MetricsConfig(_Strict):
                              "(loopback unless the scraper is elsewhere)")
         return v
 
+class RetentionConfig(_Strict):
+    """How long a closed ticket keeps its content (mail, texts, names) before it is
+    erased as ``customer forget`` does; its numbers stay for the reports."""
+
+    closed_after: str | None = Field(None, description="unset: kept for ever")
+    check_every: str = Field("1 day", description="how often the daemon applies it")
+
+    @field_validator("closed_after", "check_every")
+    @classmethod
+    def _period(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_period(v)
+        return v
+
+    @property
+    def closed_after_period(self) -> timedelta | None:
+        return parse_period(self.closed_after) if self.closed_after else None
+
+    @property
+    def check_every_period(self) -> timedelta:
+        return parse_period(self.check_every)
+
 
 _ADDR_SPEC = re.compile(r"[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\].]+(\.[^@\s<>(),;:\"\[\].]+)*")
 _NAME_ADDR = re.compile(r"[^<>]*<([^<>]*)>\s*")
@@ -342,6 +364,7 @@ class DepartmentConfig(_Strict):
     copy_answers_to_agents: bool = False
     notify_customer_on_close: bool = True
     feedback: FeedbackConfig | None = None
+    retention: RetentionConfig | None = None
 
     @field_validator("address")
     @classmethod
@@ -424,6 +447,7 @@ class Config(_Strict):
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
     faq: FaqConfig = FaqConfig()
+    retention: RetentionConfig = RetentionConfig()
     template_dir: str | None = None
     departments: list[DepartmentConfig] = Field(min_length=1)
 
@@ -467,6 +491,9 @@ class Config(_Strict):
 
     def feedback_for(self, dept: DepartmentConfig) -> FeedbackConfig:
         return dept.feedback or self.feedback
+
+    def retention_for(self, dept: DepartmentConfig) -> RetentionConfig:
+        return dept.retention or self.retention
 
     @property
     def own_addresses(self) -> frozenset[str]:

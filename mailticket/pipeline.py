@@ -22,6 +22,7 @@ from mailticket import agent
 from mailticket.actions import change_state
 from mailticket.clock import Clock
 from mailticket.config import Config, DepartmentConfig
+from mailticket.customers.redact import is_pseudonym
 from mailticket.faq import replies as faq_replies
 from mailticket.feedback.answers import take_grade
 from mailticket.incoming.addresses import usable
@@ -117,7 +118,9 @@ class _Participants:
         return self.batch.ticket_for_message_ids(ids)
 
     def ticket_exists(self, ticket_id: int) -> bool:
-        return self.batch.ticket_exists(ticket_id)
+        # An erased ticket takes no more mail: its person starts afresh (customers/).
+        ticket = self.batch.ticket(ticket_id)
+        return ticket is not None and not is_pseudonym(ticket.customer)
 
     def is_participant(self, ticket_id: int, address: str) -> bool:
         if self.batch.is_participant(ticket_id, address):

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import click
 
-from mailticket.commands import faq, ops, reconcile, report, search
+from mailticket.commands import customer, faq, history, ops, reconcile, report, search
 
 COMMANDS: list[click.Command] = [
     report.report,
+    history.import_,
     search.search,
     faq.faq,
+    customer.customer, customer.purge,
     ops.health,
     reconcile.reconcile,
 ]

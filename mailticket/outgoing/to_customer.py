@@ -59,7 +59,8 @@ class CustomerMail(Notices):
         self._to_customer(writes, ticket, "auto_response", dept, now, answering=msg,
                           subject=msg.subject, context=dict(
                               customer_name=ticket.customer_name, subject=ticket.subject,
-                              due_at=ticket.due_at, ticket_id=ticket.id, faq=faq))
+                              due_at=ticket.due_at, ticket_id=ticket.id, faq=faq,
+                              calendar=self.config.calendar_for(dept), now=now))
         return True
 
     def closed_notice(self, writes: Writes, ticket: AnyTicket, dept: DepartmentConfig,

@@ -22,17 +22,20 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 QUESTION_TERMS = 30    # a question's first distinct terms: the question is near the top
+KEY_TERMS = 8          # of those, the rarest that another question shares stand for it
 JOIN = 0.5             # share of the question's (or cluster's) weight both must hold
-POSTINGS_SCAN = 12     # clusters looked at per term: the most recent ones
+POSTINGS_SCAN = 8      # clusters looked at per term: the most recent ones
 MAX_DF_SHARE = 0.2     # a term in more than this share of questions says nothing
 EXAMPLES = 5           # example subjects per cluster
-ANSWERS = 50           # agent answers read per cluster to choose its draft
+ANSWERS = 20           # agent answers read per cluster (its latest tickets') for the draft
+_CHUNK = 500
 
 
 @dataclass
@@ -78,32 +81,50 @@ def _cluster_one_language(language: str | None, questions: Sequence[Question],
     idf = {t: math.log(1 + n / k) for t, k in df.items() if 2 <= k <= most}
     clusters: list[Cluster] = []
     postings: dict[str, list[int]] = {}
+    # Plain lists beside the clusters: the loop below runs once per question of the period.
+    counts: list[dict[str, int]] = []
+    sizes: list[int] = []
+    masses: list[float] = []           # Σ IDF × members holding the term
+    get_idf = idf.get
     for q in questions:
-        keys = [t for t in q.terms[:QUESTION_TERMS] if t in idf]
-        if not keys:
+        weighed = [(w, t) for t in q.terms[:QUESTION_TERMS] if (w := get_idf(t)) is not None]
+        if not weighed:
             continue  # nothing it shares with another question: a cluster of one
-        total = sum(idf[t] for t in keys)
+        weighed.sort(reverse=True)
+        keys = weighed[:KEY_TERMS]
+        total = sum(w for w, _ in keys)
         held: dict[int, float] = {}
-        for t in keys:
-            w = idf[t]
+        for w, t in keys:
             for c in postings.get(t, ())[-POSTINGS_SCAN:]:
-                found = clusters[c]
-                held[c] = held.get(c, 0.0) + w * found.counts[t] / len(found.members)
+                held[c] = held.get(c, 0.0) + w * counts[c][t] / sizes[c]
         # The share of the lighter side: a short question may join a wordy cluster.
-        share = {c: h / min(total, clusters[c].weight / len(clusters[c].members))
-                 for c, h in held.items()}
-        best = max(share, key=lambda c: (share[c], c), default=None)
-        if best is not None and share[best] >= JOIN:
+        best, best_share = -1, 0.0
+        for c, h in held.items():
+            share = h / min(total, masses[c] / sizes[c])
+            if share > best_share or (share == best_share and c > best):
+                best, best_share = c, share
+        if best >= 0 and best_share >= JOIN:
             target = clusters[best]
         else:
-            target = Cluster(first_id + len(clusters), language)
+            best = len(clusters)
+            target = Cluster(first_id + best, language)
             clusters.append(target)
+            counts.append({})
+            sizes.append(0)
+            masses.append(0.0)
         target.members.append(q.ticket)
-        for t in keys:
-            if target.counts[t] == 0:
-                postings.setdefault(t, []).append(target.id - first_id)
-            target.counts[t] += 1
-            target.weight += idf[t]
+        sizes[best] += 1
+        held_terms = counts[best]
+        for w, t in keys:
+            if t not in held_terms:
+                postings.setdefault(t, []).append(best)
+                held_terms[t] = 1
+            else:
+                held_terms[t] += 1
+            masses[best] += w
+    for c, cluster_ in enumerate(clusters):
+        cluster_.counts = Counter(counts[c])
+        cluster_.weight = masses[c]
     return clusters
 
 
@@ -122,6 +143,13 @@ def draft_answer(answers: Sequence[tuple[str, Sequence[str]]]) -> str:
     return answers[best][0]
 
 
+@lru_cache(maxsize=4096)  # agents answer with the same few texts
+def _analysed(text: str, language: str | None) -> tuple[str, ...]:
+    from mailticket.search.analyzer import terms
+
+    return tuple(terms(text, language))
+
+
 # -- the edge: the period's questions in, the clusters as the CLI shows them out -------
 
 def candidates(session: Session, config: Any, department: str | None, since: datetime,
@@ -130,7 +158,6 @@ def candidates(session: Session, config: Any, department: str | None, since: dat
     """Clusters of at least ``min_size`` similar questions asked since ``since``, that no
     published FAQ entry answers (``answered``), largest first: ``size``, ``language``,
     ``department``, ``subjects`` (examples), ``tickets``, ``draft_answer``."""
-    from mailticket.search.analyzer import terms as analyse
     from mailticket.store.models import Message, Ticket
     from mailticket.store.models import Question as Row
 
@@ -149,27 +176,35 @@ def candidates(session: Session, config: Any, department: str | None, since: dat
                           for tid, lang, text, d in rows if d == dept])
     big = sorted((c for c in found if len(c.members) >= max(1, min_size)),
                  key=lambda c: (-len(c.members), c.members[0]))
-    out = []
+    shown = []
     for c in big:
-        dept = departments[c.members[0]]
         keys = [t for t, _ in c.counts.most_common()]
-        if answered is not None and answered(dept, c.language, keys):
-            continue
-        tickets = sorted(c.members)
-        subjects = list(dict.fromkeys(session.scalars(
-            select(Ticket.subject).where(Ticket.id.in_(tickets[-200:]))
-            .order_by(Ticket.id.desc()))))[:EXAMPLES]
-        texts = session.execute(
-            select(Message.ticket_id, Message.text)
-            .where(Message.ticket_id.in_(tickets[-ANSWERS * 4:]), Message.kind == "agent")
-            .order_by(Message.ticket_id.desc(), Message.id)).all()
-        first: dict[int | None, str] = {}
-        for tid, text in texts:
-            if text and tid not in first:
-                first[tid] = text
-        answers = [(text, analyse(text, c.language)) for text in list(first.values())[:ANSWERS]]
-        out.append({"size": len(c.members), "language": c.language, "department": dept,
-                    "subjects": subjects, "tickets": tickets,
+        if answered is None or not answered(departments[c.members[0]], c.language, keys):
+            shown.append(c)
+    # The examples and answers of every shown cluster in a few queries: its latest tickets.
+    latest = {c.id: sorted(c.members)[-ANSWERS:] for c in shown}
+    wanted = sorted({t for ids in latest.values() for t in ids})
+    subject_of: dict[int, str] = {}
+    first_answer: dict[int, str] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        chunk = wanted[i:i + _CHUNK]
+        subject_of.update((int(tid), subject) for tid, subject in session.execute(
+            select(Ticket.id, Ticket.subject).where(Ticket.id.in_(chunk))))
+        for tid, text in session.execute(
+                select(Message.ticket_id, Message.text)
+                .where(Message.ticket_id.in_(chunk), Message.kind == "agent")
+                .order_by(Message.id)):
+            if text and tid is not None and tid not in first_answer:
+                first_answer[tid] = text
+    out = []
+    for c in shown:
+        ids = latest[c.id][::-1]  # newest first
+        subjects = list(dict.fromkeys(subject_of[t] for t in ids if t in subject_of))
+        answers = [(first_answer[t], _analysed(first_answer[t], c.language))
+                   for t in ids if t in first_answer]
+        out.append({"size": len(c.members), "language": c.language,
+                    "department": departments[c.members[0]],
+                    "subjects": subjects[:EXAMPLES], "tickets": sorted(c.members),
                     "draft_answer": draft_answer(answers)})
     return out
 

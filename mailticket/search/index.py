@@ -28,7 +28,7 @@ from mailticket.store.models import Message, Question, Ticket
 INDEXED_KINDS = ("customer", "agent")
 _MAX_TEXT = 50_000  # characters of a mail that are indexed: a pasted log is not the question
 _CHUNK = 500
-MAX_QUESTION = 60  # distinct terms kept of a question: the question is near the top
+MAX_QUESTION = 30  # distinct terms kept of a question: the question is near the top
 
 
 def stored_token(term: str) -> str:

@@ -22,7 +22,7 @@ from mailticket.search.analyzer import query_terms, term, words
 from mailticket.search.index import query_tokens
 
 SNIPPET_CHARS = 160
-WINDOW = 4000
+WINDOW = 1000
 _CHUNK = 200  # message numbers per IN (...), the best first
 _MOST_WINDOW = 256_000
 

@@ -151,7 +151,9 @@ class Participant(Base):
 
     ticket: Mapped[Ticket] = relationship(back_populates="participants")
 
-    __table_args__ = (UniqueConstraint("ticket_id", "address"),)
+    # By address too: `customer show/export/forget` find a person's tickets (0009).
+    __table_args__ = (UniqueConstraint("ticket_id", "address"),
+                      Index("ix_participants_address", "address"))
 
 
 class Event(Base):
@@ -217,7 +219,9 @@ class OutboxItem(Base):
 
     ticket: Mapped[Ticket | None] = relationship()  # write order, as for Event
 
-    __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "next_attempt_at"),
+                      # An erasure finds a ticket's outgoing mail (0009).
+                      Index("ix_outbox_ticket", "ticket_id"))
 
 
 class DaemonRecord(Base):
