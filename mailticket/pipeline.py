@@ -39,8 +39,7 @@ from mailticket.outgoing.mailer import Mailer
 from mailticket.outgoing.templates import Templates
 from mailticket.sla.clock import promise, start_clock
 from mailticket.store.batch import BatchReads, bounded_references
-from mailticket.store.models import Message
-from mailticket.store.records import AnyTicket, NewContact, NewMessage, NewTicket
+from mailticket.store.records import AnyMessage, AnyTicket, NewContact, NewTicket
 from mailticket.store.writes import Writes
 
 log = logging.getLogger("mailticket.pipeline")
@@ -253,7 +252,7 @@ class Pipeline:
 
     # -- storing ------------------------------------------------------------------
     def _store(self, at: MailAtHand, ticket: AnyTicket | None, kind: str, verdict: str
-               ) -> NewMessage | Message:
+               ) -> AnyMessage:
         mail = at.mail
         if mail.from_ and mail.from_header not in ("from", ""):
             # Agents see whose mail it is and why: the header that stood in for From.
@@ -293,7 +292,7 @@ class Pipeline:
             at.writes.add_participant(ticket, address=key, name=a.name[:320], role=role,
                                       bouncing=False)
 
-    def _language(self, at: MailAtHand, msg: NewMessage | Message) -> tuple[str, str]:
+    def _language(self, at: MailAtHand, msg: AnyMessage) -> tuple[str, str]:
         """The customer's language: header, else detected, else what they wrote before,
         else the department's.  Remembered per address when the mail itself says it."""
         mail = at.mail
