@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import click
 
-from mailticket.commands import report
+from mailticket.commands import report, staffing
 
 COMMANDS: list[click.Command] = [
     report.report,
+    staffing.staffing,
 ]
