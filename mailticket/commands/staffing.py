@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import click
 
@@ -14,6 +15,7 @@ from mailticket.commands.base import (
     json_option,
     pass_ctx,
 )
+from mailticket.commands.report import html_option, write_page
 
 VOLUME = re.compile(r"^([+-]?\d+(?:\.\d+)?)%$")
 
@@ -37,9 +39,10 @@ def volume_factor(text: str | None) -> float:
               help="share of mail to answer by its due instant (default: staffing.target)")
 @click.option("--volume", metavar="CHANGE", help="what if the mail changes, e.g. +20%")
 @json_option
+@html_option
 @pass_ctx
 def staffing(ctx: Ctx, department: str | None, weeks: int, target: float | None,
-             volume: str | None, as_json: bool) -> None:
+             volume: str | None, as_json: bool, html_file: Path | None) -> None:
     """How many agents on duty, hour by hour, keep the promise for the target share."""
     from mailticket import staffing as staff
     from mailticket.staffing.text import render
@@ -50,4 +53,8 @@ def staffing(ctx: Ctx, department: str | None, weeks: int, target: float | None,
     with app.db.read() as s:
         data = staff.build(s, app.config, now=app.clock.now(), weeks=weeks, target=target,
                            volume=factor, departments=[name] if name else None)
+    if html_file is not None:
+        from mailticket.report.html import staffing_page
+
+        write_page(html_file, staffing_page(data))
     emit(data, as_json, render(data))

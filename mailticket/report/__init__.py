@@ -21,6 +21,14 @@ from mailticket.sla.clock import promise
 def build(session: Session, config: Config, *, since: datetime, until: datetime,
           now: datetime, departments: list[str] | None = None) -> dict[str, Any]:
     """The report as ``report --json`` prints it."""
+    return as_json(config, compute(session, config, since=since, until=until, now=now,
+                                   departments=departments), since, until)
+
+
+def compute(session: Session, config: Config, *, since: datetime, until: datetime,
+            now: datetime, departments: list[str] | None = None
+            ) -> list[tuple[figures.Figures, ZoneInfo]]:
+    """Each chosen department's figures and its zone (the page's charts need both)."""
     out = []
     chosen = [d for d in config.departments if not departments or d.name in departments]
     histories = history.load(session, [d.name for d in chosen], since, until, now)
@@ -33,7 +41,13 @@ def build(session: Session, config: Config, *, since: datetime, until: datetime,
             until=until, now=now, zone=zone,
             due=partial(promise, cal, response),
             business=cal.open_time_between)
-        out.append(figures.as_json(fig, zone))
+        out.append((fig, zone))
+    return out
+
+
+def as_json(config: Config, computed: list[tuple[figures.Figures, ZoneInfo]],
+            since: datetime, until: datetime) -> dict[str, Any]:
     zone = ZoneInfo(config.calendar.timezone)
+    out = [figures.as_json(fig, z) for fig, z in computed]
     return {"since": since.astimezone(zone).isoformat(timespec="seconds"),
             "until": until.astimezone(zone).isoformat(timespec="seconds"), "departments": out}

@@ -81,7 +81,8 @@ def department(session: Session, config: Config, dept: DepartmentConfig, *, now:
     needed, kept = replay.needed(mails, minutes, work, rate, goal)
     on_duty = settings.agents_on_duty if settings.agents_on_duty is not None else len(
         dept.agents)
-    now_kept = replay.replay(mails, minutes, replay.current(minutes, on_duty), work, rate)
+    now_roster = replay.current(minutes, on_duty)
+    now_kept = replay.replay(mails, minutes, now_roster, work, rate)
     worst = replay.worst_day(mails, minutes)
     return {
         "department": dept.name,
@@ -93,7 +94,8 @@ def department(session: Session, config: Config, dept: DepartmentConfig, *, now:
         "handle_time_source": "recorded" if recorded else "configured",
         "needed": replay.as_week(needed),
         "kept_ratio": round(kept.ratio, 4),
-        "current": {"agents_on_duty": on_duty, "kept_ratio": round(now_kept.ratio, 4)},
+        "current": {"agents_on_duty": on_duty, "kept_ratio": round(now_kept.ratio, 4),
+                    "roster": replay.as_week(now_roster)},
         "worst_day": None if worst is None else {
             "date": worst[0].isoformat(), "weekday": DAYS[worst[0].weekday()],
             "customer_messages": worst[1]},
