@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_right
-from collections import Counter
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -43,7 +43,7 @@ class OpenMinute:
 class Outcome:
     kept: int = 0
     total: int = 0
-    missed_by_slot: Counter[int] = field(default_factory=Counter)
+    missed: list[int] = field(default_factory=list)  # indices of the mails not kept
 
     @property
     def ratio(self) -> float:
@@ -67,7 +67,6 @@ def replay(mails: Sequence[Mail], minutes: Sequence[OpenMinute], roster: Sequenc
     queue: list[tuple[int, int]] = []
     left: dict[int, float] = {}
     i, n = 0, len(mails)
-    starts = [m.minute for m in minutes]
     for om in minutes:
         while i < n and mails[i].arrival <= om.minute:
             heapq.heappush(queue, (mails[i].due, i))
@@ -85,23 +84,47 @@ def replay(mails: Sequence[Mail], minutes: Sequence[OpenMinute], roster: Sequenc
                 if done <= due + 1e-9:
                     out.kept += 1
                 else:
-                    out.missed_by_slot[_slot_before(starts, minutes, due)] += 1
+                    out.missed.append(j)
             else:
                 left[j] = need - (capacity - used)
                 used = capacity
     while i < n:  # arrived after the last open minute: never served
         heapq.heappush(queue, (mails[i].due, i))
         i += 1
-    for due, _ in queue:
-        out.missed_by_slot[_slot_before(starts, minutes, due)] += 1
+    out.missed += [j for _, j in queue]
     return out
 
 
-def _slot_before(starts: Sequence[int], minutes: Sequence[OpenMinute], due: int) -> int:
-    """The hour of the week of the last open minute before ``due``: where another agent
-    would have kept that mail."""
-    k = bisect_right(starts, due - 1) - 1
-    return minutes[max(k, 0)].slot
+class Windows:
+    """Where each mail could be worked on: the open minutes from its arrival to its due
+    instant, walked an hour of the week at a time."""
+
+    def __init__(self, minutes: Sequence[OpenMinute]) -> None:
+        self.minutes = minutes
+        self.starts = [m.minute for m in minutes]
+        n = len(minutes)
+        self.run_end = [0] * n  # the index after the run of minutes of the same hour
+        for i in range(n - 1, -1, -1):
+            same = (i + 1 < n and minutes[i + 1].slot == minutes[i].slot
+                    and minutes[i + 1].minute == minutes[i].minute + 1)
+            self.run_end[i] = self.run_end[i + 1] if same else i + 1
+
+    def spread(self, mails: Sequence[Mail]) -> defaultdict[int, float]:
+        """Per hour of the week, the share of each mail's window that falls in it (a mail
+        due before any open minute counts in the hour of the last one before it)."""
+        out: defaultdict[int, float] = defaultdict(float)
+        for m in mails:
+            k0 = bisect_left(self.starts, m.arrival)
+            k1 = bisect_left(self.starts, m.due)
+            if k1 <= k0:
+                out[self.minutes[max(min(k0, len(self.minutes)) - 1, 0)].slot] += 1
+                continue
+            length, k = k1 - k0, k0
+            while k < k1:
+                e = min(self.run_end[k], k1)
+                out[self.minutes[k].slot] += (e - k) / length
+                k = e
+        return out
 
 
 def open_slots(minutes: Sequence[OpenMinute]) -> set[int]:
@@ -109,15 +132,12 @@ def open_slots(minutes: Sequence[OpenMinute]) -> set[int]:
 
 
 def first_estimate(mails: Sequence[Mail], minutes: Sequence[OpenMinute], work: float,
-                   rate: float) -> list[int]:
-    """Per open hour of the week: the agents that do, on average, the work that falls
-    due in that hour (a start for the search, not the answer)."""
-    starts = [m.minute for m in minutes]
-    due_work: Counter[int] = Counter()
-    for m in mails:
-        due_work[_slot_before(starts, minutes, m.due)] += 1
+                   rate: float, windows: Windows | None = None) -> list[int]:
+    """Per open hour of the week: the agents that do, on average, the work each mail
+    spreads evenly over its window (a start for the search, not the answer)."""
+    load = (windows or Windows(minutes)).spread(mails)
     per_slot = Counter(m.slot for m in minutes)  # open minutes of each hour of the week
-    return [math.ceil(due_work[s] * work / (per_slot[s] * rate) - 1e-9) if per_slot[s] else 0
+    return [math.floor(load[s] * work / (per_slot[s] * rate)) if per_slot[s] else 0
             for s in range(SLOTS)]
 
 
@@ -125,17 +145,19 @@ def needed(mails: Sequence[Mail], minutes: Sequence[OpenMinute], work: float, ra
            target: float) -> tuple[list[int], Outcome]:
     """The smallest roster (per hour of the week, 0 when closed) found that keeps at
     least ``target`` of the mail, and its replay.  Greedy: from the first estimate, add
-    an agent to the hours where most missed mail fell due, until the target is met;
-    then take back, one by one, the agents of the last round that were not needed."""
-    roster = first_estimate(mails, minutes, work, rate)
+    an agent to the hours where the missed mail's windows weigh most, until the target
+    is met; then take back, one by one, the agents of the last round not needed."""
+    windows = Windows(minutes)
+    roster = first_estimate(mails, minutes, work, rate, windows)
     opened = open_slots(minutes)
     out = replay(mails, minutes, roster, work, rate)
     last: list[int] = []
     for _ in range(MAX_ROUNDS):
-        if out.ratio >= target or not out.missed_by_slot:
+        if out.ratio >= target or not out.missed:
             break
-        top = max(out.missed_by_slot.values())
-        last = [s for s, k in out.missed_by_slot.items() if k * 2 >= top and s in opened]
+        weight = windows.spread([mails[j] for j in out.missed])
+        top = max(weight.values())
+        last = [s for s, k in weight.items() if k * 2 >= top and s in opened]
         for s in last:
             roster[s] += 1
         out = replay(mails, minutes, roster, work, rate)
