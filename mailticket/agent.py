@@ -25,8 +25,9 @@ from mailticket.outgoing.compose import files_of
 from mailticket.outgoing.kinds import TO_STAFF
 from mailticket.outgoing.mailer import Mailer
 from mailticket.sla.clock import stop_clock
-from mailticket.store.batch import record
-from mailticket.store.models import Message, Ticket
+from mailticket.store.models import Message
+from mailticket.store.records import AnyMessage, AnyTicket
+from mailticket.store.writes import Writes
 
 log = logging.getLogger("mailticket.agent")
 
@@ -36,7 +37,7 @@ def staff(dept: DepartmentConfig) -> set[str]:
     return {a.lower() for a in [*dept.agents, *dept.escalate_to]}
 
 
-def authentic_agent(session: Session, ticket: Ticket, dept: DepartmentConfig,
+def authentic_agent(session: Session, ticket: AnyTicket, dept: DepartmentConfig,
                     mail: ParsedMail, decision: Decision) -> str | None:
     sender = mail.from_.key if mail.from_ else ""
     if sender not in staff(dept):
@@ -62,8 +63,8 @@ def _resolve_agent(dept: DepartmentConfig, who: str, me: str) -> str | None:
     return None
 
 
-def handle_reply(session: Session, mailer: Mailer, ticket: Ticket, dept: DepartmentConfig,
-                 mail: ParsedMail, agent: str, msg: Message, now: datetime) -> str:
+def handle_reply(writes: Writes, mailer: Mailer, ticket: AnyTicket, dept: DepartmentConfig,
+                 mail: ParsedMail, agent: str, msg: AnyMessage, now: datetime) -> str:
     """Apply an authentic agent reply; returns what happened, for the log."""
     cmds, body = split_commands(new_text(mail.text))
     assignee = None
@@ -83,51 +84,51 @@ def handle_reply(session: Session, mailer: Mailer, ticket: Ticket, dept: Departm
     msg.text = body
     if cmds.errors:
         msg.verdict = "agent reply rejected: " + "; ".join(cmds.errors)
-        record(session, ticket.id, "agent_reply_rejected", now, agent, errors=cmds.errors,
+        writes.event(ticket.id, "agent_reply_rejected", now, agent, errors=cmds.errors,
                message_id=msg.message_id)
-        mailer.agent_error(session, ticket, dept, agent, msg, cmds.errors, now)
+        mailer.agent_error(writes, ticket, dept, agent, msg, cmds.errors, now)
         log.warning("%s agent reply from %s rejected: %s", msg.message_id, agent, cmds.errors)
         return "rejected"
 
-    _apply(session, ticket, cmds, assignee, agent, now)
+    _apply(writes, ticket, cmds, assignee, agent, now)
     if cmds.note:
         others = [a for a in dept.agents if a.lower() != agent]
-        mailer.notify_agents(session, ticket, dept, msg, now, is_new=False,
+        mailer.notify_agents(writes, ticket, dept, msg, now, is_new=False,
                              files=files_of(mail), agents=others, kind="note")
-        record(session, ticket.id, "note", now, agent, message_id=msg.message_id)
+        writes.event(ticket.id, "note", now, agent, message_id=msg.message_id)
         return "note"
     if not body:
         if cmds.close:
-            mailer.closed_notice(session, ticket, dept, now)
+            mailer.closed_notice(writes, ticket, dept, now)
         return "commands"
     name = (mail.from_.name if mail.from_ else "") or ""
-    sent_id = mailer.relay_answer(session, ticket, dept, agent, name, body,
+    sent_id = mailer.relay_answer(writes, ticket, dept, agent, name, body,
                                   files_of(mail), now)
-    record(session, ticket.id, "answered", now, agent, message_id=msg.message_id,
+    writes.event(ticket.id, "answered", now, agent, message_id=msg.message_id,
            relayed_as=sent_id)
     stop_clock(ticket, now)
     if not (cmds.close or cmds.reopen):
-        change_state(session, ticket, "pending", agent, now)
+        change_state(writes, ticket, "pending", agent, now)
     if dept.copy_answers_to_agents:
         others = [a for a in dept.agents if a.lower() != agent]
-        mailer.notify_agents(session, ticket, dept, msg, now, is_new=False,
+        mailer.notify_agents(writes, ticket, dept, msg, now, is_new=False,
                              files=files_of(mail), agents=others, kind="agent_copy")
     return "relayed"
 
 
-def _apply(session: Session, ticket: Ticket, cmds: Commands, assignee: str | None,
+def _apply(writes: Writes, ticket: AnyTicket, cmds: Commands, assignee: str | None,
            agent: str, now: datetime) -> None:
     ticket.updated_at = now
     if assignee and assignee != ticket.assignee:
-        record(session, ticket.id, "assigned", now, agent, old=ticket.assignee, new=assignee)
+        writes.event(ticket.id, "assigned", now, agent, old=ticket.assignee, new=assignee)
         ticket.assignee = assignee
     if cmds.priority and cmds.priority != ticket.priority:
-        record(session, ticket.id, "priority_changed", now, agent, old=ticket.priority,
+        writes.event(ticket.id, "priority_changed", now, agent, old=ticket.priority,
                new=cmds.priority)
         ticket.priority = cmds.priority
     if cmds.close:
-        change_state(session, ticket, "closed", agent, now)
+        change_state(writes, ticket, "closed", agent, now)
     elif cmds.pending:
-        change_state(session, ticket, "pending", agent, now)
+        change_state(writes, ticket, "pending", agent, now)
     elif cmds.reopen:
-        change_state(session, ticket, "open", agent, now)
+        change_state(writes, ticket, "open", agent, now)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
 from mailticket.config import Config
+from mailticket.feedback.asking import Asker
 from mailticket.incoming.prepare import Prepared
 from mailticket.incoming.threading import originals_first
 from mailticket.ingest.workers import ParsePool
@@ -26,6 +27,7 @@ from mailticket.pipeline import Outcome, Pipeline
 from mailticket.sla.escalation import Escalator
 from mailticket.store.db import Database
 from mailticket.store.models import Quarantine, Setting
+from mailticket.store.writes import Writes
 
 log = logging.getLogger("mailticket.ingest")
 
@@ -138,6 +140,10 @@ class App:
         return Escalator(self.config, self.db, self.pipeline.mailer)
 
     @cached_property
+    def asker(self) -> Asker:
+        return Asker(self.config, self.db, self.pipeline.mailer)
+
+    @cached_property
     def outbox(self) -> Outbox:
         out = self.config.outgoing
         return Outbox(self.db, make_transport(out), self.clock, out.max_attempts, out.lease)
@@ -196,12 +202,12 @@ class App:
                                       [*p.mail.in_reply_to, *p.mail.references])
                                      for p in mails])
             with self.db.transaction() as s:
-                batch = self.pipeline.batch(s, mails)
+                reads, writes = self.pipeline.batch(s, mails), Writes(s)
                 for i in order:
                     outcomes[i] = self.pipeline.process_prepared(
-                        s, mails[i], batch, mailbox_department=department,
+                        s, mails[i], reads, writes, mailbox_department=department,
                         source=items[i][1])
-                batch.write()
+                writes.write()
                 also(s)
             return [o for o in outcomes if o is not None]
         except Exception as e:  # one mail broke it, or a race: find which, below

@@ -35,6 +35,7 @@ from mailticket.commands.base import (
 from mailticket.config import find_config_path
 from mailticket.outgoing.outbox import DeliveryReport
 from mailticket.store.models import STATES, Ticket
+from mailticket.store.writes import Writes, writing
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -95,6 +96,8 @@ def _poll_once(app: App) -> bool:
     from mailticket.ingest.imap import ImapPoller
 
     failed = False
+    if not any(d.imap for d in app.config.departments):
+        click.echo("no department has an IMAP mailbox (mail arrives through the listener)")
     for dept in app.config.departments:
         if dept.imap is None:
             continue
@@ -254,8 +257,8 @@ def _find_attachment(t: Ticket, name: str,
 def _change(ctx: Ctx, fn: Any, ticket_id: int, *args: Any, as_json: bool = False) -> None:
     app = ctx.app()
     try:
-        with app.db.transaction() as s:
-            t = fn(s, ticket_id, *args, app.clock.now())
+        with app.db.transaction() as s, writing(s) as w:
+            t = fn(w, ticket_id, *args, app.clock.now())
             d = views.ticket_dict(app.config, t, app.clock.now())
     except actions.RefusedInput as e:
         raise click.UsageError(str(e)) from None
@@ -275,11 +278,11 @@ def close(ctx: Ctx, ticket_id: int, quiet: bool, as_json: bool) -> None:
     A ticket already closed is left alone (exit 1): the customer is not told twice."""
     app = ctx.app()
 
-    def close_and_tell(s: Any, tid: int, now: datetime) -> Ticket:
-        t = actions.close(s, tid, now)
+    def close_and_tell(w: Writes, tid: int, now: datetime) -> Ticket:
+        t = actions.close(w, tid, now)
         if not quiet:
             dept = app.config.department(t.department)
-            app.pipeline.mailer.closed_notice(s, t, dept, now)
+            app.pipeline.mailer.closed_notice(w, t, dept, now)
         return t
 
     _change(ctx, close_and_tell, ticket_id, as_json=as_json)
@@ -304,13 +307,13 @@ def assign(ctx: Ctx, ticket_id: int, agent: str, as_json: bool) -> None:
     its part before the @; "-" unassigns."""
     app = ctx.app()
 
-    def assign_checked(s: Any, tid: int, now: datetime) -> Ticket:
-        t = s.get(Ticket, tid)
+    def assign_checked(w: Writes, tid: int, now: datetime) -> Ticket:
+        t = w.session.get(Ticket, tid)
         agents = _staff(app, t.department) if t is not None else []
         who = agent.lower()
         # "bob" for bob@…, as in a reply's #assign
         who = next((a for a in agents if who in (a, a.split("@", 1)[0])), who)
-        return actions.assign(s, tid, None if agent == "-" else who, now, agents=agents)
+        return actions.assign(w, tid, None if agent == "-" else who, now, agents=agents)
 
     _change(ctx, assign_checked, ticket_id, as_json=as_json)
 

@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -42,6 +43,7 @@ from mailticket.sla.calendar import (
     _parse_date,
     _parse_hours,
     parse_duration,
+    parse_period,
 )
 
 DEFAULT_CONFIG_ENV = "MAILTICKET_CONFIG"
@@ -240,6 +242,29 @@ class LimitsConfig(_Strict):
     notification_attachments_max: int = Field(10 * 1024 * 1024, ge=0)
 
 
+class FeedbackConfig(_Strict):
+    """Ask the customer "how did we do?" after a ticket is closed with an answer."""
+
+    enabled: bool = False
+    delay: str = Field("4 hours", description="after the close: a quick reopen cancels it")
+    per_customer: str = Field("30 days", description="at most one question per customer")
+    low_grade: int = Field(2, ge=0, le=5, description="grades up to this are told to agents")
+
+    @field_validator("delay", "per_customer")
+    @classmethod
+    def _period(cls, v: str) -> str:
+        parse_period(v)
+        return v
+
+    @property
+    def delay_period(self) -> timedelta:
+        return parse_period(self.delay)
+
+    @property
+    def per_customer_period(self) -> timedelta:
+        return parse_period(self.per_customer)
+
+
 _ADDR_SPEC = re.compile(r"[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\].]+(\.[^@\s<>(),;:\"\[\].]+)*")
 _NAME_ADDR = re.compile(r"[^<>]*<([^<>]*)>\s*")
 
@@ -312,6 +337,7 @@ class DepartmentConfig(_Strict):
     copy_answers_to_agents: bool = False
     notify_customer_on_close: bool = True
     staffing: StaffingConfig | None = None
+    feedback: FeedbackConfig | None = None
 
     @field_validator("address")
     @classmethod
@@ -382,6 +408,7 @@ class Config(_Strict):
     staffing: StaffingConfig = StaffingConfig()
     ingest: IngestConfig = IngestConfig()
     languages: LanguageConfig = LanguageConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
     template_dir: str | None = None
     departments: list[DepartmentConfig] = Field(min_length=1)
 
@@ -422,6 +449,9 @@ class Config(_Strict):
 
     def sla_for(self, dept: DepartmentConfig) -> SlaConfig:
         return dept.sla or self.sla
+
+    def feedback_for(self, dept: DepartmentConfig) -> FeedbackConfig:
+        return dept.feedback or self.feedback
 
     def staffing_for(self, dept: DepartmentConfig) -> StaffingConfig:
         return dept.staffing or self.staffing

@@ -95,7 +95,8 @@ class Daemon:
         return step
 
     def _escalate(self) -> bool:
-        if self.app.escalator.run(self.app.clock.now()):
+        now = self.app.clock.now()
+        if self.app.escalator.run(now) + self.app.asker.run(now):
             self.waker("outbox")()
         return False
 

@@ -29,7 +29,7 @@ VALUES = ("new", "open", "pending", "closed",          # states
           "low", "normal", "high", "urgent",             # priorities
           "on_track", "at_risk", "breached", "met")      # SLA states
 #: Subject prefixes of agent-facing mails (``MailKind.subject_label``).
-SUBJECT_LABELS = ("not_sent", "overdue", "due_soon")
+SUBJECT_LABELS = ("not_sent", "overdue", "due_soon", "low_grade")
 
 
 @dataclass(frozen=True)
@@ -50,27 +50,27 @@ LANGUAGES: dict[str, Language] = {lang.code: lang for lang in (
     Language("en", "English", "en_GB", dates.english,
              ("new", "open", "pending", "closed", "low", "normal", "high", "urgent",
               "on track", "at risk", "breached", "met"),
-             ("Not sent", "Overdue", "Due soon")),
+             ("Not sent", "Overdue", "Due soon", "Low grade")),
     Language("fr", "French", "fr_FR", dates.french,
              ("nouveau", "ouvert", "en attente", "fermé", "basse", "normale", "haute",
               "urgente", "dans les temps", "à risque", "dépassé", "respecté"),
-             ("Non envoyé", "En retard", "Échéance proche")),
+             ("Non envoyé", "En retard", "Échéance proche", "Note basse")),
     Language("sv", "Swedish", "sv_SE", dates.swedish,
              ("ny", "öppen", "väntar", "stängd", "låg", "normal", "hög", "brådskande",
               "i tid", "i farozonen", "överskriden", "uppfylld"),
-             ("Ej skickat", "Försenat", "Snart förfallet")),
+             ("Ej skickat", "Försenat", "Snart förfallet", "Lågt betyg")),
     Language("es", "Spanish", "es_ES", dates.spanish,
              ("nuevo", "abierto", "pendiente", "cerrado", "baja", "normal", "alta",
               "urgente", "a tiempo", "en riesgo", "incumplido", "cumplido"),
-             ("No enviado", "Vencido", "Vence pronto")),
+             ("No enviado", "Vencido", "Vence pronto", "Nota baja")),
     Language("bg", "Bulgarian", "bg_BG", dates.bulgarian,
              ("нов", "отворен", "изчакващ", "затворен", "нисък", "нормален", "висок",
               "спешен", "в срок", "в риск", "просрочен", "спазен"),
-             ("Неизпратено", "Просрочено", "Изтича скоро")),
+             ("Неизпратено", "Просрочено", "Изтича скоро", "Ниска оценка")),
     Language("de", "German", "de_DE", dates.german,
              ("neu", "offen", "wartend", "geschlossen", "niedrig", "normal", "hoch",
               "dringend", "im Plan", "gefährdet", "überschritten", "eingehalten"),
-             ("Nicht gesendet", "Überfällig", "Bald fällig")),
+             ("Nicht gesendet", "Überfällig", "Bald fällig", "Schlechte Bewertung")),
 )}
 ENGLISH = LANGUAGES["en"]
 CODES: tuple[str, ...] = tuple(LANGUAGES)

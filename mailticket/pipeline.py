@@ -9,8 +9,6 @@ outbox, or not at all.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -24,20 +22,23 @@ from mailticket import agent
 from mailticket.actions import change_state
 from mailticket.clock import Clock
 from mailticket.config import Config, DepartmentConfig
+from mailticket.feedback.answers import take_grade
 from mailticket.incoming.addresses import usable
 from mailticket.incoming.classify import Kind
 from mailticket.incoming.language import LanguageDetector
 from mailticket.incoming.parse import ParsedMail
 from mailticket.incoming.prepare import Prepared, Preparer
+from mailticket.incoming.replies import new_text
 from mailticket.incoming.threading import Decision, find_ticket
 from mailticket.mail.subject import base_subject
 from mailticket.outgoing import compose
 from mailticket.outgoing.mailer import Mailer
 from mailticket.outgoing.templates import Templates
 from mailticket.sla.clock import promise, start_clock
-from mailticket.store.batch import Batch, bounded_references, record
+from mailticket.store.batch import BatchReads, bounded_references
 from mailticket.store.models import Message
 from mailticket.store.records import AnyTicket, NewContact, NewMessage, NewTicket
+from mailticket.store.writes import Writes
 
 log = logging.getLogger("mailticket.pipeline")
 
@@ -53,32 +54,34 @@ class NoSenderAddress(Exception):
 @dataclass(frozen=True)
 class Outcome:
     # new_ticket | follow_up | attached | unattached | duplicate | quarantined |
-    # agent_relayed | agent_note | agent_commands | agent_rejected
+    # agent_relayed | agent_note | agent_commands | agent_rejected | feedback
     action: str
     ticket_id: int | None
     message_id: str
     reason: str
 
 
-BIG_MAIL = 1024 * 1024
+@dataclass(slots=True)
+class MailAtHand:
+    """One mail on its way through the pipeline: what every step reads (the batch's
+    memo), where it writes, and the mail itself, its source, its instant and the
+    department that handles it."""
 
+    session: Session
+    reads: BatchReads
+    writes: Writes
+    prepared: Prepared
+    source: str
+    now: datetime
+    dept: DepartmentConfig
 
-@lru_cache(maxsize=1)
-def _libc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None  # glibc only
-    except OSError:
-        return None
+    @property
+    def mail(self) -> ParsedMail:
+        return self.prepared.mail
 
-
-def trim_heap(size: int) -> None:
-    """After a big mail is done and its bytes are dropped: give the heap they freed back
-    to the system: glibc keeps freed memory for reuse, so after one big attachment the
-    daemon would stay at twice its size (docs/benchmarks.md)."""
-    libc = _libc() if size >= BIG_MAIL else None
-    if libc is not None:
-        libc.malloc_trim(0)
+    def event(self, ticket: AnyTicket | None, kind: str, /, actor: str = "system",
+              **detail: object) -> None:
+        self.writes.event(ticket.id if ticket else None, kind, self.now, actor, **detail)
 
 
 MAX_TEXT = 200_000
@@ -105,7 +108,7 @@ class _Participants:
     tickets (rule 3: "customer, CC, or agent"): a mail from Alice tagged [Support #12]
     joins ticket 12, instead of opening a ticket with Alice as its customer."""
 
-    def __init__(self, batch: Batch, config: Config) -> None:
+    def __init__(self, batch: BatchReads, config: Config) -> None:
         self.batch, self.config = batch, config
 
     def ticket_for_message_ids(self, ids: Sequence[str]) -> int | None:
@@ -146,43 +149,44 @@ class Pipeline:
     ) -> Outcome:
         """One mail on its own (the listener, the CLI)."""
         prepared = self.preparer.prepare(raw)
-        batch = self.batch(session, [prepared])
+        reads, writes = self.batch(session, [prepared]), Writes(session)
         try:
             outcome = self.process_prepared(
-                session, prepared, batch, mailbox_department=mailbox_department, source=source,
-                envelope_rcpts=envelope_rcpts)
-            batch.write()
+                session, prepared, reads, writes, mailbox_department=mailbox_department,
+                source=source, envelope_rcpts=envelope_rcpts)
+            writes.write()
         finally:
-            batch.close()  # a mail that failed leaves no held rows for the next one to write
+            writes.close()  # a mail that failed leaves no held rows for the next one to write
         return outcome
 
-    def batch(self, session: Session, prepared: Sequence[Prepared]) -> Batch:
+    def batch(self, session: Session, prepared: Sequence[Prepared]) -> BatchReads:
         """Look up, in a few queries, what processing these mails will ask about."""
         mails = [p.mail for p in prepared]
-        return Batch(session, message_ids=[m.message_id for m in mails],
-                     senders=[m.from_.key for m in mails if m.from_],
-                     references=[r for m in mails for r in (
-                         *bounded_references([*m.in_reply_to, *reversed(m.references)]),
-                         *bounded_references(m.original_message_ids))],
-                     now=self.clock.now())
+        return BatchReads(session, message_ids=[m.message_id for m in mails],
+                          senders=[m.from_.key for m in mails if m.from_],
+                          references=[r for m in mails for r in (
+                              *bounded_references([*m.in_reply_to, *reversed(m.references)]),
+                              *bounded_references(m.original_message_ids))],
+                          now=self.clock.now())
 
     def process_prepared(
-        self, session: Session, prepared: Prepared, batch: Batch, *,
+        self, session: Session, prepared: Prepared, reads: BatchReads, writes: Writes, *,
         mailbox_department: str | None, source: str, envelope_rcpts: Sequence[str] = (),
     ) -> Outcome:
-        """One mail of a batch.  Nothing is flushed on the way: what the batch wrote so far
-        is read from the batch's memo or through the tickets' relationships (which show
-        pending rows), and the session writes everything together at ``Batch.write``."""
+        """One mail of a batch.  Nothing is flushed on the way: what the batch created so
+        far is read from the batch's memo or through the tickets' relationships, and
+        ``writes`` holds it until the caller's ``Writes.write``."""
         with session.no_autoflush:
-            return self._process(session, prepared, batch, mailbox_department=mailbox_department,
-                                 source=source, envelope_rcpts=envelope_rcpts)
+            return self._process(session, prepared, reads, writes,
+                                 mailbox_department=mailbox_department, source=source,
+                                 envelope_rcpts=envelope_rcpts)
 
     def _process(
-        self, session: Session, prepared: Prepared, batch: Batch, *,
+        self, session: Session, prepared: Prepared, reads: BatchReads, writes: Writes, *,
         mailbox_department: str | None, source: str, envelope_rcpts: Sequence[str],
     ) -> Outcome:
         mail, mine, verdict = prepared.mail, prepared.fingerprint, prepared.verdict
-        stored, known = batch.lookup(mail.message_id)
+        stored, known = reads.lookup(mail.message_id)
         if stored:
             if known in (None, mine):
                 return Outcome("duplicate", None, mail.message_id, "Message-ID already stored")
@@ -193,9 +197,9 @@ class Pipeline:
                 f"<{hashlib.sha256(mail.raw).hexdigest()[:32]}@mailticket.invalid>")
             log.warning("%s reuses the Message-ID of another mail; stored as %s", reused,
                         mail.message_id)
-            if batch.lookup(mail.message_id)[0]:
+            if reads.lookup(mail.message_id)[0]:
                 return Outcome("duplicate", None, mail.message_id, "same mail already stored")
-        batch.remember(mail.message_id, mine)
+        reads.remember(mail.message_id, mine)
         dept = self._department(mail, envelope_rcpts, mailbox_department)
         sender = mail.from_.key if mail.from_ else None
         decision = find_ticket(
@@ -203,21 +207,22 @@ class Pipeline:
                         *(_addr_key(r) for r in envelope_rcpts)],
             in_reply_to=mail.in_reply_to, references=mail.references, subject=mail.subject,
             sender=sender, own_addresses=self.own, secret=self.secret,
-            lookups=_Participants(batch, self.config),
+            lookups=_Participants(reads, self.config),
         )
         for bad in decision.rejected_tokens:
             log.warning("%s token rejected (bad mac): %s", mail.message_id, bad)
         if verdict.kind is Kind.CUSTOMER and decision.is_new and not usable(mail.from_):
             raise NoSenderAddress(NO_SENDER)
-        now = batch.now or self.clock.now()
+        at = MailAtHand(session, reads, writes, prepared, source, reads.now or self.clock.now(),
+                        dept)
         if verdict.kind is not Kind.CUSTOMER:
-            outcome = self._machine(session, batch, prepared, decision, dept, source, now)
+            outcome = self._machine(at, decision)
         elif decision.is_new:
-            outcome = self._new_ticket(session, batch, prepared, dept, source, now)
+            outcome = self._new_ticket(at)
         else:
-            outcome = self._follow_up(session, batch, prepared, decision, source, now)
+            outcome = self._follow_up(at, decision)
         if outcome.ticket_id is not None:
-            batch.stored_in(mail.message_id, outcome.ticket_id)
+            reads.stored_in(mail.message_id, outcome.ticket_id)
         return outcome
 
     # -- where it goes ------------------------------------------------------------
@@ -237,35 +242,32 @@ class Pipeline:
         return self.config.departments[0]
 
     # -- storing ------------------------------------------------------------------
-    def _store(self, session: Session, batch: Batch, mail: ParsedMail, ticket: AnyTicket | None,
-               kind: str, verdict: str, source: str, now: datetime) -> NewMessage | Message:
+    def _store(self, at: MailAtHand, ticket: AnyTicket | None, kind: str, verdict: str
+               ) -> NewMessage | Message:
+        mail = at.mail
         if mail.from_ and mail.from_header not in ("from", ""):
             # Agents see whose mail it is and why: the header that stood in for From.
             verdict += f"; no From: sender taken from {mail.from_header}"
             if ticket is not None:
-                self._event(session, ticket, "sender_fallback", now, header=mail.from_header,
-                            address=mail.from_.key, message_id=mail.message_id)
-        return batch.add_message(ticket, dict(
+                at.event(ticket, "sender_fallback", header=mail.from_header,
+                         address=mail.from_.key, message_id=mail.message_id)
+        return at.writes.add_message(ticket, dict(
             direction="in", kind=kind, message_id=mail.message_id,
             in_reply_to=" ".join(mail.in_reply_to) or None, references=mail.references,
             from_addr=_fit(mail.from_.key, 320) if mail.from_ else "",
             from_name=_fit(mail.from_.name, 320) if mail.from_ else "",
-            fingerprint=batch.stored[mail.message_id],  # remembered by _process
+            fingerprint=at.reads.stored[mail.message_id],  # remembered by _process
             to=[a.key for a in mail.to], cc=[a.key for a in mail.cc],
-            subject=mail.subject, date=(mail.date or now).astimezone(UTC),
+            subject=mail.subject, date=(mail.date or at.now).astimezone(UTC),
             text=_bounded(mail.text),
             attachments=[{"name": a.filename, "type": a.content_type, "size": a.size}
                          for a in mail.attachments],
-            language=None, verdict=verdict, source=source, raw=mail.raw,
+            language=None, verdict=verdict, source=at.source, raw=mail.raw,
         ))
 
-    def _event(self, session: Session, ticket: AnyTicket | None, kind: str, now: datetime,
-               actor: str = "system", **detail: object) -> None:
-        record(session, ticket.id if ticket else None, kind, now, actor, **detail)
-
-    def _add_participants(self, batch: Batch, ticket: AnyTicket, mail: ParsedMail,
-                          sender: bool = True) -> None:
+    def _add_participants(self, at: MailAtHand, ticket: AnyTicket, sender: bool = True) -> None:
         """``sender``: False for a From that is not believed (a suspected spoof)."""
+        mail = at.mail
         known = {p.address for p in ticket.participants}
         people = []
         if mail.from_ and sender:
@@ -278,72 +280,70 @@ class Pipeline:
             if self.config.department_for_address(key) is not None:
                 continue  # our own addresses, token addresses included
             known.add(key)
-            batch.add_participant(ticket, address=key, name=a.name[:320], role=role,
-                                  bouncing=False)
+            at.writes.add_participant(ticket, address=key, name=a.name[:320], role=role,
+                                      bouncing=False)
 
-    def _language(self, batch: Batch, prepared: Prepared, dept: DepartmentConfig,
-                  msg: NewMessage | Message, now: datetime) -> tuple[str, str]:
+    def _language(self, at: MailAtHand, msg: NewMessage | Message) -> tuple[str, str]:
         """The customer's language: header, else detected, else what they wrote before,
         else the department's.  Remembered per address when the mail itself says it."""
-        mail = prepared.mail
+        mail = at.mail
         address = mail.from_.key if mail.from_ and len(mail.from_.key) <= 320 else ""
-        contact = batch.contact(address) if address else None
+        contact = at.reads.contact(address) if address else None
         known = contact.language if contact else None
-        guess = prepared.language
-        lang, how = guess if guess else (known or dept.language, "fallback")
+        guess = at.prepared.language
+        lang, how = guess if guess else (known or at.dept.language, "fallback")
         if how == "fallback" and known:
             how = "customer"
         if how in ("header", "detected") and address:
             if contact is None:
-                batch.add_contact(NewContact(address=address, language=lang, updated_at=now))
+                new = NewContact(address=address, language=lang, updated_at=at.now)
+                at.writes.add_contact(new)
+                at.reads.learned(new)
             elif contact.language != lang:
-                contact.language, contact.updated_at = lang, now
+                contact.language, contact.updated_at = lang, at.now
         msg.language = lang
         return lang, how
 
     # -- acting -------------------------------------------------------------------
-    def _machine(self, session: Session, batch: Batch, prepared: Prepared,
-                 decision: Decision, dept: DepartmentConfig, source: str, now: datetime
-                 ) -> Outcome:
+    def _machine(self, at: MailAtHand, decision: Decision) -> Outcome:
         """Machine mail never opens a ticket and never gets an answer; it is kept all the same."""
-        mail, verdict = prepared.mail, prepared.verdict
+        mail, verdict = at.mail, at.prepared.verdict
         why = f"{verdict.kind.value}: {verdict.reason}"
         ticket_id = decision.ticket_id
         if ticket_id is None and verdict.kind in (Kind.BOUNCE, Kind.AUTO_REPLY):
             # Bounces rarely set In-Reply-To; the returned headers name our mail.
-            ticket_id = batch.ticket_for_message_ids(mail.original_message_ids)
-        ticket = batch.ticket(ticket_id) if ticket_id else None
+            ticket_id = at.reads.ticket_for_message_ids(mail.original_message_ids)
+        ticket = at.reads.ticket(ticket_id) if ticket_id else None
         if verdict.kind is Kind.OWN:
             ticket = None  # our own mail coming back: keep it, attach it nowhere
         if ticket is None and verdict.kind is Kind.LIST and self.config.limits.lists_open_tickets:
-            return self._new_ticket(session, batch, prepared, dept, source, now, answer=False)
-        msg = self._store(session, batch, mail, ticket, verdict.kind.value, why, source, now)
+            return self._new_ticket(at, answer=False)
+        msg = self._store(at, ticket, verdict.kind.value, why)
         if ticket is None:
             log.info("%s stored without a ticket: %s", mail.message_id, why)
             return Outcome("unattached", None, mail.message_id, why)
-        ticket.updated_at = now
-        self._event(session, ticket, f"{verdict.kind.value}_received", now,
-                    message_id=mail.message_id, reason=why)
+        ticket.updated_at = at.now
+        at.event(ticket, f"{verdict.kind.value}_received", message_id=mail.message_id,
+                 reason=why)
         if verdict.kind is Kind.BOUNCE:
-            self._mark_bouncing(session, ticket, mail, now)
-            self.mailer.notify_agents(session, ticket, self.config.department(
-                ticket.department), msg, now, is_new=False, files=compose.files_of(mail))
+            self._mark_bouncing(at, ticket)
+            self.mailer.notify_agents(at.writes, ticket, self.config.department(
+                ticket.department), msg, at.now, is_new=False, files=compose.files_of(mail))
         log.info("%s attached to ticket %d: %s", mail.message_id, ticket.id, why)
         return Outcome("attached", ticket.id, mail.message_id, why)
 
-    def _mark_bouncing(self, session: Session, ticket: AnyTicket, mail: ParsedMail,
-                       now: datetime) -> None:
-        bounced = {a.lower() for a in mail.bounced_recipients}
+    def _mark_bouncing(self, at: MailAtHand, ticket: AnyTicket) -> None:
+        bounced = {a.lower() for a in at.mail.bounced_recipients}
         for p in ticket.participants:
             if p.address in bounced and not p.bouncing:
                 p.bouncing = True
-                self._event(session, ticket, "address_bouncing", now, address=p.address,
-                            message_id=mail.message_id)
+                at.event(ticket, "address_bouncing", address=p.address,
+                         message_id=at.mail.message_id)
 
-    def _start_clock(self, ticket: AnyTicket, dept: DepartmentConfig, now: datetime) -> None:
+    def _start_clock(self, at: MailAtHand, ticket: AnyTicket) -> None:
         """A customer message waits for an answer: due at the department's response target."""
         if ticket.due_at is None:  # else the oldest unanswered message keeps its promise
-            start_clock(ticket, now, *self._due(dept.name, now))
+            start_clock(ticket, at.now, *self._due(at.dept.name, at.now))
 
     def _compute_due(self, department: str, now: datetime) -> tuple[datetime, datetime]:
         """(due, warn) for a clock started ``now``: pure calendar arithmetic."""
@@ -353,78 +353,81 @@ class Pipeline:
         duration = sla.response_duration
         return promise(cal, duration, now), cal.warn_instant(now, duration, sla.warn_at)
 
-    def _new_ticket(self, session: Session, batch: Batch, prepared: Prepared,
-                    dept: DepartmentConfig, source: str, now: datetime, answer: bool = True
-                    ) -> Outcome:
-        mail, verdict = prepared.mail, prepared.verdict
+    def _new_ticket(self, at: MailAtHand, answer: bool = True) -> Outcome:
+        mail, verdict, dept, now = at.mail, at.prepared.verdict, at.dept, at.now
         customer = mail.from_
         ticket = NewTicket(
-            id=batch.new_ticket_id(), department=dept.name,
+            id=at.writes.new_ticket_id(), department=dept.name,
             subject=base_subject(mail.subject)[:1000],
             customer=_fit(customer.key, 320) if customer else "",
             customer_name=_fit(customer.name, 320) if customer else "", state="new",
             priority="normal",
             created_at=now, updated_at=now,
         )
-        batch.opened(ticket)
-        self._add_participants(batch, ticket, mail)
-        self._start_clock(ticket, dept, now)
-        msg = self._store(session, batch, mail, ticket, "customer",
-                          f"{verdict.kind.value}: {verdict.reason}", source, now)
-        ticket.language, how = self._language(batch, prepared, dept, msg, now)
-        self._event(session, ticket, "created", now, actor=ticket.customer,
-                    message_id=mail.message_id, department=dept.name,
-                    language=ticket.language, language_from=how)
+        at.writes.add_ticket(ticket)
+        at.reads.opened(ticket)
+        self._add_participants(at, ticket)
+        self._start_clock(at, ticket)
+        msg = self._store(at, ticket, "customer", f"{verdict.kind.value}: {verdict.reason}")
+        ticket.language, how = self._language(at, msg)
+        at.event(ticket, "created", actor=ticket.customer, message_id=mail.message_id,
+                 department=dept.name, language=ticket.language, language_from=how)
         log.info("%s opened ticket %d in %s", mail.message_id, ticket.id, dept.name)
         if answer and ticket.customer in self.staff:
             # An agent's own address (or a forger using it): a robot's "we got your
             # mail" to a colleague is noise at best, and a loop at worst.
-            self._event(session, ticket, "auto_response_suppressed", now,
-                        reason=f"{ticket.customer} is on the staff of a department")
+            at.event(ticket, "auto_response_suppressed",
+                     reason=f"{ticket.customer} is on the staff of a department")
         elif answer and ticket.customer:
-            sent = batch.auto_responses_today(ticket.customer, now)
-            if self.mailer.auto_response(session, ticket, dept, msg, now, sent=sent):
-                batch.count_auto_response(ticket.customer)
-        self.mailer.notify_agents(session, ticket, dept, msg, now, is_new=True,
+            sent = at.reads.auto_responses_today(ticket.customer, now)
+            if self.mailer.auto_response(at.writes, ticket, dept, msg, now, sent=sent):
+                at.reads.count_auto_response(ticket.customer)
+        self.mailer.notify_agents(at.writes, ticket, dept, msg, now, is_new=True,
                                   files=compose.files_of(mail))
         return Outcome("new_ticket", ticket.id, mail.message_id, "new ticket")
 
-    def _follow_up(self, session: Session, batch: Batch, prepared: Prepared,
-                   decision: Decision, source: str, now: datetime) -> Outcome:
-        mail, verdict = prepared.mail, prepared.verdict
-        ticket = batch.ticket(decision.ticket_id)
+    def _follow_up(self, at: MailAtHand, decision: Decision) -> Outcome:
+        mail, verdict, now = at.mail, at.prepared.verdict, at.now
+        ticket = at.reads.ticket(decision.ticket_id) if decision.ticket_id else None
         assert ticket is not None
-        dept = self.config.department(ticket.department)
-        staff = agent.authentic_agent(session, ticket, dept, mail, decision)
+        # The ticket's department handles the mail, whichever address it came to.
+        dept = at.dept = self.config.department(ticket.department)
+        staff = agent.authentic_agent(at.session, ticket, dept, mail, decision)
         if staff is not None:
-            msg = self._store(session, batch, mail, ticket, "agent",
-                              f"agent: {staff}, proven by {decision.rule}", source, now)
-            what = agent.handle_reply(session, self.mailer, ticket, dept, mail, staff, msg, now)
+            msg = self._store(at, ticket, "agent", f"agent: {staff}, proven by {decision.rule}")
+            what = agent.handle_reply(at.writes, self.mailer, ticket, dept, mail, staff, msg,
+                                      now)
             log.info("%s agent reply from %s on ticket %d: %s", mail.message_id, staff,
                      ticket.id, what)
             return Outcome(f"agent_{what}", ticket.id, mail.message_id, decision.reason)
+        if ticket.state == "closed" and (grade := take_grade(
+                at.writes, self.config, self.mailer, ticket, new_text(mail.text), now)):
+            # An answer to "how did we do?": recorded, and nothing else happens.
+            self._store(at, ticket, "feedback",
+                        f"feedback: grade {grade.value}; threaded by {decision.rule}")
+            return Outcome("feedback", ticket.id, mail.message_id, decision.reason)
         who = mail.from_.key if mail.from_ else ""
         spoof = who in agent.staff(dept)
         why = f"customer: {verdict.reason}; threaded by {decision.rule}"
         if spoof:
             log.warning("%s From is agent %s but nothing proves it: treated as a customer "
                         "message (suspected spoof)", mail.message_id, who)
-            self._event(session, ticket, "suspected_spoof", now, actor=who,
-                        message_id=mail.message_id, rule=decision.rule)
+            at.event(ticket, "suspected_spoof", actor=who, message_id=mail.message_id,
+                     rule=decision.rule)
             why += f"; suspected spoof: From is agent {who} without proof"
-        self._add_participants(batch, ticket, mail, sender=not spoof)
-        msg = self._store(session, batch, mail, ticket, "customer", why, source, now)
-        lang, how = self._language(batch, prepared, dept, msg, now)
+        self._add_participants(at, ticket, sender=not spoof)
+        msg = self._store(at, ticket, "customer", why)
+        lang, how = self._language(at, msg)
         if how in ("header", "detected") and lang != ticket.language:
-            self._event(session, ticket, "language_changed", now, old=ticket.language, new=lang)
+            at.event(ticket, "language_changed", old=ticket.language, new=lang)
             ticket.language = lang
         if ticket.state in ("closed", "pending", "new") and ticket.messages[:-1]:
-            change_state(session, ticket, "open", msg.from_addr, now)
+            change_state(at.writes, ticket, "open", msg.from_addr, now)
         ticket.updated_at = now
-        self._start_clock(ticket, dept, now)
-        self._event(session, ticket, "customer_message", now, actor=msg.from_addr,
-                    message_id=mail.message_id, rule=decision.rule)
+        self._start_clock(at, ticket)
+        at.event(ticket, "customer_message", actor=msg.from_addr, message_id=mail.message_id,
+                 rule=decision.rule)
         log.info("%s joined ticket %d (%s)", mail.message_id, ticket.id, decision.reason)
-        self.mailer.notify_agents(session, ticket, dept, msg, now, is_new=False,
+        self.mailer.notify_agents(at.writes, ticket, dept, msg, now, is_new=False,
                                   files=compose.files_of(mail), suspected_spoof=spoof)
         return Outcome("follow_up", ticket.id, mail.message_id, decision.reason)

@@ -64,12 +64,14 @@ def department(name: str, domain: str, *, display_name: str | None = None,
             "agents": at(agents), "escalate_to": at(escalate_to), **keys}
 
 
-def config_toml(*, database: Table, departments: Sequence[Table], secret: str | None = "s",
-                instance: str | None = None, top: str = "", outgoing: Table | None = None,
+def config_toml(*, database: Table | None = None, departments: Sequence[Table],
+                secret: str | None = "s", instance: str | None = None, top: Table = "",
+                outgoing: Table | None = None,
                 calendar: Table | None = None, sla: Table | None = None,
                 tables: Mapping[str, Table] | None = None, extra: str = "") -> str:
-    """The whole config file.  ``top`` is TOML placed before the first table, ``tables``
-    more named tables, ``extra`` TOML lines placed just before the departments."""
+    """The whole config file.  ``top``: keys (or TOML) placed before the first table;
+    ``tables``: more named tables; ``extra``: TOML lines placed just before the
+    departments.  Without ``database`` the default database is configured."""
     out = _lines({"secret": secret, "instance": instance})
     out += _lines(top) if top else ""
     named = {"database": database, "outgoing": outgoing, "calendar": calendar, "sla": sla,

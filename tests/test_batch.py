@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from mailticket.clock import FixedClock
 from mailticket.mail.tokens import token_address
-from mailticket.store.batch import Batch
+from mailticket.store.batch import BatchReads
 from mailticket.store.models import (
     Contact,
     Event,
@@ -244,15 +244,15 @@ def test_a_failed_mail_leaves_nothing_in_the_threads_of_the_mails_after_it(
     ingest(app, [raw(1, "ann@customer.example", "Printer broken")])
     language = app.pipeline._language
 
-    def breaks(batch, prepared, *args, **kwargs):
-        if "BOOM" in prepared.mail.text:
+    def breaks(at, *args, **kwargs):
+        if "BOOM" in at.mail.text:
             raise RuntimeError("choosing the language broke")
-        return language(batch, prepared, *args, **kwargs)
+        return language(at, *args, **kwargs)
 
     monkeypatch.setattr(app.pipeline, "_language", breaks)
     alive = []
-    made = Batch.__init__
-    monkeypatch.setattr(Batch, "__init__", lambda self, *a, **k: (alive.append(self),
+    made = BatchReads.__init__
+    monkeypatch.setattr(BatchReads, "__init__", lambda self, *a, **k: (alive.append(self),
                                                                    made(self, *a, **k))[1])
     outcomes = ingest(app, [
         raw(2, "ann@customer.example", "Re: Printer broken", "BOOM",

@@ -612,3 +612,17 @@ def test_instants_in_any_zone(reference: BusinessCalendar) -> None:
     tokyo = ZoneInfo("Asia/Tokyo")
     start = datetime.combine(date(2026, 11, 20), time(18, 0, 5, 7), tzinfo=tokyo)
     assert reference.add(start, ONE_DAY) == start + timedelta(days=3)  # Mon 10:00:05 Paris
+
+
+def test_wall_clock_periods_for_retention_and_delays() -> None:
+    from datetime import timedelta
+
+    from mailticket.sla.calendar import parse_period
+
+    assert parse_period("365 days") == timedelta(days=365)
+    assert parse_period("1 week") == timedelta(days=7)
+    assert parse_period("4 Hours") == timedelta(hours=4)
+    assert parse_period("30 seconds") == timedelta(seconds=30)
+    for bad in ("0 days", "1 business day", "soon", "3 months"):
+        with pytest.raises(ValueError, match="is not a period"):
+            parse_period(bad)

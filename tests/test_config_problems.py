@@ -6,21 +6,20 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from mailticket.config import ConfigError, load_config, parse_config
-from tests.builders import config_toml, maildir, sqlite
+from tests.builders import config_toml, department, maildir, sqlite
 
-SUPPORT = """
-[[departments]]
-name = "support"
-address = "support@example.com"
-agents = ["alice@example.com"]
-"""
+SUPPORT = department("support", "example.com", agents=["alice"])
+
+
+def toml(*departments, **parts) -> str:
+    """A config of these departments (the support department alone by default)."""
+    return config_toml(secret=None, departments=list(departments) or [SUPPORT], **parts)
 
 
 def problems(text: str) -> list[str]:
@@ -34,7 +33,7 @@ def problems(text: str) -> list[str]:
 
 def check_config(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "bad.toml"
-    path.write_text(textwrap.dedent(text))
+    path.write_text(text)
     return subprocess.run(
         [sys.executable, "-m", "mailticket", "--config", str(path), "check-config",
          "--offline"], capture_output=True, text=True, cwd=tmp_path)
@@ -43,24 +42,13 @@ def check_config(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
 # -- 1. every problem in one run ------------------------------------------------------
 
 def test_check_config_lists_every_problem_in_one_run_and_exits_2(tmp_path):
-    r = check_config(tmp_path, """
-        [outgoing]
-        port = 99999
-        [calendar]
-        timezone = "Europe/Pariss"
-        hours = { mon = "9-17", tue = "09:00-17:00" }
-        holidays = "XX"
-        closed = ["24/12/2026"]
-        [[departments]]
-        name = "support"
-        address = "support@example.com"
-        agents = ["alice"]
-        calendar = { timezone = "Mars/Olympus", hours = { wed = "17:00-09:00" } }
-        [[departments]]
-        name = "sales"
-        address = "SUPPORT@example.com"
-        agents = ["carol@example.com"]
-        """)
+    r = check_config(tmp_path, toml(
+        {**SUPPORT, "agents": ["alice"],
+         "calendar": {"timezone": "Mars/Olympus", "hours": {"wed": "17:00-09:00"}}},
+        department("sales", "example.com", address="SUPPORT@example.com", agents=["carol"]),
+        outgoing={"port": 99999},
+        calendar={"timezone": "Europe/Pariss", "hours": {"mon": "9-17", "tue": "09:00-17:00"},
+                  "holidays": "XX", "closed": ["24/12/2026"]}))
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
     lines = r.stderr.splitlines()
@@ -81,8 +69,7 @@ def test_check_config_lists_every_problem_in_one_run_and_exits_2(tmp_path):
 
 
 def test_a_calendar_problem_left_once_the_fields_are_valid_is_still_reported():
-    lines = problems(SUPPORT + '[calendar]\nhours = { mon = "closed" }\n'
-                     '[outgoing]\nport = 0\n')
+    lines = problems(toml(calendar={"hours": {"mon": "closed"}}, outgoing={"port": 0}))
     assert lines == [
         "outgoing.port: Input should be greater than or equal to 1",
         "calendar: the calendar has no open hours at all; set hours such as "
@@ -93,20 +80,11 @@ def test_a_calendar_problem_left_once_the_fields_are_valid_is_still_reported():
 # -- 2. departments by name, down to the field -----------------------------------------
 
 def test_key_path_names_the_department_and_falls_back_to_its_index():
-    lines = problems(SUPPORT + """
-        [departments.calendar]
-        hours = { mon = "9-17" }
-        [departments.imap]
-        username = "support"
-        port = 0
-        [[departments]]
-        name = "Bad Name"
-        address = "bad@example.com"
-        agents = ["bob"]
-        [[departments]]
-        address = "anon@example.com"
-        language = "xx"
-        """.replace("\n        ", "\n"))
+    lines = problems(toml(
+        {**SUPPORT, "calendar": {"hours": {"mon": "9-17"}},
+         "imap": {"username": "support", "port": 0}},
+        {"name": "Bad Name", "address": "bad@example.com", "agents": ["bob"]},
+        {"address": "anon@example.com", "language": "xx"}))
     keys = [line.split(": ", 1)[0] for line in lines]
     assert keys == [
         "departments[support].imap.port", "departments[support].calendar.hours.mon",
@@ -116,7 +94,7 @@ def test_key_path_names_the_department_and_falls_back_to_its_index():
 
 
 def test_a_name_used_twice_is_reported_by_index():
-    lines = problems(SUPPORT + SUPPORT.replace("support@", "other@"))
+    lines = problems(toml(SUPPORT, {**SUPPORT, "address": "other@example.com"}))
     assert lines == ["departments[1].name: 'support' is used twice (also departments[0]); "
                      "each department needs its own name and address"]
 
@@ -134,16 +112,15 @@ def test_a_name_used_twice_is_reported_by_index():
     ("escalate_to", "lead", "'lead' is not a mail address"),
 ])
 def test_address_lists_refuse_what_is_not_a_bare_mail_address(key, value, expected):
-    text = SUPPORT.replace('agents = ["alice@example.com"]', f'{key} = ["{value}"]')
-    [line] = problems(text)
+    [line] = problems(toml({**SUPPORT, "agents": None, key: [value]}))
     assert line.startswith(f"departments[support].{key}[0]: ")
     assert expected in line
 
 
 def test_plain_addresses_are_accepted():
-    cfg = parse_config(SUPPORT.replace('["alice@example.com"]',
-                                       '["alice@example.com", " Bob.Smith+desk@mail.example.org"]')
-                       + 'escalate_to = ["lead@localhost"]\n')
+    cfg = parse_config(toml({
+        **SUPPORT, "agents": ["alice@example.com", " Bob.Smith+desk@mail.example.org"],
+        "escalate_to": ["lead@localhost"]}))
     assert cfg.departments[0].agents == ["alice@example.com", "Bob.Smith+desk@mail.example.org"]
     assert cfg.departments[0].escalate_to == ["lead@localhost"]
 
@@ -154,13 +131,13 @@ BUILTIN = "bg, de, en, es, fr, sv"
 
 
 def test_a_department_language_without_templates_is_refused():
-    [line] = problems(SUPPORT + 'language = "it"\n')
+    [line] = problems(toml({**SUPPORT, "language": "it"}))
     assert line.startswith(f"departments[support].language: there are no templates for "
                            f"language 'it'; languages with templates: {BUILTIN}")
 
 
 def test_a_supported_language_without_templates_is_refused():
-    [line] = problems('[languages]\nsupported = ["en", "it"]\n' + SUPPORT)
+    [line] = problems(toml(tables={"languages": {"supported": ["en", "it"]}}))
     assert line.startswith(f"languages.supported[1]: there are no templates for language "
                            f"'it'; languages with templates: {BUILTIN}")
 
@@ -170,36 +147,32 @@ def test_languages_of_the_configured_template_dirs_count(tmp_path):
     (tmp_path / "global" / "it" / "auto_response.txt.j2").write_text("Ciao\n")
     (tmp_path / "own" / "support" / "nl").mkdir(parents=True)
     (tmp_path / "own" / "support" / "nl" / "auto_response.txt.j2").write_text("Hallo\n")
-    cfg = parse_config(f'template_dir = "{tmp_path}/global"\n'
-                       '[languages]\nsupported = ["en", "it", "nl"]\n'
-                       + SUPPORT + f'language = "nl"\ntemplate_dir = "{tmp_path}/own"\n'
-                       + SUPPORT.replace("support", "italian") + 'language = "it"\n')
+    own = {**SUPPORT, "template_dir": f"{tmp_path}/own"}
+    cfg = parse_config(toml({**own, "language": "nl"},
+                            department("italian", "example.com", language="it"),
+                            top={"template_dir": f"{tmp_path}/global"},
+                            tables={"languages": {"supported": ["en", "it", "nl"]}}))
     assert [d.language for d in cfg.departments] == ["nl", "it"]
     # nl exists for the support department only, not for another department:
-    [line] = problems(f'template_dir = "{tmp_path}/global"\n' + SUPPORT
-                      + f'template_dir = "{tmp_path}/own"\n'
-                      + SUPPORT.replace("support", "other") + 'language = "nl"\n')
+    [line] = problems(toml(own, department("other", "example.com", language="nl"),
+                           top={"template_dir": f"{tmp_path}/global"}))
     assert line.startswith("departments[other].language: there are no templates for "
                            "language 'nl'; languages with templates: bg, de, en, es, fr, it, sv")
 
 
 def test_a_department_template_folder_is_not_a_language():
     # templates/sales/ holds the sales department's own languages: 'sales' is no language.
-    [line] = problems(SUPPORT + 'language = "sales"\n')
+    [line] = problems(toml({**SUPPORT, "language": "sales"}))
     assert f"languages with templates: {BUILTIN} " in line
 
 
 # -- 5. a department without agents: a warning, not an error ---------------------------------
 
-NO_AGENTS = SUPPORT + """
-[[departments]]
-name = "sales"
-address = "sales@example.com"
-"""
+NO_AGENTS = [SUPPORT, department("sales", "example.com")]
 
 
 def test_check_config_warns_about_a_department_without_agents(tmp_path):
-    r = check_config(tmp_path, NO_AGENTS)
+    r = check_config(tmp_path, toml(*NO_AGENTS))
     assert r.returncode == 0, r.stderr
     assert "configuration OK: 2 department(s)" in r.stdout
     assert r.stderr.splitlines() == [
@@ -213,7 +186,7 @@ def test_the_daemon_logs_the_warning_at_start(tmp_path, caplog):
 
     path = tmp_path / "mailticket.toml"
     path.write_text(config_toml(database=sqlite(tmp_path), outgoing=maildir(tmp_path),
-                                departments=[], extra=NO_AGENTS))
+                                departments=NO_AGENTS))
     app = App(load_config(path))
     app.ensure_schema()
     daemon = Daemon(app)
@@ -230,9 +203,9 @@ def test_the_daemon_logs_the_warning_at_start(tmp_path, caplog):
 # -- 6. full day names -------------------------------------------------------------------------
 
 def test_hours_accept_full_day_names_in_any_case():
-    cfg = parse_config(SUPPORT + '[calendar]\ntimezone = "Europe/Paris"\n'
-                       'hours = { Monday = "09:00-17:00", TUESDAY = "09:00-12:00", '
-                       'wed = "10:00-11:00", Thu = "closed", sunday = "10:00-12:00" }\n')
+    cfg = parse_config(toml(calendar={"timezone": "Europe/Paris", "hours": {
+        "Monday": "09:00-17:00", "TUESDAY": "09:00-12:00", "wed": "10:00-11:00",
+        "Thu": "closed", "sunday": "10:00-12:00"}}))
     assert cfg.calendar.hours == {"mon": "09:00-17:00", "tue": "09:00-12:00",
                                   "wed": "10:00-11:00", "thu": "closed", "sun": "10:00-12:00"}
     cal = cfg.calendar.build()
@@ -243,14 +216,15 @@ def test_hours_accept_full_day_names_in_any_case():
 
 
 def test_hours_refuse_an_unknown_day_and_a_day_given_twice():
-    [line] = problems(SUPPORT + '[calendar]\nhours = { mon = "09:00-17:00", '
-                      'mnday = "09:00-17:00" }\n')
+    [line] = problems(toml(calendar={"hours": {"mon": "09:00-17:00",
+                                                "mnday": "09:00-17:00"}}))
     assert line.startswith("calendar.hours.mnday: unknown day 'mnday'; use mon, tue")
-    [line] = problems(SUPPORT + '[calendar]\nhours = { mon = "09:00-17:00", '
-                      'Monday = "10:00-12:00" }\n')
+    [line] = problems(toml(calendar={"hours": {"mon": "09:00-17:00",
+                                                "Monday": "10:00-12:00"}}))
     assert line.startswith("calendar.hours: a day is given twice")
 
 
+# About the TOML text itself (shapes no builder makes): written out.
 @pytest.mark.parametrize(("text", "expected"), [
     ("departments = 5", ["departments: Input should be a valid list"]),
     ('departments = [5]',

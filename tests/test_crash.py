@@ -44,8 +44,10 @@ def test_sigkill_at_random_instants_loses_and_duplicates_nothing(make_world, dov
         try:
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:
-                status = cli_json(w, "status")
-                if status["outbox_depth"] == 0 and len(cli_json(w, "tickets")) == MAILS:
+                # Tickets first: their mail is queued in their own commit, so an empty
+                # outbox seen after all tickets exist means all of it was sent.
+                if len(cli_json(w, "tickets")) == MAILS and \
+                        cli_json(w, "status")["outbox_depth"] == 0:
                     break
                 time.sleep(0.5)
         finally:

@@ -11,6 +11,7 @@ from mailticket.app import App
 from mailticket.clock import FixedClock
 from mailticket.config import parse_config
 from mailticket.store.models import Event, Message, OutboxItem, Ticket
+from mailticket.store.writes import writing
 from tests.builders import (
     ONE_DAY,
     PARIS_OFFICE,
@@ -113,8 +114,8 @@ def test_an_answer_stops_the_clock_and_no_notice_follows(app):
     from mailticket import actions
 
     app.clock.at = at("2026-11-23T12:00")
-    with app.db.transaction() as s:
-        actions.set_state(s, 1, "pending", app.clock.now())
+    with app.db.transaction() as s, writing(s) as ws:
+        actions.set_state(ws, 1, "pending", app.clock.now())
     assert scan(app, "2026-11-30T10:00") == 0
     assert notices(app) == []
 
@@ -136,8 +137,8 @@ def test_new_customer_message_after_an_answer_starts_a_new_clock(app):
     from mailticket import actions
 
     app.clock.at = at("2026-11-23T12:00")
-    with app.db.transaction() as s:
-        actions.set_state(s, 1, "pending", app.clock.now())
+    with app.db.transaction() as s, writing(s) as ws:
+        actions.set_state(ws, 1, "pending", app.clock.now())
     app.clock.at = at("2026-11-24T15:00")
     follow = customer_mail("Re: [Support #1] Printer on fire").replace(
         b"Subject:", b"In-Reply-To: <Printer.on.fire@customer.example>\r\nSubject:", 1)

@@ -69,5 +69,5 @@ def test_every_subject_prefix_a_kind_names_is_in_every_language():
 
 def test_only_mail_to_staff_proves_an_agent_and_only_a_person_writes_without_auto_submitted():
     assert set(TO_STAFF) == {"notification", "note", "agent_copy", "agent_error", "warning",
-                             "escalation"}
+                             "escalation", "feedback_low"}
     assert not any(KINDS[k].auto_submitted is None for k in TO_STAFF)

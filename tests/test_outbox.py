@@ -15,6 +15,7 @@ from mailticket.outgoing.outbox import Outbox, enqueue
 from mailticket.outgoing.transport import SmtpTransport
 from mailticket.store.db import Database
 from mailticket.store.models import Event, OutboxItem
+from mailticket.store.writes import writing
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -45,12 +46,12 @@ def test_permanent_temporary_and_accepted(tmp_path):
     try:
         db = Database(f"sqlite:///{tmp_path}/o.db")
         db.upgrade()
-        with db.transaction() as s:
+        with db.transaction() as s, writing(s) as ws:
             for who in ("ok", "gone", "full"):
                 out = build("auto_response", from_name="Support", from_addr="support@x.example",
                             to=[("", f"{who}@y.example")], subject="Hi", text="Hello",
                             date=NOW, instance="t", auto_submitted="auto-replied")
-                enqueue(s, out, ticket=None, now=NOW)
+                enqueue(ws, out, ticket=None, now=NOW)
         cfg = OutgoingConfig(host="127.0.0.1", port=port, security="none")
         outbox = Outbox(db, SmtpTransport(cfg), FixedClock(NOW))
         report = outbox.deliver()

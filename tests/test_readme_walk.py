@@ -172,7 +172,8 @@ def test_readme_first_hour_on_the_embedded_default(home: Home, daemon) -> None:
     assert home.json("outbox") == [] and "outbox empty" in home.cli("outbox")
     assert "sent 0" in home.cli("outbox", "--retry")
     assert home.json("quarantine") == [] and "quarantine empty" in home.cli("quarantine")
-    home.cli("poll")  # no IMAP department in the default: nothing to fetch, exit 0
+    # no IMAP department in the default: nothing to fetch, exit 0, and it says why
+    assert "no department has an IMAP mailbox" in home.cli("poll")
     home.cli("poll", "--once")
 
     # Admin changes work on the default, with the generated secret (no environment).

@@ -19,6 +19,7 @@ from mailticket import report as reports
 from mailticket.cli import main
 from mailticket.clock import FixedClock
 from mailticket.store.models import Message
+from mailticket.store.writes import writing
 from tests.corpora import HELPDESK_DOMAIN, throwaway_app
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -78,8 +79,8 @@ class Desk:
         assert outcome.action == "agent_relayed", outcome
 
     def close(self, ticket: int) -> None:
-        with self.app.db.transaction() as s:
-            actions.set_state(s, ticket, "closed", self.clock.now())
+        with self.app.db.transaction() as s, writing(s) as ws:
+            actions.set_state(ws, ticket, "closed", self.clock.now())
 
 
 def test_the_report_counts_what_a_hand_count_gives(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from mailticket.clock import FixedClock
 from mailticket.store.models import Ticket
+from mailticket.store.writes import writing
 from tests.conftest import body, mail
 
 pytestmark = pytest.mark.integration
@@ -46,12 +47,12 @@ def test_agents_are_warned_of_a_forged_agent_mail_in_their_language(make_world, 
                               in_reply_to=first["Message-ID"]))
     w.poll()
     w.wait_inbox("alice", 2)
-    with w.app.db.transaction() as s:
+    with w.app.db.transaction() as s, writing(s) as ws:
         ticket = s.get(Ticket, 1)
         [forged] = [m for m in ticket.messages if m.from_addr == bob]
         assert forged.kind == "customer"
         w.app.pipeline.mailer.notify_agents(
-            s, ticket, w.config.department("support"), forged, w.app.clock.now(),
+            ws, ticket, w.config.department("support"), forged, w.app.clock.now(),
             is_new=False, files=[], agents=[f"alice@{w.domain}"], suspected_spoof=True)
     w.poll()
     warned = body(w.wait_inbox("alice", 3)[-1])

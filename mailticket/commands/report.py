@@ -78,7 +78,7 @@ def report(ctx: Ctx, department: str | None, since: str | None, until: str | Non
     with app.db.read() as s:
         computed = reports.compute(s, app.config, since=lo, until=hi, now=now,
                                    departments=[name] if name else None)
-    data = reports.as_json(app.config, computed, lo, hi)
+        data = reports.as_json(s, app.config, computed, lo, hi)
     if html_file is not None:
         from mailticket.report.html import report_page
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from mailticket.app import App
 from mailticket.config import DepartmentConfig, ImapConfig
 from mailticket.ingest.imapconn import ImapLogin, open_imap
+from mailticket.memory import trim_heap
 from mailticket.store.models import MailboxState
 
 log = logging.getLogger("mailticket.ingest.imap")
@@ -172,7 +173,15 @@ class ImapPoller:
             client.logout()
 
     def _store(self, fetched: _Fetched) -> int:
-        """One transaction: the batch's mails and the watermark past its last UID."""
+        """Store a batch, then drop its bytes and give the heap they took back."""
+        stored, size = self._store_batch(fetched)
+        fetched.items, fetched.fetching = [], None
+        trim_heap(size)
+        return stored
+
+    def _store_batch(self, fetched: _Fetched) -> tuple[int, int]:
+        """One transaction: the batch's mails and the watermark past its last UID; how
+        many mails, and their bytes."""
         items, prepared = fetched.items, None
         if fetched.fetching is not None:
             got = self.app.parser.fetched(fetched.fetching)
@@ -186,7 +195,7 @@ class ImapPoller:
                                          also=self._advance(fetched.uids[-1]), prepared=prepared)
         for (_, source), outcome in zip(items, outcomes, strict=True):
             log.debug("%s %s: %s", outcome.message_id, source, outcome.action)
-        return len(items)
+        return len(items), sum(len(raw) for raw, _ in items)
 
     @staticmethod
     def _batches(client: IMAPClient, uids: list[int]) -> Iterator[list[int]]:

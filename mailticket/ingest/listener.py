@@ -19,7 +19,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailticket.app import App
-from mailticket.pipeline import trim_heap
+from mailticket.memory import trim_heap
 
 log = logging.getLogger("mailticket.ingest.listener")
 

@@ -34,6 +34,9 @@ KINDS: dict[str, MailKind] = {k.name: k for k in (
              subject_label="due_soon"),
     MailKind("escalation", "escalation.txt.j2", "auto-generated", to_staff=True,
              subject_label="overdue"),
+    MailKind("feedback_request", "feedback_request.txt.j2", "auto-generated", to_staff=False),
+    MailKind("feedback_low", "feedback_low.txt.j2", "auto-generated", to_staff=True,
+             subject_label="low_grade"),
 )}
 
 #: Kinds whose Message-ID, referenced by a reply from the person it went to, proves them.

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from mailticket.config import Config, DepartmentConfig
 from mailticket.outgoing import compose
 from mailticket.outgoing.kinds import KINDS
 from mailticket.outgoing.outbox import enqueue
 from mailticket.outgoing.templates import Templates
-from mailticket.store.models import Message, Ticket
+from mailticket.store.records import AnyMessage, AnyTicket
+from mailticket.store.writes import Writes
 
 
 class Notices:
@@ -39,7 +38,7 @@ class Notices:
             languages=[*languages, dept.language], department=dept.sender_name,
             timezone=self._tz(dept), **context)
 
-    def _send(self, session: Session, ticket: Ticket, kind: str, dept: DepartmentConfig,
+    def _send(self, writes: Writes, ticket: AnyTicket, kind: str, dept: DepartmentConfig,
               now: datetime, each_to: list[list[tuple[str, str]]], **kw: object
               ) -> list[compose.Outgoing]:
         """One mail per entry of ``each_to`` (own Message-ID each), queued on the ticket."""
@@ -48,10 +47,10 @@ class Notices:
                                   auto_submitted=KINDS[kind].auto_submitted,
                                   **kw)  # type: ignore[arg-type]
         for out in outs:
-            enqueue(session, out, ticket=ticket, now=now)
+            enqueue(writes, out, ticket=ticket, now=now)
         return outs
 
-    def last_customer_message(self, ticket: Ticket) -> Message | None:
+    def last_customer_message(self, ticket: AnyTicket) -> AnyMessage | None:
         for m in reversed(ticket.messages):
             if m.direction == "in" and m.kind == "customer":
                 return m

@@ -18,49 +18,42 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
 from mailticket.daemons import DEAD_AFTER, live
 from mailticket.outgoing.compose import Outgoing
 from mailticket.outgoing.transport import PermanentError, Transport, TransportDown
-from mailticket.store.batch import current_batch
 from mailticket.store.db import Database
-from mailticket.store.models import Event, Message, OutboxItem, Ticket
+from mailticket.store.models import Message, OutboxItem
+from mailticket.store.records import AnyTicket
+from mailticket.store.writes import Writes, writing
 
 log = logging.getLogger("mailticket.outbox")
 
 MARK_EVERY = 10  # sent mails recorded per transaction
 
 
-def enqueue(session: Session, out: Outgoing, *, ticket: Ticket | None, now: datetime) -> None:
+def enqueue(writes: Writes, out: Outgoing, *, ticket: AnyTicket | None, now: datetime
+            ) -> None:
     """Queue one mail and record it on its ticket, in the caller's transaction."""
     message = dict(
-        ticket_id=ticket.id if ticket else None, direction="out", kind=out.kind,
+        direction="out", kind=out.kind,
         message_id=out.message_id, fingerprint=None, in_reply_to=out.in_reply_to,
         references=out.references, from_addr=out.mail_from, from_name="", to=out.to,
         cc=out.cc, subject=out.subject, date=now, text=out.text, attachments=[],
         language=None, verdict="", source="outbox", raw=out.raw)
-    item = dict(
+    # A relayed answer joins the ticket's thread at once: a notification later in the
+    # same transaction shows it in its history.  The rest is only written.
+    if out.kind == "agent":
+        writes.add_message(ticket, message)
+    else:
+        writes.write_message({**message, "ticket_id": ticket.id if ticket else None})
+    writes.queue(dict(
         ticket_id=ticket.id if ticket else None, kind=out.kind, message_id=out.message_id,
         mail_from=out.mail_from, rcpt_to=out.recipients, created_at=now, attempts=0,
-        next_attempt_at=now, sent_at=None, failed_at=None, last_error=None)
-    batch = current_batch(session)
-    if batch is None:
-        m = Message(**message)
-        m.ticket = ticket  # in the thread at once for whoever reads it next
-        session.add(m)
-        session.add(OutboxItem(**item))
-        return
-    # A relayed answer joins the ticket's thread at once: a notification later in the
-    # same batch shows it in its history.  The rest is only written.
-    if out.kind == "agent":
-        del message["ticket_id"]
-        batch.add_message(ticket, message)
-    else:
-        batch.write_message(message)
-    batch.outbox.append(item)
+        next_attempt_at=now, sent_at=None, failed_at=None, last_error=None))
     # The outbox row is the record that it was queued; "mail_sent" events follow.
 
 
@@ -187,27 +180,26 @@ class Outbox:
         if not marks:
             return
         now = self.clock.now()
-        updates, events = [], []
-        for item, failed, refused in marks:
-            updates.append({
-                "id": item.id, "attempts": item.attempts + 1,
-                "sent_at": None if failed else now, "failed_at": now if failed else None,
-                "last_error": failed or (f"refused: {refused}" if refused else None),
-                "claimed_by": None})
-            events.append({
-                "ticket_id": item.ticket_id, "at": now, "actor": "system",
-                "kind": "mail_failed" if failed else "mail_sent",
-                "detail": {"kind": item.kind, "message_id": item.message_id,
-                           "to": item.rcpt_to, **({"error": failed} if failed else {}),
-                           **({"refused": refused} if refused else {})}})
-        with self.db.transaction() as s:
+        updates = []
+        with self.db.transaction() as s, writing(s) as w:
+            for item, failed, refused in marks:
+                updates.append({
+                    "id": item.id, "attempts": item.attempts + 1,
+                    "sent_at": None if failed else now, "failed_at": now if failed else None,
+                    "last_error": failed or (f"refused: {refused}" if refused else None),
+                    "claimed_by": None})
+                detail: dict[str, Any] = {"kind": item.kind, "message_id": item.message_id,
+                                          "to": item.rcpt_to}
+                detail.update({"error": failed} if failed else {})
+                detail.update({"refused": refused} if refused else {})
+                w.event(item.ticket_id, "mail_failed" if failed else "mail_sent", now,
+                        **detail)
             s.execute(update(OutboxItem), updates)  # by primary key, one executemany
-            s.execute(insert(Event), events)
         marks.clear()
 
     def _defer(self, id_: int, message_id: str, attempts: int, error: str) -> None:
         now = self.clock.now()
-        with self.db.transaction() as s:
+        with self.db.transaction() as s, writing(s) as w:
             item = s.get(OutboxItem, id_)
             assert item is not None
             item.attempts = attempts + 1
@@ -215,8 +207,8 @@ class Outbox:
             item.claimed_by = None
             if item.attempts >= self.max_attempts:
                 item.failed_at = now
-                s.add(Event(ticket_id=item.ticket_id, at=now, kind="mail_failed",
-                            detail={"message_id": message_id, "error": error}))
+                w.event(item.ticket_id, "mail_failed", now, message_id=message_id,
+                        error=error)
                 log.error("%s outbox: giving up after %d attempts: %s",
                           message_id, item.attempts, error)
             else:

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 from babel.core import UnknownLocaleError
 from babel.dates import format_timedelta
-from sqlalchemy.orm import Session
 
 from mailticket import languages
 from mailticket.config import DepartmentConfig
+from mailticket.feedback.grade import Grade
 from mailticket.mail.subject import tag, ticket_subject
 from mailticket.mail.tokens import token_address
 from mailticket.outgoing import compose
@@ -24,14 +24,15 @@ from mailticket.outgoing.kinds import KINDS
 from mailticket.outgoing.notices import Notices
 from mailticket.sla.state import sla_state
 from mailticket.store.batch import WRITTEN_BY_PEOPLE
-from mailticket.store.models import Message, Ticket
+from mailticket.store.records import AnyMessage, AnyTicket
+from mailticket.store.writes import Writes
 
 MARKER = "##- Please type your reply above this line -##"
 
 
 class StaffMail(Notices):
-    def notify_agents(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
-                      msg: Message, now: datetime, *, is_new: bool,
+    def notify_agents(self, writes: Writes, ticket: AnyTicket, dept: DepartmentConfig,
+                      msg: AnyMessage, now: datetime, *, is_new: bool,
                       files: list[tuple[str, str, bytes]],
                       agents: list[str] | None = None, kind: str = "notification",
                       suspected_spoof: bool = False) -> None:
@@ -69,26 +70,26 @@ class StaffMail(Notices):
         if msg.kind in ("agent", "note"):
             who = msg.from_name or msg.from_addr
         self._send(
-            session, ticket, kind, dept, now, from_name=f"{who} via {dept.sender_name}",
+            writes, ticket, kind, dept, now, from_name=f"{who} via {dept.sender_name}",
             each_to=[[("", agent)] for agent in agents],
             subject=ticket_subject(dept.tag_word, ticket.id, ticket.subject), text=text,
             reply_to=token_address(dept.address, ticket.id, self.secret),
             in_reply_to=msg.message_id, references=[*msg.references, msg.message_id],
             language=dept.language, attachments=files)
 
-    def agent_error(self, session: Session, ticket: Ticket, dept: DepartmentConfig,
-                    agent: str, msg: Message, errors: list[str], now: datetime) -> None:
+    def agent_error(self, writes: Writes, ticket: AnyTicket, dept: DepartmentConfig,
+                    agent: str, msg: AnyMessage, errors: list[str], now: datetime) -> None:
         """What in an agent's reply could not be done, and that nothing was sent."""
         text, _ = self._render("agent_error", dept, [], errors=errors,
                                ref=tag(dept.tag_word, ticket.id), text=msg.text)
         self._send(
-            session, ticket, "agent_error", dept, now, from_name=dept.sender_name,
+            writes, ticket, "agent_error", dept, now, from_name=dept.sender_name,
             each_to=[[("", agent)]], subject=_subject("agent_error", dept, ticket),
             text=text, reply_to=token_address(dept.address, ticket.id, self.secret),
             in_reply_to=msg.message_id, references=[*msg.references, msg.message_id],
             language=dept.language)
 
-    def sla_notice(self, session: Session, ticket: Ticket, dept: DepartmentConfig, kind: str,
+    def sla_notice(self, writes: Writes, ticket: AnyTicket, dept: DepartmentConfig, kind: str,
                    level: int, to: list[str], now: datetime) -> None:
         """A warning (promise about to break) or an escalation (broken), one mail per person."""
         last = self.last_customer_message(ticket)
@@ -103,21 +104,35 @@ class StaffMail(Notices):
             left=_span(left, dept.language), state=ticket.state,
             priority=ticket.priority, assignee=ticket.assignee)
         self._send(
-            session, ticket, kind, dept, now, from_name=f"{dept.sender_name} SLA",
+            writes, ticket, kind, dept, now, from_name=f"{dept.sender_name} SLA",
             each_to=[[("", person)] for person in to], subject=_subject(kind, dept, ticket),
             text=text, reply_to=token_address(dept.address, ticket.id, self.secret),
             in_reply_to=last.message_id if last else None,
             references=[last.message_id] if last else [], language=dept.language)
 
 
-def _customer(ticket: Ticket) -> str | None:
+    def feedback_low(self, writes: Writes, ticket: AnyTicket, dept: DepartmentConfig,
+                     grade: Grade, to: list[str], now: datetime) -> None:
+        """A low grade, to the agents who answered: the customer may still need something."""
+        text, _ = self._render(
+            "feedback_low", dept, [], marker=MARKER, ref=tag(dept.tag_word, ticket.id),
+            grade=grade.value, comment=grade.comment, customer=_customer(ticket),
+            subject=ticket.subject, answered_by=to)
+        self._send(
+            writes, ticket, "feedback_low", dept, now, from_name=f"{dept.sender_name}",
+            each_to=[[("", person)] for person in to],
+            subject=_subject("feedback_low", dept, ticket), text=text,
+            reply_to=token_address(dept.address, ticket.id, self.secret),
+            language=dept.language)
+
+def _customer(ticket: AnyTicket) -> str | None:
     """"Marie Dupont <marie@example.com>", or the bare address."""
     if ticket.customer_name:
         return f"{ticket.customer_name} <{ticket.customer}>"
     return ticket.customer
 
 
-def _subject(kind: str, dept: DepartmentConfig, ticket: Ticket) -> str:
+def _subject(kind: str, dept: DepartmentConfig, ticket: AnyTicket) -> str:
     """"Overdue: [Support #12] Printer on fire", the prefix in the department's language."""
     key = KINDS[kind].subject_label
     assert key is not None, kind

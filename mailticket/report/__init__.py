@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from mailticket.config import Config
+from mailticket.feedback.figures import feedback
 from mailticket.report import figures, history
 from mailticket.sla.clock import promise
 
@@ -21,7 +22,7 @@ from mailticket.sla.clock import promise
 def build(session: Session, config: Config, *, since: datetime, until: datetime,
           now: datetime, departments: list[str] | None = None) -> dict[str, Any]:
     """The report as ``report --json`` prints it."""
-    return as_json(config, compute(session, config, since=since, until=until, now=now,
+    return as_json(session, config, compute(session, config, since=since, until=until, now=now,
                                    departments=departments), since, until)
 
 
@@ -45,9 +46,13 @@ def compute(session: Session, config: Config, *, since: datetime, until: datetim
     return out
 
 
-def as_json(config: Config, computed: list[tuple[figures.Figures, ZoneInfo]],
+def as_json(session: Session, config: Config,
+            computed: list[tuple[figures.Figures, ZoneInfo]],
             since: datetime, until: datetime) -> dict[str, Any]:
+    """The figures with each department's feedback, as ``report --json`` prints them."""
     zone = ZoneInfo(config.calendar.timezone)
-    out = [figures.as_json(fig, z) for fig, z in computed]
+    out = [{**figures.as_json(fig, z),
+            "feedback": feedback(session, fig.department, since, until, z)}
+           for fig, z in computed]
     return {"since": since.astimezone(zone).isoformat(timespec="seconds"),
             "until": until.astimezone(zone).isoformat(timespec="seconds"), "departments": out}

@@ -54,7 +54,21 @@ def render(report: dict[str, Any]) -> str:
             f"  escalations {d['escalations']}, reopened {d['reopened']}"
             + (f" ({d['reopen_rate'] * 100:.0f} % of closed)" if d["reopen_rate"] else "")
             + f", solved by the FAQ {d['solved_by_faq']}",
+            *_feedback(d.get("feedback")),
             "  customer messages by hour of the week:",
             *("    " + line for line in heat_map(d["by_hour"])),
         ]
     return "\n".join(out)
+
+
+def _feedback(f: dict[str, Any] | None) -> list[str]:
+    if not f or not f["asked"]:
+        return []
+    grades = " ".join(f"{g}:{n}" for g, n in f["by_grade"].items())
+    mean = "-" if f["mean"] is None else f"{f['mean']:.1f}"
+    lines = [f"  feedback: asked {f['asked']}, answered {f['answered']} "
+             f"({f['response_rate'] * 100:.0f} %), mean {mean} of 5 ({grades})"]
+    lines += [f"    {a['agent']}: {a['answered']}/{a['asked']} answered, mean "
+              f"{'-' if a['mean'] is None else format(a['mean'], '.1f')}" for a in f["agents"]]
+    return lines
+

@@ -98,6 +98,23 @@ class Duration:
         return f"{self.amount} {singular if self.amount == 1 else plural}"
 
 
+_PERIOD_RE = re.compile(
+    r"^\s*(\d+)\s+(second|seconds|minute|minutes|hour|hours|day|days|week|weeks)\s*$",
+    re.IGNORECASE)
+_PERIOD_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+
+
+def parse_period(text: str) -> timedelta:
+    """A wall-clock period ("365 days", "4 hours", "30 seconds"): how long to keep or wait
+    for something, where business time has no meaning (retention, feedback delays)."""
+    match = _PERIOD_RE.match(text) if isinstance(text, str) else None
+    if match is None or int(match.group(1)) < 1:
+        raise ValueError(f"{text!r} is not a period; use 'N days', 'N hours', 'N minutes', "
+                         "'N seconds' or 'N weeks' (N ≥ 1)")
+    unit = _PERIOD_UNITS[match.group(2).lower().rstrip("s")]
+    return timedelta(seconds=int(match.group(1)) * unit)
+
+
 def parse_duration(text: str) -> Duration:
     """Parse the config spelling of a duration ("2 business days", "30 minutes", ...).
 

@@ -20,7 +20,8 @@ from mailticket.config import Config, DepartmentConfig
 from mailticket.outgoing.mailer import Mailer
 from mailticket.sla.calendar import BusinessCalendar, parse_duration
 from mailticket.store.db import Database
-from mailticket.store.models import Event, Ticket
+from mailticket.store.models import Ticket
+from mailticket.store.writes import Writes, writing
 
 log = logging.getLogger("mailticket.sla")
 
@@ -66,11 +67,12 @@ class Escalator:
             ids = list(s.scalars(select(Ticket.id).where(
                 Ticket.next_notice_at <= now).order_by(Ticket.next_notice_at).limit(batch)))
         for ticket_id in ids:
-            with self.db.transaction() as s:
-                sent += self._one(s, ticket_id, now)
+            with self.db.transaction() as s, writing(s) as w:
+                sent += self._one(w, ticket_id, now)
         return sent
 
-    def _one(self, s, ticket_id: int, now: datetime) -> int:  # type: ignore[no-untyped-def]
+    def _one(self, w: Writes, ticket_id: int, now: datetime) -> int:
+        s = w.session
         t = s.get(Ticket, ticket_id)
         if t is None or t.next_notice_at is None or t.next_notice_at > now:
             return 0  # answered or handled meanwhile
@@ -94,24 +96,23 @@ class Escalator:
                 Ticket.id == t.id, Ticket.escalation_level == level).values(
                 escalation_level=target.level,
                 next_notice_at=nxt.at if nxt else None))
-            if moved.rowcount != 1:
+            if moved.rowcount != 1:  # type: ignore[attr-defined]
                 return 0  # another daemon got there first
             s.refresh(t)
-            self._send(s, t, dept, target, now)
+            self._send(w, t, dept, target, now)
             sent = 1
         else:
             t.next_notice_at = nxt.at if nxt else None
         return sent
 
-    def _send(self, s, t: Ticket, dept: DepartmentConfig, notice: Notice,  # type: ignore[no-untyped-def]
+    def _send(self, w: Writes, t: Ticket, dept: DepartmentConfig, notice: Notice,
               now: datetime) -> None:
         if notice.kind == "warning":
             to = [t.assignee] if t.assignee else list(dept.agents)
         else:
             to = list(dept.escalate_to) or ([t.assignee] if t.assignee else list(dept.agents))
-        self.mailer.sla_notice(s, t, dept, notice.kind, notice.level, to, now)
-        s.add(Event(ticket_id=t.id, at=now, kind=f"sla_{notice.kind}",
-                    detail={"level": notice.level, "to": to, "due_at": t.due_at.isoformat()
-                            if t.due_at else None}))
+        self.mailer.sla_notice(w, t, dept, notice.kind, notice.level, to, now)
+        w.event(t.id, f"sla_{notice.kind}", now, level=notice.level, to=to,
+                due_at=t.due_at.isoformat() if t.due_at else None)
         log.warning("ticket %d: SLA %s (level %d) sent to %s", t.id, notice.kind,
                     notice.level, ", ".join(to))

@@ -270,3 +270,22 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class FeedbackRequest(Base):
+    """One "how did we do?" per closed ticket: waiting (asked after a delay, so a quick
+    reopen cancels it), asked, answered with a grade, or cancelled.  Written at every
+    close; whether and when to ask is the department's policy, applied when it is due."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(16))  # waiting | asked | answered | cancelled
+    closed_at: Mapped[datetime] = mapped_column(UtcDateTime)  # asked ``delay`` after this
+    asked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    grade: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_feedback_due", "state", "closed_at"),)

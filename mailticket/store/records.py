@@ -4,7 +4,7 @@ Processing reads and changes a new ticket, its participants and its messages man
 times before they are written.  As ORM objects every attribute goes through
 SQLAlchemy's instrumentation (a tenth of a millisecond per mail in all); these plain
 objects carry the same attribute names, with every column set from the start (the
-table's defaults applied), and ``Batch.write`` inserts them with one statement per
+table's defaults applied), and ``Writes.write`` inserts them with one statement per
 table.  Tickets that were already stored stay ORM objects; the code that reads a
 ticket does not tell the two apart.
 """
@@ -12,6 +12,7 @@ ticket does not tell the two apart.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from operator import itemgetter
 from typing import Any, ClassVar
@@ -105,9 +106,20 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
 
 
 class Record:
-    """A row to be: attributes named like the model's columns, all of them set."""
+    """A row to be: attributes named like the model's columns, all of them set.  Each
+    subclass declares its columns with their types (checked against the table when the
+    class is made, so the two cannot drift apart)."""
 
     columns: ClassVar[Columns]
+    model: ClassVar[type[Base]]
+    with_key: ClassVar[bool] = False
+
+    def __init_subclass__(cls) -> None:
+        cls.columns = Columns(cls.model, with_key=cls.with_key)
+        declared = set(cls.__annotations__)
+        missing = set(cls.columns.keys) - declared
+        if missing:
+            raise TypeError(f"{cls.__name__} does not declare {sorted(missing)}")
 
     def __init__(self, **values: Any) -> None:
         self.__dict__.update(self.columns.defaults())
@@ -115,25 +127,79 @@ class Record:
 
 
 class NewTicket(Record):
-    columns = Columns(Ticket, with_key=True)
+    model = Ticket
+    with_key = True
+
+    id: int
+    department: str
+    subject: str
+    customer: str
+    customer_name: str
+    state: str
+    priority: str
+    assignee: str | None
+    language: str | None
+    created_at: datetime
+    updated_at: datetime
+    clock_started_at: datetime | None
+    warn_at: datetime | None
+    due_at: datetime | None
+    answered_at: datetime | None
+    last_due_at: datetime | None
+    escalation_level: int
+    next_notice_at: datetime | None
+    # The thread as processing sees it: what this batch adds, in order.
+    messages: list[NewMessage | Message]
+    participants: list[NewParticipant]
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**values)
-        # The thread as processing sees it: what this batch adds, in order.
-        self.messages: list[NewMessage | Message] = []
-        self.participants: list[NewParticipant] = []
+        self.messages = []
+        self.participants = []
 
 
 class NewMessage(Record):
-    columns = Columns(Message, with_key=False)
+    model = Message
+
+    ticket_id: int | None
+    direction: str
+    kind: str
+    message_id: str
+    fingerprint: str | None
+    in_reply_to: str | None
+    references: list[str]
+    from_addr: str
+    from_name: str
+    to: list[str]
+    cc: list[str]
+    subject: str
+    date: datetime
+    text: str
+    attachments: list[dict[str, Any]]
+    language: str | None
+    verdict: str
+    source: str
+    raw: bytes
 
 
 class NewParticipant(Record):
-    columns = Columns(Participant, with_key=False)
+    model = Participant
+
+    ticket_id: int
+    address: str
+    name: str
+    role: str
+    bouncing: bool
 
 
 class NewContact(Record):
-    columns = Columns(Contact, with_key=True)
+    model = Contact
+    with_key = True
+
+    address: str
+    language: str | None
+    updated_at: datetime
 
 
 AnyTicket = Ticket | NewTicket
+AnyMessage = Message | NewMessage
