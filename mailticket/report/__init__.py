@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from mailticket.config import Config
 from mailticket.feedback.figures import feedback
 from mailticket.report import figures, history
+from mailticket.report.opentime import OpenTime
 from mailticket.sla.clock import promise
 
 
@@ -37,11 +38,13 @@ def compute(session: Session, config: Config, *, since: datetime, until: datetim
         cal = config.calendar_for(dept)
         response = config.sla_for(dept).response_duration
         zone = ZoneInfo((dept.calendar or config.calendar).timezone)
+        open_time = OpenTime(cal, since.astimezone(zone).date() - timedelta(days=2),
+                             now.astimezone(zone).date() + timedelta(days=2))
         fig = figures.compute(
             dept.name, histories[dept.name],
             until=until, now=now, zone=zone,
             due=partial(promise, cal, response),
-            business=cal.open_time_between)
+            business=open_time.between)
         out.append((fig, zone))
     return out
 
