@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 SLOTS = 7 * 24  # hours of the week, Monday 00:00 first
-MAX_ROUNDS = 400
+MAX_SCALE = 1024.0  # a roster of that shape 1024 times the average load
+BISECTIONS = 6  # the scale to within 1/64 of the smallest that keeps the target
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,44 +132,43 @@ def open_slots(minutes: Sequence[OpenMinute]) -> set[int]:
     return {m.slot for m in minutes}
 
 
-def first_estimate(mails: Sequence[Mail], minutes: Sequence[OpenMinute], work: float,
-                   rate: float, windows: Windows | None = None) -> list[int]:
-    """Per open hour of the week: the agents that do, on average, the work each mail
-    spreads evenly over its window (a start for the search, not the answer)."""
+def base_load(mails: Sequence[Mail], minutes: Sequence[OpenMinute], work: float,
+              rate: float, windows: Windows | None = None) -> list[float]:
+    """Per hour of the week: the agents (a fraction) that do, on average, the work each
+    mail spreads evenly over its window; 0 when closed."""
     load = (windows or Windows(minutes)).spread(mails)
     per_slot = Counter(m.slot for m in minutes)  # open minutes of each hour of the week
-    return [math.floor(load[s] * work / (per_slot[s] * rate)) if per_slot[s] else 0
+    return [load[s] * work / (per_slot[s] * rate) if per_slot[s] else 0.0
             for s in range(SLOTS)]
+
+
+def shaped(base: Sequence[float], scale: float) -> list[int]:
+    """The roster of that shape, ``scale`` times as large, in whole agents."""
+    return [math.ceil(b * scale - 1e-9) for b in base]
 
 
 def needed(mails: Sequence[Mail], minutes: Sequence[OpenMinute], work: float, rate: float,
            target: float) -> tuple[list[int], Outcome]:
     """The smallest roster (per hour of the week, 0 when closed) found that keeps at
-    least ``target`` of the mail, and its replay.  Greedy: from the first estimate, add
-    an agent to the hours where the missed mail's windows weigh most, until the target
-    is met; then take back, one by one, the agents of the last round not needed."""
-    windows = Windows(minutes)
-    roster = first_estimate(mails, minutes, work, rate, windows)
-    opened = open_slots(minutes)
-    out = replay(mails, minutes, roster, work, rate)
-    last: list[int] = []
-    for _ in range(MAX_ROUNDS):
-        if out.ratio >= target or not out.missed:
-            break
-        weight = windows.spread([mails[j] for j in out.missed])
-        top = max(weight.values())
-        last = [s for s, k in weight.items() if k * 2 >= top and s in opened]
-        for s in last:
-            roster[s] += 1
-        out = replay(mails, minutes, roster, work, rate)
-    for s in last:
-        roster[s] -= 1
-        trial = replay(mails, minutes, roster, work, rate)
+    least ``target`` of the mail, and its replay.  Its shape is the average load of
+    each hour (every mail's work spread over its window); its size the smallest scale
+    of that shape whose replay keeps the target, found by bisection (a few replays)."""
+    base = base_load(mails, minutes, work, rate)
+    hi = 1.0
+    out = replay(mails, minutes, shaped(base, hi), work, rate)
+    while out.ratio < target and hi < MAX_SCALE:
+        hi *= 2
+        out = replay(mails, minutes, shaped(base, hi), work, rate)
+    lo = 0.0 if hi == 1.0 else hi / 2
+    best = (shaped(base, hi), out)
+    for _ in range(BISECTIONS):
+        mid = (lo + hi) / 2
+        trial = replay(mails, minutes, shaped(base, mid), work, rate)
         if trial.ratio >= target:
-            out = trial
+            hi, best = mid, (shaped(base, mid), trial)
         else:
-            roster[s] += 1
-    return roster, out
+            lo = mid
+    return best
 
 
 def current(minutes: Sequence[OpenMinute], agents: int) -> list[int]:
