@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from mailticket.config import Config, DepartmentConfig
-from mailticket.sla.calendar import BUSINESS_HOURS, BusinessCalendar, Duration
+from mailticket.sla.calendar import BusinessCalendar, Duration
 from mailticket.sla.clock import promise
 from mailticket.staffing import history, replay
 from mailticket.staffing.replay import Mail, OpenMinute
@@ -42,20 +42,23 @@ def open_minutes(cal: BusinessCalendar, zone: ZoneInfo, start: datetime,
 
 
 def _dues(cal: BusinessCalendar, response: Duration, at: list[datetime]) -> list[datetime]:
-    """Each arrival's promise.  Under a promise in business hours every arrival while
-    closed is due when one arriving at the next opening is: computed once per opening
-    (not so for business days, which count from the arrival's own day)."""
+    """Each arrival's promise.  Under a business-time promise every arrival in one closed
+    stretch is due at the same instant (tests/test_staffing.py checks it against the
+    promise itself): computed once per stretch, keyed by the opening that ends it."""
     cache: dict[datetime, datetime] = {}
     out = []
     for t in at:
         key = t.replace(second=0, microsecond=0) + (MINUTE if t.second or t.microsecond
                                                      else timedelta(0))
-        if response.unit == BUSINESS_HOURS and not cal.is_open(key):
-            nxt = cal.add_open_time(key, timedelta(seconds=1)) - timedelta(seconds=1)
-            key = nxt
-        due = cache.get(key)
-        if due is None:
-            due = cache[key] = promise(cal, response, key)
+        if response.is_business and not cal.is_open(key):
+            key = cal.add_open_time(key, timedelta(seconds=1)) - timedelta(seconds=1)
+            due = cache.get(key)
+            if due is None:
+                due = cache[key] = promise(cal, response, t)
+        else:
+            due = cache.get(key)
+            if due is None:
+                due = cache[key] = promise(cal, response, key)
         out.append(due)
     return out
 
