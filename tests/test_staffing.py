@@ -110,4 +110,4 @@ address = "support@example.com"
     at = [paris(6, 0) + timedelta(minutes=7 * i) for i in range(4 * 24 * 60 // 7)]
     for text in ("4 business hours", "1 business day", "8 hours"):
         response = parse_duration(text)
-        assert _dues(cal, response, at) == [promise(cal, response, t) for t in at], text
+        assert _dues(cal, PARIS, response, at) == [promise(cal, response, t) for t in at], text

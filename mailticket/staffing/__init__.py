@@ -8,6 +8,7 @@ Definitions and why a replay: docs/reports.md.
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_right
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,17 +42,30 @@ def open_minutes(cal: BusinessCalendar, zone: ZoneInfo, start: datetime,
     return out
 
 
-def _dues(cal: BusinessCalendar, response: Duration, at: list[datetime]) -> list[datetime]:
+def _dues(cal: BusinessCalendar, zone: ZoneInfo, response: Duration,
+          at: list[datetime]) -> list[datetime]:
     """Each arrival's promise.  Under a business-time promise every arrival in one closed
     stretch is due at the same instant (tests/test_staffing.py checks it against the
     promise itself): computed once per stretch, keyed by the opening that ends it."""
     cache: dict[datetime, datetime] = {}
-    out = []
+    out: list[datetime] = []
+    if not at:
+        return out
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    day = at[0].astimezone(zone).date() - timedelta(days=1)
+    while day <= at[-1].astimezone(zone).date() + timedelta(days=1):
+        for a, b in cal.intervals(day):
+            starts.append(a)
+            ends.append(b)
+        day += timedelta(days=1)
     for t in at:
         key = t.replace(second=0, microsecond=0) + (MINUTE if t.second or t.microsecond
                                                      else timedelta(0))
-        if response.is_business and not cal.is_open(key):
-            key = cal.add_open_time(key, timedelta(seconds=1)) - timedelta(seconds=1)
+        k = bisect_right(starts, key) - 1
+        if response.is_business and not (k >= 0 and key < ends[k]):
+            opening = starts[k + 1] if k + 1 < len(starts) else None
+            key = opening or cal.add_open_time(key, timedelta(seconds=1)) - timedelta(seconds=1)
             due = cache.get(key)
             if due is None:
                 due = cache[key] = promise(cal, response, t)
@@ -75,7 +89,7 @@ def department(session: Session, config: Config, dept: DepartmentConfig, *, now:
     at = history.arrivals(session, dept.name, start, now)
     recorded = history.recorded_minutes(session, dept.name, start, now)
     work = statistics.fmean(recorded) if recorded else settings.handle_time
-    dues = _dues(cal, response, at)
+    dues = _dues(cal, zone, response, at)
     end = max([*dues, now]) + MINUTE
     minutes = open_minutes(cal, zone, start, end)
     mails = replay.scaled([Mail(int((a - start) // MINUTE), -(-(d - start) // MINUTE))
