@@ -77,16 +77,16 @@ def _dues(cal: BusinessCalendar, zone: ZoneInfo, response: Duration,
     return out
 
 
-def department(session: Session, config: Config, dept: DepartmentConfig, *, now: datetime,
-               weeks: int, target: float | None, volume: float) -> dict[str, Any]:
+def department(session: Session, config: Config, dept: DepartmentConfig,
+               at: list[datetime], *, now: datetime, weeks: int, target: float | None,
+               volume: float) -> dict[str, Any]:
     """One department's staffing, as ``staffing --json`` prints it."""
     settings = config.staffing_for(dept)
     cal = config.calendar_for(dept)
     zone = ZoneInfo((dept.calendar or config.calendar).timezone)
     response = config.sla_for(dept).response_duration
     goal = settings.target if target is None else target
-    start = (now - timedelta(weeks=weeks)).replace(second=0, microsecond=0)
-    at = history.arrivals(session, dept.name, start, now)
+    start = window_start(now, weeks)
     recorded = history.recorded_minutes(session, dept.name, start, now)
     work = statistics.fmean(recorded) if recorded else settings.handle_time
     dues = _dues(cal, zone, response, at)
@@ -119,9 +119,14 @@ def department(session: Session, config: Config, dept: DepartmentConfig, *, now:
     }
 
 
+def window_start(now: datetime, weeks: int) -> datetime:
+    return (now - timedelta(weeks=weeks)).replace(second=0, microsecond=0)
+
+
 def build(session: Session, config: Config, *, now: datetime, weeks: int,
           target: float | None, volume: float,
           departments: list[str] | None = None) -> dict[str, Any]:
     chosen = [d for d in config.departments if not departments or d.name in departments]
-    return {"departments": [department(session, config, d, now=now, weeks=weeks,
+    at = history.arrivals(session, [d.name for d in chosen], window_start(now, weeks), now)
+    return {"departments": [department(session, config, d, at[d.name], now=now, weeks=weeks,
                                        target=target, volume=volume) for d in chosen]}
