@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.actions import change_state
 from mailticket.config import DepartmentConfig
+from mailticket.faq import replies as faq_replies
 from mailticket.incoming.addresses import usable
 from mailticket.incoming.parse import ParsedMail
 from mailticket.incoming.replies import Commands, new_text, split_commands
@@ -105,7 +106,10 @@ def handle_reply(writes: Writes, mailer: Mailer, ticket: AnyTicket, dept: Depart
     sent_id = mailer.relay_answer(writes, ticket, dept, agent, name, body,
                                   files_of(mail), now)
     writes.event(ticket.id, "answered", now, agent, message_id=msg.message_id,
-           relayed_as=sent_id)
+                 relayed_as=sent_id, waited_from=ticket.clock_started_at.isoformat()
+                 if ticket.clock_started_at else None)
+    if cmds.faq:
+        faq_replies.draft_from_answer(writes, ticket, dept, agent, msg, body, now)
     stop_clock(ticket, now)
     if not (cmds.close or cmds.reopen):
         change_state(writes, ticket, "pending", agent, now)
@@ -119,6 +123,8 @@ def handle_reply(writes: Writes, mailer: Mailer, ticket: AnyTicket, dept: Depart
 def _apply(writes: Writes, ticket: AnyTicket, cmds: Commands, assignee: str | None,
            agent: str, now: datetime) -> None:
     ticket.updated_at = now
+    if cmds.minutes is not None:  # read by `staffing` as the recorded handle time
+        writes.event(ticket.id, "time_spent", now, agent, minutes=cmds.minutes)
     if assignee and assignee != ticket.assignee:
         writes.event(ticket.id, "assigned", now, agent, old=ticket.assignee, new=assignee)
         ticket.assignee = assignee

@@ -248,7 +248,8 @@ class App:
                        e: Exception) -> Outcome:
         """Keep the mail that broke processing, in ``s``, for an admin to look at."""
         reason = _reason(e)
-        log.error("%s quarantined: %s", source, reason, exc_info=True)
+        log.error("%s quarantined: %s", source, reason, exc_info=True,
+                  extra={"source": source, "department": department})
         q = Quarantine(at=self.clock.now(), source=source, department=department,
                        reason=reason[:4000], raw=raw)
         s.add(q)

@@ -265,6 +265,45 @@ class FeedbackConfig(_Strict):
         return parse_period(self.per_customer)
 
 
+class MetricsConfig(_Strict):
+    """Prometheus metrics served by the daemon (``mailticket/ops/metrics.py``)."""
+
+    listen: str | None = Field(None, description="host:port, e.g. 127.0.0.1:9464; unset: off")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        host, sep, port = v.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{v!r} is not host:port; write e.g. '127.0.0.1:9464' "
+                             "(loopback unless the scraper is elsewhere)")
+        return v
+
+class RetentionConfig(_Strict):
+    """How long a closed ticket keeps its content (mail, texts, names) before it is
+    erased as ``customer forget`` does; its numbers stay for the reports."""
+
+    closed_after: str | None = Field(None, description="unset: kept for ever")
+    check_every: str = Field("1 day", description="how often the daemon applies it")
+
+    @field_validator("closed_after", "check_every")
+    @classmethod
+    def _period(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_period(v)
+        return v
+
+    @property
+    def closed_after_period(self) -> timedelta | None:
+        return parse_period(self.closed_after) if self.closed_after else None
+
+    @property
+    def check_every_period(self) -> timedelta:
+        return parse_period(self.check_every)
+
+
 _ADDR_SPEC = re.compile(r"[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\].]+(\.[^@\s<>(),;:\"\[\].]+)*")
 _NAME_ADDR = re.compile(r"[^<>]*<([^<>]*)>\s*")
 
@@ -338,6 +377,7 @@ class DepartmentConfig(_Strict):
     notify_customer_on_close: bool = True
     staffing: StaffingConfig | None = None
     feedback: FeedbackConfig | None = None
+    retention: RetentionConfig | None = None
 
     @field_validator("address")
     @classmethod
@@ -394,6 +434,15 @@ class LanguageConfig(_Strict):
     low_memory: bool = True
 
 
+class LoggingConfig(_Strict):
+    # text: one readable line per event; json: one JSON object per line, with the
+    # mail's message_id, ticket and department as fields when known.
+    format: Literal["text", "json"] = "text"
+class FaqConfig(_Strict):
+    suggest: int = Field(2, ge=0, le=10, description=(
+        "published FAQ entries an auto-response may suggest; 0: none"))
+
+
 class Config(_Strict):
     secret_env: str = "MAILTICKET_SECRET"
     secret: str | None = None
@@ -409,6 +458,10 @@ class Config(_Strict):
     ingest: IngestConfig = IngestConfig()
     languages: LanguageConfig = LanguageConfig()
     feedback: FeedbackConfig = FeedbackConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    logging: LoggingConfig = LoggingConfig()
+    faq: FaqConfig = FaqConfig()
+    retention: RetentionConfig = RetentionConfig()
     template_dir: str | None = None
     departments: list[DepartmentConfig] = Field(min_length=1)
 
@@ -452,6 +505,9 @@ class Config(_Strict):
 
     def feedback_for(self, dept: DepartmentConfig) -> FeedbackConfig:
         return dept.feedback or self.feedback
+
+    def retention_for(self, dept: DepartmentConfig) -> RetentionConfig:
+        return dept.retention or self.retention
 
     def staffing_for(self, dept: DepartmentConfig) -> StaffingConfig:
         return dept.staffing or self.staffing

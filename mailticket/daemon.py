@@ -25,10 +25,12 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailticket.app import App
+from mailticket.customers import retention
 from mailticket.daemons import Registry
 from mailticket.ingest.idle import Idler
 from mailticket.ingest.imap import ImapPoller
 from mailticket.ingest.listener import Listener
+from mailticket.ops import metrics
 from mailticket.systemd import notify
 
 log = logging.getLogger("mailticket.daemon")
@@ -118,6 +120,9 @@ class Daemon:
             self._add(f"poll:{p.dept.name}", self._poll_step(p), p.cfg.poll_interval)
         self._add("sla", self._escalate, self.app.config.sla.check_interval)
         self._add("outbox", self._deliver, self.app.config.outgoing.interval)
+        if retention.enabled(self.app.config):  # closed tickets past [retention] closed_after
+            self._add("retention", lambda: retention.run(self.app),
+                      self.app.config.retention.check_every_period.total_seconds())
         self.scheduler.start()
         for idler in self.idlers:
             idler.start()
@@ -127,11 +132,14 @@ class Daemon:
                  "outbox via %s", len(self.pollers), len(self.idlers),
                  self.app.config.listener.protocol if self.listener else "off",
                  self.app.config.outgoing.transport)
+        self.metrics = metrics.serve(self.app)
         notify("READY=1")
 
     def stop(self) -> None:
         notify("STOPPING=1")
         self.stopping.set()
+        if getattr(self, "metrics", None) is not None:
+            self.metrics.shutdown()
         if self.listener:
             self.listener.stop()
         self.scheduler.shutdown(wait=True)

@@ -22,6 +22,8 @@ from mailticket import agent
 from mailticket.actions import change_state
 from mailticket.clock import Clock
 from mailticket.config import Config, DepartmentConfig
+from mailticket.customers.redact import is_pseudonym
+from mailticket.faq import replies as faq_replies
 from mailticket.feedback.answers import take_grade
 from mailticket.incoming.addresses import usable
 from mailticket.incoming.classify import Kind
@@ -31,6 +33,7 @@ from mailticket.incoming.prepare import Prepared, Preparer
 from mailticket.incoming.replies import new_text
 from mailticket.incoming.threading import Decision, find_ticket
 from mailticket.mail.subject import base_subject
+from mailticket.ops.logs import mail_context
 from mailticket.outgoing import compose
 from mailticket.outgoing.mailer import Mailer
 from mailticket.outgoing.templates import Templates
@@ -54,7 +57,8 @@ class NoSenderAddress(Exception):
 @dataclass(frozen=True)
 class Outcome:
     # new_ticket | follow_up | attached | unattached | duplicate | quarantined |
-    # agent_relayed | agent_note | agent_commands | agent_rejected | feedback
+    # agent_relayed | agent_note | agent_commands | agent_rejected | feedback |
+    # solved_by_faq
     action: str
     ticket_id: int | None
     message_id: str
@@ -115,7 +119,9 @@ class _Participants:
         return self.batch.ticket_for_message_ids(ids)
 
     def ticket_exists(self, ticket_id: int) -> bool:
-        return self.batch.ticket_exists(ticket_id)
+        # An erased ticket takes no more mail: its person starts afresh (customers/).
+        ticket = self.batch.ticket(ticket_id)
+        return ticket is not None and not is_pseudonym(ticket.customer)
 
     def is_participant(self, ticket_id: int, address: str) -> bool:
         if self.batch.is_participant(ticket_id, address):
@@ -139,6 +145,9 @@ class Pipeline:
         self.preparer = Preparer(
             LanguageDetector(frozenset(langs.supported), low_memory=langs.low_memory),
             langs.min_confidence, self.own, self.mailer.instance)
+        # Sources whose mail gets no auto-response, with the reason recorded instead
+        # (``reconcile --fix`` of mail that waited more than a day).
+        self.quiet: dict[str, str] = {}
         # The mails of a batch share one instant, so their clocks share one due time.
         self._due = lru_cache(maxsize=64)(self._compute_due)
 
@@ -176,7 +185,8 @@ class Pipeline:
         """One mail of a batch.  Nothing is flushed on the way: what the batch created so
         far is read from the batch's memo or through the tickets' relationships, and
         ``writes`` holds it until the caller's ``Writes.write``."""
-        with session.no_autoflush:
+        with session.no_autoflush, mail_context(message_id=prepared.mail.message_id,
+                                                source=source):
             return self._process(session, prepared, reads, writes,
                                  mailbox_department=mailbox_department, source=source,
                                  envelope_rcpts=envelope_rcpts)
@@ -320,7 +330,8 @@ class Pipeline:
             return self._new_ticket(at, answer=False)
         msg = self._store(at, ticket, verdict.kind.value, why)
         if ticket is None:
-            log.info("%s stored without a ticket: %s", mail.message_id, why)
+            log.info("%s stored without a ticket: %s", mail.message_id, why,
+                     extra={"department": at.dept.name})
             return Outcome("unattached", None, mail.message_id, why)
         ticket.updated_at = at.now
         at.event(ticket, f"{verdict.kind.value}_received", message_id=mail.message_id,
@@ -329,7 +340,8 @@ class Pipeline:
             self._mark_bouncing(at, ticket)
             self.mailer.notify_agents(at.writes, ticket, self.config.department(
                 ticket.department), msg, at.now, is_new=False, files=compose.files_of(mail))
-        log.info("%s attached to ticket %d: %s", mail.message_id, ticket.id, why)
+        log.info("%s attached to ticket %d: %s", mail.message_id, ticket.id, why,
+                 extra={"ticket": ticket.id, "department": ticket.department})
         return Outcome("attached", ticket.id, mail.message_id, why)
 
     def _mark_bouncing(self, at: MailAtHand, ticket: AnyTicket) -> None:
@@ -372,12 +384,15 @@ class Pipeline:
         ticket.language, how = self._language(at, msg)
         at.event(ticket, "created", actor=ticket.customer, message_id=mail.message_id,
                  department=dept.name, language=ticket.language, language_from=how)
-        log.info("%s opened ticket %d in %s", mail.message_id, ticket.id, dept.name)
+        log.info("%s opened ticket %d in %s", mail.message_id, ticket.id, dept.name,
+                 extra={"ticket": ticket.id, "department": dept.name})
         if answer and ticket.customer in self.staff:
             # An agent's own address (or a forger using it): a robot's "we got your
             # mail" to a colleague is noise at best, and a loop at worst.
             at.event(ticket, "auto_response_suppressed",
                      reason=f"{ticket.customer} is on the staff of a department")
+        elif answer and (late := self.quiet.get(at.source)):
+            at.event(ticket, "auto_response_suppressed", reason=late)
         elif answer and ticket.customer:
             sent = at.reads.auto_responses_today(ticket.customer, now)
             if self.mailer.auto_response(at.writes, ticket, dept, msg, now, sent=sent):
@@ -398,7 +413,7 @@ class Pipeline:
             what = agent.handle_reply(at.writes, self.mailer, ticket, dept, mail, staff, msg,
                                       now)
             log.info("%s agent reply from %s on ticket %d: %s", mail.message_id, staff,
-                     ticket.id, what)
+                     ticket.id, what, extra={"ticket": ticket.id, "department": dept.name})
             return Outcome(f"agent_{what}", ticket.id, mail.message_id, decision.reason)
         if ticket.state == "closed" and (grade := take_grade(
                 at.writes, self.config, self.mailer, ticket, new_text(mail.text), now)):
@@ -418,6 +433,8 @@ class Pipeline:
         self._add_participants(at, ticket, sender=not spoof)
         msg = self._store(at, ticket, "customer", why)
         lang, how = self._language(at, msg)
+        if faq_replies.close_if_solved(at.writes, self.mailer, ticket, dept, msg, now):
+            return Outcome("solved_by_faq", ticket.id, mail.message_id, decision.reason)
         if how in ("header", "detected") and lang != ticket.language:
             at.event(ticket, "language_changed", old=ticket.language, new=lang)
             ticket.language = lang
@@ -427,7 +444,8 @@ class Pipeline:
         self._start_clock(at, ticket)
         at.event(ticket, "customer_message", actor=msg.from_addr, message_id=mail.message_id,
                  rule=decision.rule)
-        log.info("%s joined ticket %d (%s)", mail.message_id, ticket.id, decision.reason)
+        log.info("%s joined ticket %d (%s)", mail.message_id, ticket.id, decision.reason,
+                 extra={"ticket": ticket.id, "department": dept.name})
         self.mailer.notify_agents(at.writes, ticket, dept, msg, now, is_new=False,
                                   files=compose.files_of(mail), suspected_spoof=spoof)
         return Outcome("follow_up", ticket.id, mail.message_id, decision.reason)

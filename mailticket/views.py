@@ -151,6 +151,8 @@ def event_text(kind: str, detail: dict[str, Any]) -> str:
     if kind == "suspected_spoof":
         return (f"suspected spoof: {detail.get('message_id')} came From an agent's address "
                 "without proof; treated as the customer's")
+    if kind == "time_spent":
+        return f"time spent: {detail.get('minutes')} min"
     if kind == "mail_failed":
         return (f"mail {detail.get('kind', '')} to {', '.join(detail.get('to') or [])} "
                 f"failed: {detail.get('error')}")

@@ -25,7 +25,7 @@ def test_example_config_is_valid_and_documents_every_key():
     for section, model in [("outgoing", cfg.outgoing), ("listener", cfg.listener),
                            ("database", cfg.database), ("sla", cfg.sla),
                            ("calendar", cfg.calendar), ("limits", cfg.limits),
-                           ("feedback", cfg.feedback)]:
+                           ("feedback", cfg.feedback), ("metrics", cfg.metrics)]:
         for key in type(model).model_fields:
             assert f"{key} =" in text, f"[{section}] {key} is not documented"
     for key in type(cfg.departments[0]).model_fields:

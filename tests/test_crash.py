@@ -33,8 +33,14 @@ def test_sigkill_at_random_instants_loses_and_duplicates_nothing(make_world, dov
     progress: list[tuple[int, int]] = []
     with open(tmp_path / "daemon.log", "wb") as log:
         for k in range(KILLS):
+            before = _counts(w)
             proc = start_daemon(w, log)
-            time.sleep(rng.uniform(0.6, 1.6))
+            # At a random instant of its work (fetching, storing or sending), however long
+            # a loaded machine takes to start it: once it has committed something.
+            deadline = time.monotonic() + 20
+            while _counts(w) == before and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.4))
             proc.kill()
             proc.wait()
             progress.append(_counts(w))

@@ -15,6 +15,7 @@ from mailticket.incoming import language as language_module
 from mailticket.incoming.language import DEFAULT_LANGUAGES, LanguageDetector, header_language
 from mailticket.languages import format_instant
 from mailticket.outgoing.templates import Templates, builtin_dir
+from mailticket.sla.calendar import BusinessCalendar
 
 LANGUAGES = ["en", "fr", "sv", "es", "bg", "de"]
 
@@ -319,7 +320,8 @@ def test_spanish_says_a_la_una():
 
 # -- templates -------------------------------------------------------------------------------
 
-CUSTOMER_FACING = ["auto_response.txt.j2", "answer.txt.j2", "closed.txt.j2"]
+CUSTOMER_FACING = ["auto_response.txt.j2", "answer.txt.j2", "closed.txt.j2",
+                   "feedback_request.txt.j2"]
 
 
 def _all_variables(customer_name: str, subject: str) -> dict[str, object]:
@@ -340,6 +342,12 @@ def _all_variables(customer_name: str, subject: str) -> dict[str, object]:
         "customer_language": "fr", "bouncing": [], "errors": ["unknown command #frobnicate"],
         "level": 1, "late": "2 h", "left": "1 h", "asked": "Printer broken",
         "asked_at": due,
+        "calendar": BusinessCalendar("Europe/Paris", {d: "09:00-17:00" for d in
+                                     ("mon", "tue", "wed", "thu", "fri")}, holidays="FR"),
+        "now": due,
+        "grade": 2, "comment": "Too slow.", "answered_by": ["alice@example.fr"],
+        "faq": [{"id": 3, "entry_id": 3, "question": "How do I reset the printer?",
+                 "answer": "Hold the power button for ten seconds."}],
     }
 
 

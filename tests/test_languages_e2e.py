@@ -104,3 +104,28 @@ def test_short_and_mixed_mails_fall_back_and_a_customer_language_sticks(make_wor
     assert body(first).startswith("Hej") and body(second).startswith("Hej")
     langs = {t["subject"]: t["language"] for t in tickets(w)}
     assert langs["En sak till"] == "sv" and langs["?"] == "en"
+
+
+def test_auto_response_states_the_hours_and_when_the_team_is_back(make_world):
+    # Saturday 28 November 2026, 11:00 in Paris: closed for the weekend.
+    w = make_world(clock=FixedClock(datetime(2026, 11, 28, 10, 0, tzinfo=UTC)))
+    subject, text = MAILS["fr"]
+    w.deliver("support", mail(f"samedi@{w.domain}", w.addr("support"), subject, text))
+    w.poll()
+    [auto] = w.wait_inbox("samedi", 1)
+    got = " ".join(body(auto).split())
+    assert ("Nos horaires : du lundi au vendredi, de 09:00 à 17:00, heure de Paris ; "
+            "fermé les jours fériés (France).") in got, got
+    assert ("Nous sommes fermés pour le week-end ; nous serons de retour lundi à 09:00."
+            in got), got
+
+
+def test_no_closed_line_while_the_team_is_in(make_world):
+    w = make_world(clock=FixedClock(MONDAY))
+    subject, text = MAILS["de"]
+    w.deliver("support", mail(f"montag@{w.domain}", w.addr("support"), subject, text))
+    w.poll()
+    [auto] = w.wait_inbox("montag", 1)
+    got = " ".join(body(auto).split())
+    assert "Unsere Öffnungszeiten: Montag bis Freitag, 09:00–17:00 Uhr" in got, got
+    assert "wieder für Sie da" not in got and "geschlossen;" not in got, got

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import click
 
-from mailticket.commands import report, staffing
+from mailticket.commands import customer, faq, history, ops, reconcile, report, search, staffing
 
 COMMANDS: list[click.Command] = [
     report.report,
     staffing.staffing,
+    history.import_,
+    search.search,
+    faq.faq,
+    customer.customer, customer.purge,
+    ops.health,
+    reconcile.reconcile,
 ]

@@ -20,6 +20,7 @@ import click
 from mailticket import files
 from mailticket.app import App, SchemaOutdated
 from mailticket.config import ConfigError, find_config_path, load_config
+from mailticket.ops.logs import use_format
 
 
 class Ctx:
@@ -35,6 +36,7 @@ class Ctx:
             except ConfigError as e:
                 click.echo(f"mailticket: {e}", err=True)
                 sys.exit(2)
+            use_format(config.logging.format)
             for warning in files.loose_files(files.sqlite_files(config.database.url)):
                 logging.getLogger("mailticket").warning("%s", warning)
             self._app = App(config)

@@ -111,8 +111,12 @@ def new_text(text: str) -> str:
 
 # -- commands ------------------------------------------------------------------------
 
-COMMANDS = ("close", "reopen", "assign", "priority", "note", "pending")
+COMMANDS = ("close", "reopen", "assign", "priority", "note", "pending", "faq", "time")
 PRIORITIES = ("low", "normal", "high", "urgent")
+#: "#time 12m", "#time 1h30m", "#time 1h 30m", "#time 90" (bare minutes), "#time 2h".
+_DURATION = re.compile(r"^(?:(\d+)\s*h)?\s*(?:(\d+)\s*(?:m|min)?)?$", re.IGNORECASE)
+#: More than a working day on one answer is a typo ("#time 90h"), not a figure to keep.
+MAX_MINUTES = 24 * 60
 _COMMAND_LINE = re.compile(r"^#([A-Za-z][A-Za-z_-]*)(?:[ \t]+(.*))?$")
 
 
@@ -122,10 +126,23 @@ class Commands:
     reopen: bool = False
     pending: bool = False
     note: bool = False
+    faq: bool = False  # keep the customer's question and this answer as a draft FAQ entry
     assign: str | None = None
     priority: str | None = None
+    minutes: int | None = None  # "#time": what the answer took, for staffing figures
     errors: list[str] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
+
+
+def parse_minutes(text: str) -> int | None:
+    """Minutes of "12m", "1h30m", "1h 30m", "2h", "90"; None when it is none of these or
+    outside 1 … ``MAX_MINUTES``."""
+    match = _DURATION.match(text.strip())
+    if match is None or not any(match.groups()):
+        return None
+    hours, minutes = (int(g) if g else 0 for g in match.groups())
+    total = hours * 60 + minutes
+    return total if 1 <= total <= MAX_MINUTES else None
 
 
 def split_commands(text: str) -> tuple[Commands, str]:
@@ -162,6 +179,14 @@ def split_commands(text: str) -> tuple[Commands, str]:
                                    f"not {arg!r}")
             else:
                 cmds.priority = arg.lower()
+        elif word == "time":
+            minutes = parse_minutes(arg)
+            if minutes is None:
+                cmds.errors.append(f"#time needs the minutes the answer took, like #time 12m, "
+                                   f"#time 1h30m or #time 90 (1 to {MAX_MINUTES}), "
+                                   f"not {arg!r}")
+            else:
+                cmds.minutes = minutes
         elif arg:
             cmds.errors.append(f"#{word} takes no argument (got {arg!r})")
         else:

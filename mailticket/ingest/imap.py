@@ -26,6 +26,7 @@ from mailticket.app import App
 from mailticket.config import DepartmentConfig, ImapConfig
 from mailticket.ingest.imapconn import ImapLogin, open_imap
 from mailticket.memory import trim_heap
+from mailticket.ops.metrics import FETCH_ERRORS, FETCHES
 from mailticket.store.models import MailboxState
 
 log = logging.getLogger("mailticket.ingest.imap")
@@ -221,9 +222,11 @@ class ImapPoller:
         now = self.app.clock.now()
         if self.retry_at and now < self.retry_at:
             return 0
+        FETCHES.labels(self.dept.name).inc()
         try:
             handled = self.poll_once()
         except Exception as e:
+            FETCH_ERRORS.labels(self.dept.name).inc()
             self._failed(e, now)
             return 0
         self._succeeded(now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from mailticket.config import Config, DepartmentConfig
+from mailticket.faq.suggest import Suggestions
 from mailticket.outgoing import compose
 from mailticket.outgoing.kinds import KINDS
 from mailticket.outgoing.outbox import enqueue
@@ -24,6 +25,8 @@ class Notices:
         self.templates = templates
         self.secret = secret
         self.instance = compose.loop_instance(secret, config.instance)
+        # FAQ entries for auto-responses; its index lives as long as the mailer.
+        self.faq = Suggestions(config.faq.suggest)
 
     def _tz(self, dept: DepartmentConfig) -> str:
         return (dept.calendar or self.config.calendar).timezone

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from mailticket.languages import format_instant, label
+from mailticket.outgoing.hours import describe_hours, describe_reopening
 
 
 @cache
@@ -46,6 +47,8 @@ class Templates:
             )
             env.filters["instant"] = format_instant
             env.filters["label"] = label
+            env.filters["opening_hours"] = describe_hours
+            env.filters["reopening"] = describe_reopening
             self._envs[dirs] = env
         return env
 

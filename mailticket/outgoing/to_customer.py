@@ -54,10 +54,13 @@ class CustomerMail(Notices):
             writes.event(ticket.id, "auto_response_suppressed", now,
                          reason=f"{sent} auto-responses in 24 h")
             return False
+        faq = self.faq.for_new_ticket(writes, ticket.id, dept.name, ticket.language,
+                                      f"{ticket.subject}\n{msg.text}", now)
         self._to_customer(writes, ticket, "auto_response", dept, now, answering=msg,
                           subject=msg.subject, context=dict(
                               customer_name=ticket.customer_name, subject=ticket.subject,
-                              due_at=ticket.due_at, ticket_id=ticket.id))
+                              due_at=ticket.due_at, ticket_id=ticket.id, faq=faq,
+                              calendar=self.config.calendar_for(dept), now=now))
         return True
 
     def closed_notice(self, writes: Writes, ticket: AnyTicket, dept: DepartmentConfig,

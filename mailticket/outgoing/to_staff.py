@@ -35,13 +35,15 @@ class StaffMail(Notices):
                       msg: AnyMessage, now: datetime, *, is_new: bool,
                       files: list[tuple[str, str, bytes]],
                       agents: list[str] | None = None, kind: str = "notification",
-                      suspected_spoof: bool = False) -> None:
+                      suspected_spoof: bool = False, solved_by_faq: bool = False) -> None:
         """One mail per agent, each with its own unguessable Message-ID, so a reply proves who.
 
         ``files``: the attachments of the mail just parsed (``compose.files_of``).
         ``suspected_spoof``: the mail's From is an agent but nothing proves it; the agents
         are warned at the top that it is treated as a customer's.
+        ``solved_by_faq``: the customer said SOLVED after FAQ suggestions: the ticket closed.
         """
+        faq = self.faq.shown(ticket.id) if is_new else []
         if agents is None:
             agents = [ticket.assignee] if ticket.assignee else list(dept.agents)
         if not agents:
@@ -64,7 +66,7 @@ class StaffMail(Notices):
             assignee=ticket.assignee, due_at=ticket.due_at, sla=sla_state(ticket, now),
             subject=msg.subject, text=msg.text, attachments=msg.attachments,
             attached=bool(files), history=history, customer_language=ticket.language,
-            suspected_spoof=suspected_spoof, bouncing=[
+            suspected_spoof=suspected_spoof, faq=faq, solved_by_faq=solved_by_faq, bouncing=[
                 p.address for p in ticket.participants if p.bouncing])
         who = ticket.customer_name or ticket.customer
         if msg.kind in ("agent", "note"):

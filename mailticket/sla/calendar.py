@@ -422,6 +422,29 @@ class BusinessCalendar:
         """Open intervals ``[start, end)`` of a local date, as UTC instants (empty: closed)."""
         return self._day(day)
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The calendar's time zone (local dates and wall times are read in it)."""
+        return self._tz
+
+    @property
+    def holiday_code(self) -> str | None:
+        """The ``holidays`` setting as configured ("FR", "DE-BY"), or None."""
+        return self._holiday_code
+
+    def weekly_hours(self) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """Usual open intervals of Monday … Sunday, in minutes after local midnight."""
+        return self._weekly
+
+    def day_kind(self, day: date) -> str:
+        """Why a local date is (not) open: "open", "holiday" (public holiday), "closed"
+        (one of the extra closed days) or "weekly" (that weekday has no hours)."""
+        if self._wall_hours(day):
+            return "open"
+        if day in self._open or not self._weekly[day.weekday()]:
+            return "weekly"
+        return "closed" if day in self._closed else "holiday"
+
     def is_open_day(self, day: date) -> bool:
         """True when the local date has any open time."""
         return bool(self._day(day))

@@ -151,7 +151,9 @@ class Participant(Base):
 
     ticket: Mapped[Ticket] = relationship(back_populates="participants")
 
-    __table_args__ = (UniqueConstraint("ticket_id", "address"),)
+    # By address too: `customer show/export/forget` find a person's tickets (0009).
+    __table_args__ = (UniqueConstraint("ticket_id", "address"),
+                      Index("ix_participants_address", "address"))
 
 
 class Event(Base):
@@ -217,7 +219,9 @@ class OutboxItem(Base):
 
     ticket: Mapped[Ticket | None] = relationship()  # write order, as for Event
 
-    __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "next_attempt_at"),
+                      # An erasure finds a ticket's outgoing mail (0009).
+                      Index("ix_outbox_ticket", "ticket_id"))
 
 
 class DaemonRecord(Base):
@@ -289,3 +293,46 @@ class FeedbackRequest(Base):
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_feedback_due", "state", "closed_at"),)
+
+
+class Question(Base):
+    """A ticket's first customer mail as the search analyzer's distinct terms (stored
+    tokens): what ``faq candidates`` clusters, without reading or analysing a mail again.
+    Written with the search index, in the mail's own transaction."""
+
+    __tablename__ = "questions"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    department: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    terms: Mapped[str] = mapped_column(Text, default="")  # space-separated, first seen first
+
+    __table_args__ = (Index("ix_questions_department_at", "department", "at"),)
+
+
+class FaqEntry(Base):
+    """One FAQ answer of a department in one language: written by an admin, or kept by an
+    agent's ``#faq`` reply as a draft (``origin_ticket`` the ticket it came from).
+    ``suggested``/``solved`` count auto-responses that showed it and SOLVED replies."""
+
+    __tablename__ = "faq_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="published")  # draft | published
+    origin: Mapped[str] = mapped_column(String(16), default="admin")  # admin | agent
+    origin_agent: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # No foreign key: an entry outlives the ticket it was drawn from (retention, forget).
+    origin_ticket: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    suggested: Mapped[int] = mapped_column(Integer, default=0)
+    solved: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    # Suggestions read the published entries of one department and language.
+    __table_args__ = (Index("ix_faq_entries_department_language", "department", "language",
+                            "state"),)

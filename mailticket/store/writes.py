@@ -23,6 +23,7 @@ from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from mailticket.search.index import index_batch
 from mailticket.store.models import Event, Message, OutboxItem, Participant, Ticket
 from mailticket.store.records import (
     AnyTicket,
@@ -116,6 +117,7 @@ class Writes:
         _insert(conn, NewContact.columns, self._contacts)
         _insert(conn, NewParticipant.columns, self._participants)
         _insert(conn, NewMessage.columns, self._messages)
+        index_batch(conn, self._messages)  # searchable in the mail's own transaction
         for table, rows in ((OutboxItem.__table__, self._outbox),
                             (Event.__table__, self._events)):
             if rows:

@@ -1,0 +1,122 @@
+"""FAQ suggestions for a new ticket's auto-response: the matcher's index per department
+and language, kept in memory and rebuilt when that department's published entries in
+that language change (one small aggregate query per auto-response tells)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mailticket.faq import entries
+from mailticket.faq.match import DEFAULT, FaqIndex, Tuning
+from mailticket.search.analyzer import terms
+from mailticket.store.writes import Writes
+
+# Seconds an index is used before the database is asked whether entries changed: an
+# admin's `faq add` reaches a running daemon's auto-responses within this.
+FRESH = 1.0
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    entry_id: int
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """One department's published entries in one language, analysed."""
+
+    index: FaqIndex
+    texts: dict[int, tuple[str, str]]
+
+    @classmethod
+    def build(cls, rows: Sequence[tuple[int, str, str]], language: str,
+              tuning: Tuning = DEFAULT) -> Shelf:
+        index = FaqIndex(((i, terms(q, language), terms(a, language)) for i, q, a in rows),
+                         tuning)
+        return cls(index, {i: (q, a) for i, q, a in rows})
+
+    def suggest(self, text: str, language: str, limit: int) -> list[Suggestion]:
+        return [Suggestion(m.entry_id, *self.texts[m.entry_id])
+                for m in self.index.suggest(terms(text, language), limit)]
+
+
+class Suggestions:
+    """What a Mailer asks for an auto-response, and hands on to the agents' notification
+    of the same ticket (``shown``)."""
+
+    def __init__(self, limit: int, tuning: Tuning = DEFAULT) -> None:
+        self.limit, self.tuning = limit, tuning
+        # (department, language) → (when checked, version, shelf)
+        self._shelves: dict[tuple[str, str], tuple[float, tuple[int, Any], Shelf]] = {}
+        self._shown: dict[int, list[Suggestion]] = {}
+        self._lock = threading.Lock()  # the daemon's mailbox threads share one Mailer
+
+    def shelf(self, session: Session, department: str, language: str) -> Shelf:
+        """The index, asked whether it is stale at most once per ``FRESH`` seconds (a
+        busy daemon would otherwise ask for every mail)."""
+        key = (department, language)
+        with self._lock:
+            cached = self._shelves.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < FRESH:
+            return cached[2]
+        version = entries.version(session, department, language)
+        if cached is not None and cached[1] == version:
+            with self._lock:
+                self._shelves[key] = (now, version, cached[2])
+            return cached[2]
+        shelf = Shelf.build(entries.published(session, department, language), language,
+                            self.tuning)
+        with self._lock:
+            self._shelves[key] = (now, version, shelf)
+        return shelf
+
+    def for_new_ticket(self, writes: Writes, ticket_id: int, department: str,
+                       language: str | None, text: str, now: datetime) -> list[Suggestion]:
+        """The entries to show under the promise; counted and recorded as suggested."""
+        if self.limit <= 0 or not language:
+            return []
+        session = writes.session
+        found = self.shelf(session, department, language).suggest(text, language, self.limit)
+        if found:
+            ids = [s.entry_id for s in found]
+            entries.count(session, ids, "suggested")
+            writes.event(ticket_id, "faq_suggested", now, entries=ids)
+            with self._lock:
+                if len(self._shown) > 1000:  # a notification that never came: forget
+                    self._shown.clear()
+                self._shown[ticket_id] = found
+        return found
+
+    def shown(self, ticket_id: int) -> list[Suggestion]:
+        """What the auto-response of this ticket suggested, once (for the notification)."""
+        with self._lock:
+            return self._shown.pop(ticket_id, [])
+
+
+# A cluster of questions is answered when an entry matches its most common terms.
+CLUSTER_TERMS = 15
+
+
+def answered_by_entries(session: Session) -> Callable[[str | None, str | None, list[str]],
+                                                       bool]:
+    """For ``faq candidates``: whether a published entry of the department in the
+    cluster's language answers it, by the auto-response's own matcher."""
+    shelves = Suggestions(1)
+
+    def answered(department: str | None, language: str | None, keys: list[str]) -> bool:
+        if not department or not language:
+            return False
+        shelf = shelves.shelf(session, department, language)
+        return bool(shelf.index.suggest(keys[:CLUSTER_TERMS], 1))
+
+    return answered

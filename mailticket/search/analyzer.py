@@ -1,0 +1,133 @@
+"""Text → index terms: the one analyzer behind search, FAQ suggestions and clusters.
+
+Words are case- and accent-folded, stop words dropped, and reduced to a stem in the
+text's language, so "passwords", "password" and "Password's" meet, as do "паролата"
+and "пароли".  English, French, Swedish, Spanish and German use the Snowball stemmers
+(PyStemmer); Snowball has none for Bulgarian, so Bulgarian words are lemmatised with
+simplemma's dictionary (44 MB, loaded on the first Cyrillic word), and words it does
+not know lose their definite article.  simplemma's lemmas before Snowball would also
+join Swedish "lösenordet" to "lösenord", but its Swedish, German and Spanish
+dictionaries cost 100 MB and a second to load each: left out.
+Folding comes after stemming because the stemmers read the accents ("é", "ä", "ü").
+A text of no known language keeps its folded words unstemmed.
+
+Pure and cached per word: the same few thousand words make up most mail.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cache, lru_cache
+
+import Stemmer
+
+from mailticket.search.stopwords import STOP_WORDS
+
+#: The languages the analyzer stems, and the Snowball algorithm of each (None: simplemma).
+STEMMERS: dict[str, str | None] = {
+    "en": "english", "fr": "french", "sv": "swedish", "es": "spanish", "de": "german",
+    "bg": None,
+}
+LANGUAGES: tuple[str, ...] = tuple(STEMMERS)
+
+_WORD = re.compile(r"[^\W_]+")  # letters and digits: both engines split on "_"
+_MAX_WORD = 40  # longer "words" are hashes, base64 or URLs run together: no one types them
+# Bulgarian definite articles, longest first, for words simplemma does not know.
+_BG_ARTICLES = ("ията", "ият", "ия", "ът", "ят", "та", "то", "те")
+
+
+def terms(text: str, language: str | None) -> list[str]:
+    """The index terms of ``text``, in order, repeats kept (they weigh in the ranking)."""
+    lang = _language(language)
+    stops = STOP_WORDS.get(lang or "", frozenset())
+    out: list[str] = []
+    for match in _WORD.finditer(text.casefold()):
+        word = match.group()
+        if len(word) > _MAX_WORD or word in stops or _fold(word) in stops:
+            continue
+        if len(word) < 2 and not word.isdigit():
+            continue
+        term = _term(word, lang)
+        if term:
+            out.append(term)
+    return out
+
+
+def query_terms(text: str) -> list[list[str]]:
+    """Each word of a query with its terms in every language, for a query whose language
+    nobody told us: the word is found in a ticket of any language.  A word that is a
+    stop word in some language is left out (a ticket in that language has not kept it)."""
+    groups: list[list[str]] = []
+    for match in _WORD.finditer(text.casefold()):
+        word = match.group()
+        if len(word) > _MAX_WORD or (len(word) < 2 and not word.isdigit()):
+            continue
+        if any(word in stops or _fold(word) in stops for stops in STOP_WORDS.values()):
+            continue
+        variants = sorted({_term(word, lang) for lang in LANGUAGES} - {""})
+        if variants:
+            groups.append(variants)
+    return groups
+
+
+def words(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, casefolded word) of each word of ``text``, for snippets."""
+    return [(m.start(), m.end(), m.group().casefold()) for m in _WORD.finditer(text)]
+
+
+def term(word: str, language: str | None) -> str:
+    """The term of one casefolded word ("" for a stop word), as ``terms`` gives it."""
+    lang = _language(language)
+    stops = STOP_WORDS.get(lang or "", frozenset())
+    if word in stops or _fold(word) in stops:
+        return ""
+    return _term(word, lang)
+
+
+def _language(language: str | None) -> str | None:
+    """"fr-CA", "FR", "fr_FR" → "fr"; None for a language the analyzer does not stem."""
+    if not language:
+        return None
+    code = language.strip().lower().replace("_", "-").split("-")[0]
+    return code if code in STEMMERS else None
+
+
+@lru_cache(maxsize=200_000)
+def _term(word: str, language: str | None) -> str:
+    if language is None:
+        return _fold(word)
+    algorithm = STEMMERS[language]
+    if algorithm is None:
+        return _fold(_bulgarian(word))
+    return _fold(_stemmer(algorithm).stemWord(word))
+
+
+def _bulgarian(word: str) -> str:
+    if not _is_cyrillic(word):
+        return word  # a Latin word in a Bulgarian mail: an order number, a brand
+    import simplemma  # 0.2 s to import: only where Bulgarian is read
+
+    lemma = str(simplemma.lemmatize(word, lang="bg")).casefold()
+    if lemma != word:
+        return lemma
+    for article in _BG_ARTICLES:
+        if word.endswith(article) and len(word) - len(article) >= 3:
+            return word[: -len(article)]
+    return word
+
+
+def _is_cyrillic(word: str) -> bool:
+    return any("\u0400" <= ch <= "\u04ff" for ch in word)
+
+
+@cache
+def _stemmer(algorithm: str) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(algorithm)
+
+
+@lru_cache(maxsize=200_000)
+def _fold(word: str) -> str:
+    """Accents off ("é" → "e", "ö" → "o", "й" → "и"), "ß" → "ss"."""
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
