@@ -224,6 +224,18 @@ class SlaConfig(_Strict):
         return parse_duration(self.response)
 
 
+class StaffingConfig(_Strict):
+    """What ``mailticket staffing`` assumes about the work (docs/reports.md)."""
+
+    handle_time: float = Field(10.0, gt=0, description="minutes of work per customer mail, "
+                               "when agents record no #time")
+    shrinkage: float = Field(0.3, ge=0, lt=1, description="share of paid time off the queue")
+    occupancy: float = Field(0.85, gt=0, le=1, description="share of queue time spent working")
+    target: float = Field(0.95, gt=0, le=1, description="share of mail answered by its due instant")
+    agents_on_duty: int | None = Field(None, ge=0, description="the current roster in each "
+                                       "open hour; unset: the department's agent count")
+
+
 class LimitsConfig(_Strict):
     auto_responses_per_sender_per_day: int = Field(3, ge=0)
     lists_open_tickets: bool = False
@@ -363,6 +375,7 @@ class DepartmentConfig(_Strict):
     hide_agent_names: bool = False
     copy_answers_to_agents: bool = False
     notify_customer_on_close: bool = True
+    staffing: StaffingConfig | None = None
     feedback: FeedbackConfig | None = None
     retention: RetentionConfig | None = None
 
@@ -441,6 +454,7 @@ class Config(_Strict):
     calendar: CalendarConfig = CalendarConfig()
     sla: SlaConfig = SlaConfig()
     limits: LimitsConfig = LimitsConfig()
+    staffing: StaffingConfig = StaffingConfig()
     ingest: IngestConfig = IngestConfig()
     languages: LanguageConfig = LanguageConfig()
     feedback: FeedbackConfig = FeedbackConfig()
@@ -494,6 +508,9 @@ class Config(_Strict):
 
     def retention_for(self, dept: DepartmentConfig) -> RetentionConfig:
         return dept.retention or self.retention
+
+    def staffing_for(self, dept: DepartmentConfig) -> StaffingConfig:
+        return dept.staffing or self.staffing
 
     @property
     def own_addresses(self) -> frozenset[str]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import click
 
-from mailticket.commands import customer, faq, history, ops, reconcile, report, search
+from mailticket.commands import customer, faq, history, ops, reconcile, report, search, staffing
 
 COMMANDS: list[click.Command] = [
     report.report,
+    staffing.staffing,
     history.import_,
     search.search,
     faq.faq,

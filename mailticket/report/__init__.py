@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,12 +16,21 @@ from sqlalchemy.orm import Session
 from mailticket.config import Config
 from mailticket.feedback.figures import feedback
 from mailticket.report import figures, history
+from mailticket.report.opentime import OpenTime
 from mailticket.sla.clock import promise
 
 
 def build(session: Session, config: Config, *, since: datetime, until: datetime,
           now: datetime, departments: list[str] | None = None) -> dict[str, Any]:
     """The report as ``report --json`` prints it."""
+    return as_json(session, config, compute(session, config, since=since, until=until, now=now,
+                                   departments=departments), since, until)
+
+
+def compute(session: Session, config: Config, *, since: datetime, until: datetime,
+            now: datetime, departments: list[str] | None = None
+            ) -> list[tuple[figures.Figures, ZoneInfo]]:
+    """Each chosen department's figures and its zone (the page's charts need both)."""
     out = []
     chosen = [d for d in config.departments if not departments or d.name in departments]
     histories = history.load(session, [d.name for d in chosen], since, until, now)
@@ -29,13 +38,24 @@ def build(session: Session, config: Config, *, since: datetime, until: datetime,
         cal = config.calendar_for(dept)
         response = config.sla_for(dept).response_duration
         zone = ZoneInfo((dept.calendar or config.calendar).timezone)
+        open_time = OpenTime(cal, since.astimezone(zone).date() - timedelta(days=2),
+                             now.astimezone(zone).date() + timedelta(days=2))
         fig = figures.compute(
             dept.name, histories[dept.name],
             until=until, now=now, zone=zone,
             due=partial(promise, cal, response),
-            business=cal.open_time_between)
-        out.append({**figures.as_json(fig, zone),
-                    "feedback": feedback(session, dept.name, since, until, zone)})
+            business=open_time.between)
+        out.append((fig, zone))
+    return out
+
+
+def as_json(session: Session, config: Config,
+            computed: list[tuple[figures.Figures, ZoneInfo]],
+            since: datetime, until: datetime) -> dict[str, Any]:
+    """The figures with each department's feedback, as ``report --json`` prints them."""
     zone = ZoneInfo(config.calendar.timezone)
+    out = [{**figures.as_json(fig, z),
+            "feedback": feedback(session, fig.department, since, until, z)}
+           for fig, z in computed]
     return {"since": since.astimezone(zone).isoformat(timespec="seconds"),
             "until": until.astimezone(zone).isoformat(timespec="seconds"), "departments": out}

@@ -68,6 +68,7 @@ class Figures:
     answers: Counter[str] = field(default_factory=Counter)
     agents: dict[str, list[timedelta]] = field(default_factory=dict)
     languages: Counter[str] = field(default_factory=Counter)
+    weekly: dict[str, Counter[str]] = field(default_factory=dict)  # Monday → outcomes
 
     @property
     def sla_met_ratio(self) -> float | None:
@@ -110,6 +111,8 @@ def compute(department: str, history: History, *, until: datetime, now: datetime
         outcome = _outcome(a, due(a.at), stops.get(a.ticket, ()), now)
         if outcome:
             fig.outcomes[outcome] += 1
+            monday = (local.date() - timedelta(days=local.weekday())).isoformat()
+            fig.weekly.setdefault(monday, Counter())[outcome] += 1
     for ticket, created in history.tickets_created:
         answer = next((s for s in stops.get(ticket, ()) if s.agent and s.at >= created), None)
         if answer is not None:

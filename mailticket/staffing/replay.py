@@ -1,0 +1,197 @@
+"""How many agents keep the promise: the last weeks' mail replayed minute by minute.  Pure.
+
+Time is counted in whole minutes from the start of the replay.  Only open minutes
+have capacity: each agent on duty gives ``rate`` = (1 − shrinkage) × occupancy minutes
+of work per open minute; every mail takes the handle time; the queue is served by due
+instant, earliest first.  A mail is kept when its work is done by its due instant.
+Mail that arrives overnight or over a weekend waits for the next opening, which is
+why this is a replay and not Erlang C (docs/reports.md).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+SLOTS = 7 * 24  # hours of the week, Monday 00:00 first
+MAX_SCALE = 1024.0  # a roster of that shape 1024 times the average load
+BISECTIONS = 6  # the scale to within 1/64 of the smallest that keeps the target
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """A customer message: the minute it arrived and the minute it is due."""
+
+    arrival: int
+    due: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenMinute:
+    """A minute of open time: its index, its hour of the week and its local date."""
+
+    minute: int
+    slot: int
+    day: date
+
+
+@dataclass
+class Outcome:
+    kept: int = 0
+    total: int = 0
+    missed: list[int] = field(default_factory=list)  # indices of the mails not kept
+
+    @property
+    def ratio(self) -> float:
+        return self.kept / self.total if self.total else 1.0
+
+
+def scaled(mails: Sequence[Mail], factor: float) -> list[Mail]:
+    """The same history with ``factor`` times the volume (``--volume +20%`` is 1.2): mail
+    ``i`` is taken floor((i+1)·f) − floor(i·f) times, so the copies spread evenly."""
+    out: list[Mail] = []
+    for i, m in enumerate(mails):
+        out += [m] * (math.floor((i + 1) * factor + 1e-9) - math.floor(i * factor + 1e-9))
+    return out
+
+
+def replay(mails: Sequence[Mail], minutes: Sequence[OpenMinute], roster: Sequence[int],
+           work: float, rate: float) -> Outcome:
+    """Serve ``mails`` (sorted by arrival) in the open ``minutes`` with ``roster[slot]``
+    agents on duty; every mail is decided (kept or missed) by the last open minute."""
+    out = Outcome(total=len(mails))
+    queue: list[tuple[int, int]] = []
+    left: dict[int, float] = {}
+    i, n = 0, len(mails)
+    for om in minutes:
+        while i < n and mails[i].arrival <= om.minute:
+            heapq.heappush(queue, (mails[i].due, i))
+            i += 1
+        capacity = roster[om.slot] * rate
+        used = 0.0
+        while queue and used < capacity:
+            due, j = queue[0]
+            need = left.get(j, work)
+            if used + need <= capacity + 1e-9:
+                used += need
+                heapq.heappop(queue)
+                left.pop(j, None)
+                done = om.minute + used / capacity
+                if done <= due + 1e-9:
+                    out.kept += 1
+                else:
+                    out.missed.append(j)
+            else:
+                left[j] = need - (capacity - used)
+                used = capacity
+    while i < n:  # arrived after the last open minute: never served
+        heapq.heappush(queue, (mails[i].due, i))
+        i += 1
+    out.missed += [j for _, j in queue]
+    return out
+
+
+class Windows:
+    """Where each mail could be worked on: the open minutes from its arrival to its due
+    instant, walked an hour of the week at a time."""
+
+    def __init__(self, minutes: Sequence[OpenMinute]) -> None:
+        self.minutes = minutes
+        self.starts = [m.minute for m in minutes]
+        n = len(minutes)
+        self.run_end = [0] * n  # the index after the run of minutes of the same hour
+        for i in range(n - 1, -1, -1):
+            same = (i + 1 < n and minutes[i + 1].slot == minutes[i].slot
+                    and minutes[i + 1].minute == minutes[i].minute + 1)
+            self.run_end[i] = self.run_end[i + 1] if same else i + 1
+
+    def spread(self, mails: Sequence[Mail]) -> defaultdict[int, float]:
+        """Per hour of the week, the share of each mail's window that falls in it (a mail
+        due before any open minute counts in the hour of the last one before it)."""
+        out: defaultdict[int, float] = defaultdict(float)
+        for m in mails:
+            k0 = bisect_left(self.starts, m.arrival)
+            k1 = bisect_left(self.starts, m.due)
+            if k1 <= k0:
+                out[self.minutes[max(min(k0, len(self.minutes)) - 1, 0)].slot] += 1
+                continue
+            length, k = k1 - k0, k0
+            while k < k1:
+                e = min(self.run_end[k], k1)
+                out[self.minutes[k].slot] += (e - k) / length
+                k = e
+        return out
+
+
+def open_slots(minutes: Sequence[OpenMinute]) -> set[int]:
+    return {m.slot for m in minutes}
+
+
+def base_load(mails: Sequence[Mail], minutes: Sequence[OpenMinute], work: float,
+              rate: float, windows: Windows | None = None) -> list[float]:
+    """Per hour of the week: the agents (a fraction) that do, on average, the work each
+    mail spreads evenly over its window; 0 when closed."""
+    load = (windows or Windows(minutes)).spread(mails)
+    per_slot = Counter(m.slot for m in minutes)  # open minutes of each hour of the week
+    return [load[s] * work / (per_slot[s] * rate) if per_slot[s] else 0.0
+            for s in range(SLOTS)]
+
+
+def shaped(base: Sequence[float], scale: float) -> list[int]:
+    """The roster of that shape, ``scale`` times as large, in whole agents."""
+    return [math.ceil(b * scale - 1e-9) for b in base]
+
+
+def needed(mails: Sequence[Mail], minutes: Sequence[OpenMinute], work: float, rate: float,
+           target: float) -> tuple[list[int], Outcome]:
+    """The smallest roster (per hour of the week, 0 when closed) found that keeps at
+    least ``target`` of the mail, and its replay.  Its shape is the average load of
+    each hour (every mail's work spread over its window); its size the smallest scale
+    of that shape whose replay keeps the target, found by bisection (a few replays)."""
+    base = base_load(mails, minutes, work, rate)
+    hi = 1.0
+    out = replay(mails, minutes, shaped(base, hi), work, rate)
+    while out.ratio < target and hi < MAX_SCALE:
+        hi *= 2
+        out = replay(mails, minutes, shaped(base, hi), work, rate)
+    lo = 0.0 if hi == 1.0 else hi / 2
+    best = (shaped(base, hi), out)
+    for _ in range(BISECTIONS):
+        mid = (lo + hi) / 2
+        trial = replay(mails, minutes, shaped(base, mid), work, rate)
+        if trial.ratio >= target:
+            hi, best = mid, (shaped(base, mid), trial)
+        else:
+            lo = mid
+    return best
+
+
+def current(minutes: Sequence[OpenMinute], agents: int) -> list[int]:
+    """The configured roster: ``agents`` in every open hour, none when closed."""
+    opened = open_slots(minutes)
+    return [agents if s in opened else 0 for s in range(SLOTS)]
+
+
+def worst_day(mails: Sequence[Mail], minutes: Sequence[OpenMinute]) -> tuple[date, int] | None:
+    """The open day with the most mail to answer: each mail counts on the day of the
+    first open minute at or after its arrival (Monday takes the weekend's mail)."""
+    starts = [m.minute for m in minutes]
+    days: Counter[date] = Counter()
+    for m in mails:
+        k = bisect_right(starts, m.arrival - 1)
+        if k < len(minutes):
+            days[minutes[k].day] += 1
+    if not days:
+        return None
+    day, count = max(days.items(), key=lambda kv: (kv[1], -kv[0].toordinal()))
+    return day, count
+
+
+def as_week(roster: Sequence[int]) -> list[list[int]]:
+    """7 rows (Monday first) of 24 hours."""
+    return [list(roster[d * 24:(d + 1) * 24]) for d in range(7)]
