@@ -160,7 +160,7 @@ def build(db: Path, folder: Path, messages: int) -> None:
     with app.db.transaction() as s:
         done = index.rebuild(s.connection())
     print(f"index built over {done:,} messages in {time.monotonic() - t0:.0f} s "
-          "(what db upgrade to 0011 costs)")
+          "(what db upgrade to 0007 costs)")
     app.close()
 
 

@@ -6,7 +6,7 @@ with their Message-IDs: it reads back the rows it indexes (their numbers are giv
 the database) and the ticket's language, and adds them in the same transaction, so a
 rolled-back mail leaves nothing in the index.  A ticket's first customer mail is also
 kept as its question (``questions``: distinct terms), what ``faq candidates`` clusters.
-``rebuild`` indexes every stored mail (``db upgrade`` to revision 0011, or after a
+``rebuild`` indexes every stored mail (``db upgrade`` to revision 0007, or after a
 change of the analyzer).
 """
 

@@ -2,7 +2,7 @@
 their outgoing mail without reading whole tables
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-02 20:30:00
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 
 
 revision = '0009'
-down_revision = '0006'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """customer feedback: one "how did we do?" per closed ticket
 
-Revision ID: 0012
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-02 19:50:00
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import mailticket.store.models
 
 
-revision = '0012'
+revision = '0006'
 down_revision = '0005'
 branch_labels = None
 depends_on = None

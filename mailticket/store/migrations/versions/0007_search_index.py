@@ -1,8 +1,8 @@
 """search index: the customers' and agents' mails, analysed, in FTS5 or a tsvector, and
 each ticket's question as terms; the mail already stored is indexed here
 
-Revision ID: 0011
-Revises: 0012
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-02 20:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 from mailticket.search import engines, index
 from mailticket.store.models import UtcDateTime
 
-revision = '0011'
-down_revision = '0012'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

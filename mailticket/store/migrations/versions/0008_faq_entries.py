@@ -1,7 +1,7 @@
 """faq entries per department and language, drafts from agents' #faq replies
 
-Revision ID: 0006
-Revises: 0011
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02 19:50:00
 """
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import mailticket.store.models
 
 
-revision = '0006'
-down_revision = '0011'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
