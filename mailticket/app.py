@@ -24,6 +24,7 @@ from mailticket.outgoing.outbox import Outbox
 from mailticket.outgoing.templates import Templates
 from mailticket.outgoing.transport import make_transport
 from mailticket.pipeline import Outcome, Pipeline
+from mailticket.sla import waits
 from mailticket.sla.escalation import Escalator
 from mailticket.store.db import Database
 from mailticket.store.models import Quarantine, Setting
@@ -95,20 +96,23 @@ class App:
         self.config = config
         self.clock = clock or Clock()
         self.db = Database(config.database.url, config.database.busy_timeout)
+        # Every transaction's events extend the report's tables (sla/waits.py), which
+        # need the departments' calendars: each session carries them.
+        self.db.sessions.configure(info={waits.INFO_KEY: waits.Book(config)})
         self.templates = Templates(config.template_dir)
 
     def ensure_schema(self, apart: bool = False) -> None:
         """Upgrade when allowed; otherwise say exactly what to run.  ``apart``: in a child
         process (the daemon), so that Alembic's modules stay out of this one."""
-        if not self.db.needs_upgrade():
-            return
-        if not self.config.database.auto_upgrade:
-            raise SchemaOutdated(
-                "the database schema is not up to date; run `mailticket db upgrade`")
-        if apart:
-            self.db.upgrade_apart()
-        else:
-            self.db.upgrade()
+        if self.db.needs_upgrade():
+            if not self.config.database.auto_upgrade:
+                raise SchemaOutdated(
+                    "the database schema is not up to date; run `mailticket db upgrade`")
+            if apart:
+                self.db.upgrade_apart()
+            else:
+                self.db.upgrade()
+        waits.ensure_built(self.db, self.config)
 
     @cached_property
     def secret(self) -> bytes:

@@ -34,6 +34,7 @@ from mailticket.commands.base import (
 )
 from mailticket.config import find_config_path
 from mailticket.outgoing.outbox import DeliveryReport
+from mailticket.sla import waits
 from mailticket.store.models import STATES, Ticket
 from mailticket.store.writes import Writes, writing
 
@@ -437,6 +438,7 @@ def upgrade(ctx: Ctx) -> None:
     app = ctx.app(upgrade=False)
     before = app.db.current_revision()
     app.db.upgrade()
+    waits.ensure_built(app.db, app.config)  # the report's tables, from the events
     click.echo(f"database at revision {app.db.current_revision()} (was {before or 'empty'})")
 
 

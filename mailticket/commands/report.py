@@ -77,7 +77,8 @@ def report(ctx: Ctx, department: str | None, since: str | None, until: str | Non
     lo, hi = start.astimezone(UTC), end.astimezone(UTC)
     with app.db.read() as s:
         computed = reports.compute(s, app.config, since=lo, until=hi, now=now,
-                                   departments=[name] if name else None)
+                                   departments=[name] if name else None,
+                                   values=html_file is not None)
         data = reports.as_json(s, app.config, computed, lo, hi)
     if html_file is not None:
         from mailticket.report.html import report_page

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.config import Config
 from mailticket.feedback.figures import feedback
-from mailticket.report import figures, history
+from mailticket.report import aggregate, figures, history
 from mailticket.report.opentime import OpenTime
 from mailticket.sla.clock import promise
 
@@ -28,16 +28,26 @@ def build(session: Session, config: Config, *, since: datetime, until: datetime,
 
 
 def compute(session: Session, config: Config, *, since: datetime, until: datetime,
-            now: datetime, departments: list[str] | None = None
-            ) -> list[tuple[figures.Figures, ZoneInfo]]:
-    """Each chosen department's figures and its zone (the page's charts need both)."""
+            now: datetime, departments: list[str] | None = None, values: bool = False,
+            replay: bool = False) -> list[tuple[figures.Figures, ZoneInfo]]:
+    """Each chosen department's figures and its zone (the page's charts need both),
+    summed in SQL from the waits and milestones (``aggregate``); ``values``: with every
+    first response, for the page's chart.  ``replay``: from the events themselves, the
+    slow way the tables are checked against (tests/test_report_tables.py)."""
     out = []
     chosen = [d for d in config.departments if not departments or d.name in departments]
-    histories = history.load(session, [d.name for d in chosen], since, until, now)
+    names = [d.name for d in chosen]
+    histories = (history.load(session, names, since, until, now) if replay
+                 else aggregate.load(session, names, since, until))
     for dept in chosen:
+        zone = ZoneInfo((dept.calendar or config.calendar).timezone)
+        if not replay:
+            out.append((aggregate.compute(session, dept.name, histories[dept.name],
+                                          since=since, until=until, now=now,
+                                          values=values), zone))
+            continue
         cal = config.calendar_for(dept)
         response = config.sla_for(dept).response_duration
-        zone = ZoneInfo((dept.calendar or config.calendar).timezone)
         open_time = OpenTime(cal, since.astimezone(zone).date() - timedelta(days=2),
                              now.astimezone(zone).date() + timedelta(days=2))
         fig = figures.compute(

@@ -69,6 +69,10 @@ class Figures:
     agents: dict[str, list[timedelta]] = field(default_factory=dict)
     languages: Counter[str] = field(default_factory=Counter)
     weekly: dict[str, Counter[str]] = field(default_factory=dict)  # Monday → outcomes
+    # Summed in SQL (report/aggregate.py) instead of from the lists above: the median
+    # and p90 of first_response and first_response_wall, each agent's median.
+    quantiles: dict[str, dict[str, float | None]] | None = None
+    agent_medians: dict[str, float | None] | None = None
 
     @property
     def sla_met_ratio(self) -> float | None:
@@ -161,14 +165,17 @@ def as_json(fig: Figures, zone: ZoneInfo) -> dict[str, object]:
         LATE: fig.outcomes[LATE],
         OVERDUE: fig.outcomes[OVERDUE],
         "sla_met_ratio": fig.sla_met_ratio,
-        "first_response_business_seconds": _quantiles(fig.first_response),
-        "first_response_wall_seconds": _quantiles(fig.first_response_wall),
+        "first_response_business_seconds": fig.quantiles["first_response"]
+        if fig.quantiles else _quantiles(fig.first_response),
+        "first_response_wall_seconds": fig.quantiles["first_response_wall"]
+        if fig.quantiles else _quantiles(fig.first_response_wall),
         "by_hour": fig.by_hour,
         "by_day": dict(sorted(fig.by_day.items())),
         "backlog": {"open": fig.history.open_now, "oldest_unanswered_since": _iso(
             fig.history.oldest_unanswered_since, zone)},
         "agents": [{"agent": agent, "answers": n, "median_response_business_seconds":
-                    _quantiles(fig.agents.get(agent, []))["median"]}
+                    fig.agent_medians.get(agent) if fig.agent_medians is not None
+                    else _quantiles(fig.agents.get(agent, []))["median"]}
                    for agent, n in sorted(fig.answers.items())],
         "languages": dict(sorted(fig.languages.items())),
         "escalations": fig.history.escalations,

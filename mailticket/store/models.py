@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -336,3 +337,61 @@ class FaqEntry(Base):
     # Suggestions read the published entries of one department and language.
     __table_args__ = (Index("ix_faq_entries_department_language", "department", "language",
                             "state"),)
+
+
+class Wait(Base):
+    """One customer message that awaited an answer, and how the wait ended: what the
+    report and staffing aggregate in SQL instead of replaying the events
+    (``report/waits.py`` keeps it, in the transaction of the events it follows).
+
+    ``due_at`` is the promise for this message; ``day``/``hour`` its arrival in the
+    department's zone; ``stopped_*`` the first answer, close or #pending at or after
+    it (``stopped_by`` the agent of an answer, else None) with the business seconds it
+    waited, and ``group_prev`` the arrival of the message before it that the same stop
+    ended (None when it is the oldest); ``answered_*`` the first answer at or after it
+    (the ticket's first message only: the first response).  No customer data: ids,
+    instants and agent addresses."""
+
+    __tablename__ = "waits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    department: Mapped[str] = mapped_column(String(64))
+    first: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    arrived_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    day: Mapped[str] = mapped_column(String(10))  # local date, ISO
+    hour: Mapped[int] = mapped_column(Integer)  # local hour 0-23
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    stopped_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    stop_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    group_prev: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    answer_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    answer_wall_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    ticket: Mapped[Ticket] = relationship()  # write order, as for Event
+
+    __table_args__ = (Index("ix_waits_department_arrived", "department", "arrived_at"),
+                      Index("ix_waits_ticket", "ticket_id"))
+
+
+class Milestone(Base):
+    """An answer, a close or a reopen, by department: what the report counts of them
+    (answers per agent, the reopen rate) without reading the events' details."""
+
+    __tablename__ = "milestones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    department: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # answer | close | reopen
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    agent: Mapped[str | None] = mapped_column(String(320), nullable=True)
+
+    ticket: Mapped[Ticket] = relationship()
+
+    __table_args__ = (Index("ix_milestones_department_kind_at", "department", "kind", "at",
+                            "agent"),
+                      Index("ix_milestones_ticket", "ticket_id"))

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mailticket.search.index import index_batch
+from mailticket.sla import waits
 from mailticket.store.models import Event, Message, OutboxItem, Participant, Ticket
 from mailticket.store.records import (
     AnyTicket,
@@ -122,6 +123,9 @@ class Writes:
                             (Event.__table__, self._events)):
             if rows:
                 insert_rows(conn, table, rows)  # type: ignore[arg-type]
+        book = self.session.info.get(waits.INFO_KEY)
+        if book is not None and self._events:  # the App's sessions carry one
+            waits.follow(conn, self._events, book)
         self.close()
 
     def close(self) -> None:
