@@ -45,7 +45,7 @@ def _quantiles(session: Session, value: Any, group: Any, where: list[Any]
     for g, v, r, size in rows:
         picked.setdefault(g, {})[r] = float(v)
         sizes[g] = size
-    out = {}
+    out: dict[Any, dict[str, float | None]] = {}
     for g, values in picked.items():
         size = sizes[g]
         lo, hi = values[(size + 1) // 2], values[size // 2 + 1]
@@ -80,7 +80,7 @@ def compute(session: Session, department: str, hist: History, *, since: datetime
         fig.tickets += n if first else 0
     answered = [*period, Wait.first.is_(True), Wait.answered_at.is_not(None),
                 Wait.answered_at <= now]
-    none = {"median": None, "p90": None}
+    none: dict[str, float | None] = {"median": None, "p90": None}
     fig.quantiles = {
         "first_response": _quantiles(session, Wait.answer_seconds, Wait.department,
                                      answered).get(department, none),
@@ -89,8 +89,8 @@ def compute(session: Session, department: str, hist: History, *, since: datetime
     if values:
         for business, wall in session.execute(
                 select(Wait.answer_seconds, Wait.answer_wall_seconds).where(*answered)):
-            fig.first_response.append(timedelta(seconds=business))
-            fig.first_response_wall.append(timedelta(seconds=wall))
+            fig.first_response.append(timedelta(seconds=business or 0))
+            fig.first_response_wall.append(timedelta(seconds=wall or 0))
     # Each answer's response time: from the oldest message of the period it answered.
     oldest = [*period, Wait.stopped_by.is_not(None), Wait.stopped_at < until,
               Wait.stopped_at <= now,

@@ -41,14 +41,14 @@ class DepartmentTime:
 
     def __init__(self, cal: BusinessCalendar, response: Duration, zone: ZoneInfo) -> None:
         self.cal, self.response, self.zone = cal, response, zone
-        self.open_time: Any = None  # a report.opentime.OpenTime  # set for a rebuild's span of dates
+        self.open_time: Any = None  # report.opentime.OpenTime over a rebuild's dates
 
     def due(self, at: datetime) -> datetime:
         return promise(self.cal, self.response, at)
 
     def business(self, a: datetime, b: datetime) -> float:
         if self.open_time is not None:
-            return self.open_time.between(a, b).total_seconds()
+            return float(self.open_time.between(a, b).total_seconds())
         return (self.cal.open_time_between(a, b) if b > a else timedelta(0)).total_seconds()
 
     def local(self, at: datetime) -> tuple[str, int]:
@@ -211,17 +211,16 @@ def follow(conn: Connection, events: Sequence[dict[str, Any]], book: Book) -> No
             Wait.stopped_at.is_(None) | (Wait.first.is_(True) & Wait.answered_at.is_(None)))
             .order_by(Wait.id)).mappings()
         for m in waiting:
-            ledger = ledgers[m["ticket_id"]]
-            ledger.open.append(Row(**{k: m[k] for k in (*COLUMNS, "id")}))
+            ledgers[m["ticket_id"]].open.append(Row(**{k: m[k] for k in (*COLUMNS, "id")}))
     relabelled: dict[int, str | None] = {}
     for e in mine:
-        ledger = ledgers.get(e["ticket_id"])
-        if ledger is None:
+        found = ledgers.get(e["ticket_id"])
+        if found is None:
             continue
         if e["kind"] == "language_changed":
-            relabelled[ledger.ticket_id] = ledger.language
+            relabelled[found.ticket_id] = found.language
         else:
-            ledger.play(e["kind"], e["at"], e["actor"], e["detail"])
+            found.play(e["kind"], e["at"], e["actor"], e["detail"])
     _write(conn, ledgers.values())
     if relabelled:
         # The report shows each message under its ticket's language now.

@@ -1,0 +1,117 @@
+"""The report summed in SQL from the waits and milestones tables gives what the replay
+of the events gives (the slow way, kept as the reference), on a varied history: many
+tickets over two months across the end of summer time and two French holidays,
+follow-ups, answers by two agents, #pending, closes, reopens and language changes,
+written a few events per transaction as the daemon writes them; over several periods
+and report instants.  Rebuilding the tables from the events gives the same rows."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from mailticket import report as reports
+from mailticket.sla import waits
+from mailticket.store.models import Milestone, Ticket, Wait
+from mailticket.store.writes import writing
+from tests.corpora import HELPDESK_DOMAIN, throwaway_app
+from tests.test_report import CALENDAR
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+AGENTS = (f"alice@{HELPDESK_DOMAIN}", f"bob@{HELPDESK_DOMAIN}")
+
+
+Step = tuple[datetime, int, str, str, dict[str, Any]]
+
+
+def _history(rng: random.Random, tickets: int) -> list[Step]:
+    """Per ticket, what the pipeline and the agents would record, in time order."""
+    out = []
+    for t in range(1, tickets + 1):
+        at = START + timedelta(seconds=rng.randint(0, 55 * 86400))
+        state = "new"
+        out.append((at, t, "created", "c", {}))
+        for _ in range(rng.randint(0, 6)):
+            at += timedelta(seconds=rng.choice((rng.randint(60, 3 * 3600),
+                                                rng.randint(3600, 5 * 86400))))
+            step = rng.choice(("customer", "customer", "answer", "answer", "pending", "close",
+                               "language"))
+            if step == "customer":
+                if state in ("closed", "pending"):
+                    out.append((at, t, "state_changed", "c", {"old": state, "new": "open"}))
+                    state = "open"
+                out.append((at, t, "customer_message", "c", {}))
+            elif step == "answer":
+                agent = rng.choice(AGENTS)
+                out.append((at, t, "answered", agent, {}))
+                if state != "pending":
+                    out.append((at, t, "state_changed", agent, {"old": state, "new": "pending"}))
+                    state = "pending"
+            elif step in ("pending", "close"):
+                new = "pending" if step == "pending" else "closed"
+                if state != new:
+                    out.append((at, t, "state_changed", "admin", {"old": state, "new": new}))
+                    state = new
+            else:
+                out.append((at, t, "language_changed", "system",
+                            {"new": rng.choice(("fr", "sv", "bg"))}))
+    return sorted(out, key=lambda e: e[0])
+
+
+def _write(app: Any, rng: random.Random, events: list[Any]) -> None:
+    with app.db.transaction() as s:
+        for t in sorted({e[1] for e in events}):
+            first = next(e[0] for e in events if e[1] == t)
+            s.add(Ticket(id=t, department="support", subject="s", customer=f"c{t}@x.example",
+                         language=rng.choice(("en", "de", None)), created_at=first,
+                         updated_at=first))
+    i = 0
+    while i < len(events):
+        n = rng.randint(1, 8)
+        with app.db.transaction() as s, writing(s) as w:
+            for at, t, kind, actor, detail in events[i:i + n]:
+                if kind == "language_changed":
+                    s.get(Ticket, t).language = detail["new"]
+                w.event(t, kind, at, actor, **detail)
+        i += n
+
+
+def _rows(app: Any) -> tuple[list[Any], list[Any]]:
+    with app.db.read() as s:
+        w = [tuple(getattr(r, c) for c in waits.COLUMNS) for r in s.scalars(
+            select(Wait).order_by(Wait.ticket_id, Wait.arrived_at))]
+        m = [(r.ticket_id, r.kind, r.at, r.agent) for r in s.scalars(
+            select(Milestone).order_by(Milestone.ticket_id, Milestone.at, Milestone.id))]
+    return w, m
+
+
+def test_the_tables_give_the_report_the_replay_of_the_events_gives(tmp_path: Path) -> None:
+    rng = random.Random(16)
+    app = throwaway_app(tmp_path, CALENDAR)
+    events = _history(rng, 160)
+    _write(app, rng, events)
+    last = events[-1][0]
+    instants = [START + timedelta(days=d) for d in (0, 10, 24, 31, 42, 56, 70)]
+    checked = 0
+    for since, until in ((instants[0], instants[-1]), (instants[1], instants[3]),
+                         (instants[2], instants[4]), (instants[3], instants[5])):
+        for now in (last + timedelta(days=3), until, instants[4]):
+            if now < since:
+                continue
+            with app.db.read() as s:
+                fast = reports.build(s, app.config, since=since, until=until, now=now)
+                slow = reports.as_json(s, app.config, reports.compute(
+                    s, app.config, since=since, until=until, now=now, replay=True),
+                    since, until)
+            assert fast == slow, (since, until, now)
+            checked += fast["departments"][0]["customer_messages"]
+    assert checked > 500  # the periods held mail
+    kept = _rows(app)
+    assert kept[0] and kept[1]
+    with app.db.transaction() as s:
+        waits.rebuild(s, app.config)
+    assert _rows(app) == kept
