@@ -87,3 +87,22 @@ def test_more_mail_needs_more_agents_and_keeps_less_with_the_same_roster() -> No
         kept.append(replay.replay(more, minutes, fixed, WORK, RATE).ratio)
     assert totals == sorted(totals) and totals[0] < totals[-1]
     assert kept == sorted(kept, reverse=True) and kept[0] > kept[-1]
+
+
+def test_the_cumulative_replay_serves_as_the_minute_by_minute_heap_does() -> None:
+    # Promises made the same way never decrease with the arrivals: first come, first
+    # served is earliest due first, and the sum of capacity says when each mail is done.
+    for every, factor in ((20, 1.0), (7, 1.5), (3, 2.0)):
+        mails, minutes = history(weeks=2, every=every)
+        mails = replay.scaled(mails, factor)
+        queue = replay.Queue(mails, minutes)
+        assert queue.fifo
+        rosters = [replay.current(minutes, n) for n in range(6)]
+        rosters += [replay.needed(mails, minutes, WORK, RATE, t)[0] for t in (0.5, 0.9, 1.0)]
+        for roster in rosters:
+            for work, rate in ((WORK, RATE), (6.0, 1.0), (12.5, 0.85)):
+                fast = queue.replay(roster, work, rate)
+                slow = replay.replay_heap(mails, minutes, roster, work, rate)
+                assert (fast.kept, fast.missed) == (slow.kept, sorted(slow.missed))
+    # Due instants out of arrival order: the heap decides.
+    assert not replay.Queue([Mail(0, 25), Mail(0, 10)], weekdays(1)).fifo

@@ -79,8 +79,9 @@ def _dues(cal: BusinessCalendar, zone: ZoneInfo, response: Duration,
 
 def department(session: Session, config: Config, dept: DepartmentConfig,
                at: list[datetime], *, now: datetime, weeks: int, target: float | None,
-               volume: float) -> dict[str, Any]:
-    """One department's staffing, as ``staffing --json`` prints it."""
+               volume: float, dues: list[datetime] | None = None) -> dict[str, Any]:
+    """One department's staffing, as ``staffing --json`` prints it; ``dues``: each
+    arrival's promise as stored (else computed from the calendar)."""
     settings = config.staffing_for(dept)
     cal = config.calendar_for(dept)
     zone = ZoneInfo((dept.calendar or config.calendar).timezone)
@@ -89,17 +90,19 @@ def department(session: Session, config: Config, dept: DepartmentConfig,
     start = window_start(now, weeks)
     recorded = history.recorded_minutes(session, dept.name, start, now)
     work = statistics.fmean(recorded) if recorded else settings.handle_time
-    dues = _dues(cal, zone, response, at)
+    if dues is None:
+        dues = _dues(cal, zone, response, at)
     end = max([*dues, now]) + MINUTE
     minutes = open_minutes(cal, zone, start, end)
     mails = replay.scaled([Mail(int((a - start) // MINUTE), -(-(d - start) // MINUTE))
                            for a, d in zip(at, dues, strict=True)], volume)
     rate = (1 - settings.shrinkage) * settings.occupancy
-    needed, kept = replay.needed(mails, minutes, work, rate, goal)
+    queue = replay.Queue(mails, minutes)
+    needed, kept = replay.needed(mails, minutes, work, rate, goal, queue)
     on_duty = settings.agents_on_duty if settings.agents_on_duty is not None else len(
         dept.agents)
     now_roster = replay.current(minutes, on_duty)
-    now_kept = replay.replay(mails, minutes, now_roster, work, rate)
+    now_kept = queue.replay(now_roster, work, rate)
     worst = replay.worst_day(mails, minutes)
     return {
         "department": dept.name,
@@ -128,5 +131,6 @@ def build(session: Session, config: Config, *, now: datetime, weeks: int,
           departments: list[str] | None = None) -> dict[str, Any]:
     chosen = [d for d in config.departments if not departments or d.name in departments]
     at = history.arrivals(session, [d.name for d in chosen], window_start(now, weeks), now)
-    return {"departments": [department(session, config, d, at[d.name], now=now, weeks=weeks,
-                                       target=target, volume=volume) for d in chosen]}
+    return {"departments": [department(session, config, d, at[d.name][0], now=now,
+                                       weeks=weeks, target=target, volume=volume,
+                                       dues=at[d.name][1]) for d in chosen]}

@@ -63,7 +63,17 @@ def scaled(mails: Sequence[Mail], factor: float) -> list[Mail]:
 def replay(mails: Sequence[Mail], minutes: Sequence[OpenMinute], roster: Sequence[int],
            work: float, rate: float) -> Outcome:
     """Serve ``mails`` (sorted by arrival) in the open ``minutes`` with ``roster[slot]``
-    agents on duty; every mail is decided (kept or missed) by the last open minute."""
+    agents on duty, earliest due first; every mail is decided (kept or missed) by the
+    last open minute."""
+    return Queue(mails, minutes).replay(roster, work, rate)
+
+
+def replay_heap(mails: Sequence[Mail], minutes: Sequence[OpenMinute], roster: Sequence[int],
+           work: float, rate: float) -> Outcome:
+    """Serve ``mails`` (sorted by arrival) in the open ``minutes`` with ``roster[slot]``
+    agents on duty, earliest due first; every mail is decided (kept or missed) by the
+    last open minute.  Minute by minute, a heap of what waits: the reference that
+    ``Queue.replay`` is checked against (tests/test_staffing_replay.py)."""
     out = Outcome(total=len(mails))
     queue: list[tuple[int, int]] = []
     left: dict[int, float] = {}
@@ -94,6 +104,51 @@ def replay(mails: Sequence[Mail], minutes: Sequence[OpenMinute], roster: Sequenc
         i += 1
     out.missed += [j for _, j in queue]
     return out
+
+
+class Queue:
+    """The replay of one history for many rosters.  When the due instants do not
+    decrease with the arrivals (a promise made the same way for every message never
+    does), earliest due first is first come first served, and every mail takes the same
+    work: each one is done when the open capacity since the first arrival has covered
+    its work and the work of all before it (a cumulative sum, in numpy); otherwise the
+    heap of ``replay_heap``."""
+
+    def __init__(self, mails: Sequence[Mail], minutes: Sequence[OpenMinute]) -> None:
+        import numpy as np
+
+        self.mails, self.minutes = mails, minutes
+        self.at = np.fromiter((m.minute for m in minutes), float, len(minutes))
+        self.slot = np.fromiter((m.slot for m in minutes), np.intp, len(minutes))
+        arrival = np.fromiter((m.arrival for m in mails), float, len(mails))
+        self.due = np.fromiter((m.due for m in mails), float, len(mails))
+        self.fifo = bool(np.all(np.diff(self.due) >= 0)) and bool(
+            np.all(np.diff(arrival) >= 0))
+        self.start = np.searchsorted(self.at, arrival, side="left")  # first usable minute
+        self.index = np.arange(len(mails), dtype=float)
+
+    def replay(self, roster: Sequence[int], work: float, rate: float) -> Outcome:
+        if not self.fifo or not len(self.minutes):
+            return replay_heap(self.mails, self.minutes, roster, work, rate)
+        import numpy as np
+
+        out = Outcome(total=len(self.mails))
+        if not len(self.mails):
+            return out
+        capacity = np.asarray(roster, dtype=float)[self.slot] * rate
+        before = np.concatenate(([0.0], np.cumsum(capacity)))  # capacity before minute k
+        # Where each mail's work ends on the capacity axis (Lindley's recursion).
+        ends = work * (self.index + 1) + np.maximum.accumulate(
+            before[self.start] - work * self.index)
+        k = np.searchsorted(before[1:], ends - 1e-9, side="left")  # the minute it ends in
+        done = k < len(capacity)
+        k = np.minimum(k, len(capacity) - 1)
+        cap = capacity[k]
+        finish = self.at[k] + (ends - before[k]) / np.where(cap > 0, cap, 1.0)
+        kept = done & (finish <= self.due + 1e-9)
+        out.kept = int(kept.sum())
+        out.missed = np.flatnonzero(~kept).tolist()
+        return out
 
 
 class Windows:
@@ -148,22 +203,23 @@ def shaped(base: Sequence[float], scale: float) -> list[int]:
 
 
 def needed(mails: Sequence[Mail], minutes: Sequence[OpenMinute], work: float, rate: float,
-           target: float) -> tuple[list[int], Outcome]:
+           target: float, queue: Queue | None = None) -> tuple[list[int], Outcome]:
     """The smallest roster (per hour of the week, 0 when closed) found that keeps at
     least ``target`` of the mail, and its replay.  Its shape is the average load of
     each hour (every mail's work spread over its window); its size the smallest scale
     of that shape whose replay keeps the target, found by bisection (a few replays)."""
     base = base_load(mails, minutes, work, rate)
+    queue = queue or Queue(mails, minutes)
     hi = 1.0
-    out = replay(mails, minutes, shaped(base, hi), work, rate)
+    out = queue.replay(shaped(base, hi), work, rate)
     while out.ratio < target and hi < MAX_SCALE:
         hi *= 2
-        out = replay(mails, minutes, shaped(base, hi), work, rate)
+        out = queue.replay(shaped(base, hi), work, rate)
     lo = 0.0 if hi == 1.0 else hi / 2
     best = (shaped(base, hi), out)
     for _ in range(BISECTIONS):
         mid = (lo + hi) / 2
-        trial = replay(mails, minutes, shaped(base, mid), work, rate)
+        trial = queue.replay(shaped(base, mid), work, rate)
         if trial.ratio >= target:
             hi, best = mid, (shaped(base, mid), trial)
         else:
