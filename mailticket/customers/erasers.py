@@ -37,11 +37,13 @@ from mailticket.store.models import (
     FaqEntry,
     FeedbackRequest,
     Message,
+    Milestone,
     OutboxItem,
     Participant,
     Quarantine,
     Question,
     Ticket,
+    Wait,
 )
 
 CHUNK = 500
@@ -223,6 +225,21 @@ def erase_events(scope: Scope) -> None:
         scope.counts["events"] += 1
 
 
+def erase_waits(scope: Scope) -> None:
+    """The report's tables hold ids, instants, languages and the agents of answers, as
+    the events do: an agent's address that the events give up goes here too."""
+    s, r = scope.session, scope.replacer
+    for ids in chunks(scope.wiped + scope.shared):
+        for model, column in ((Wait, Wait.stopped_by), (Milestone, Milestone.agent)):
+            rows = s.execute(select(model.id, column).where(
+                model.ticket_id.in_(ids), column.is_not(None))).all()
+            changes = [{"id": i, column.key: r.address(a)} for i, a in rows
+                       if a is not None and r.address(a) != a]
+            if changes:
+                s.execute(update(model), changes)
+                scope.counts["waits"] += len(changes)
+
+
 def erase_outbox(scope: Scope) -> None:
     s, r = scope.session, scope.replacer
     where: list[Any] = [OutboxItem.ticket_id.in_(ids)
@@ -310,6 +327,7 @@ ERASERS: list[tuple[str, Eraser]] = [
     ("tickets", erase_tickets),
     ("participants", erase_participants),
     ("events", erase_events),
+    ("waits", erase_waits),
     ("outbox", erase_outbox),
     ("feedback", erase_feedback),
     ("contacts", erase_contacts),
