@@ -58,6 +58,9 @@ def close_if_solved(writes: Writes, mailer: Mailer, ticket: AnyTicket,
     """A customer's reply that says SOLVED to a ticket whose auto-response suggested FAQ
     entries: closed (no answer awaited), the entries' solved count +1, agents told.
     False, and nothing done, for any other reply: it is a follow-up as usual."""
+    folded = _fold(msg.text or "")
+    if not any(w in folded for w in _WORDS):  # cutting the quote off costs ~10 ms
+        return False
     if not says_solved(new_text(msg.text)):
         return False
     ids = suggested(writes.session, ticket.id)
