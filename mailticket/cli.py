@@ -442,6 +442,16 @@ def upgrade(ctx: Ctx) -> None:
     click.echo(f"database at revision {app.db.current_revision()} (was {before or 'empty'})")
 
 
+@db.command("rebuild-waits")
+@pass_ctx
+def rebuild_waits(ctx: Ctx) -> None:
+    """Make the report's tables again from the events, with the calendars configured now."""
+    app = ctx.app()
+    with app.db.transaction() as s:
+        made = waits.rebuild(s, app.config)
+    click.echo(f"{made} customer messages' waits made again from the events")
+
+
 @main.command()
 @click.option("--retry", is_flag=True, help="send everything waiting now, ignoring back-off; "
               "exit 1 if any of it could not be sent")

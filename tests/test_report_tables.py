@@ -115,3 +115,39 @@ def test_the_tables_give_the_report_the_replay_of_the_events_gives(tmp_path: Pat
     with app.db.transaction() as s:
         waits.rebuild(s, app.config)
     assert _rows(app) == kept
+
+
+def test_an_upgrade_builds_the_tables_from_the_events_already_stored(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import insert
+
+    from mailticket.store.db import Database
+    from mailticket.store.models import Event
+
+    url = f"sqlite:///{tmp_path}/app/u.db"
+    old = Database(url)
+    command.upgrade(old._alembic(), "0009")  # noqa: SLF001
+    created = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 10:00 in Paris
+    with old.engine.begin() as conn:
+        conn.execute(insert(Ticket.__table__).values(
+            id=1, department="support", subject="s", customer="jane@x.example",
+            customer_name="", state="pending", priority="normal", language="fr",
+            created_at=created, updated_at=created, escalation_level=0))
+        conn.execute(insert(Event.__table__), [
+            {"ticket_id": 1, "at": created, "kind": "created", "actor": "jane@x.example",
+             "detail": {}},
+            {"ticket_id": 1, "at": created + timedelta(minutes=90), "kind": "answered",
+             "actor": AGENTS[0], "detail": {}},
+            {"ticket_id": 1, "at": created + timedelta(minutes=90), "kind": "state_changed",
+             "actor": AGENTS[0], "detail": {"old": "new", "new": "pending"}}])
+    old.dispose()
+    app = throwaway_app(tmp_path / "app", CALENDAR, url=url)  # upgrades, then builds
+    with app.db.read() as s:
+        (r,) = reports.build(s, app.config, since=created - timedelta(days=1),
+                             until=created + timedelta(days=1),
+                             now=created + timedelta(days=2))["departments"]
+    assert (r["tickets"], r["answered_in_time"], r["languages"]) == (1, 1, {"fr": 1})
+    assert r["first_response_business_seconds"] == {"median": 5400.0, "p90": 5400.0}
+    assert r["agents"] == [{"agent": AGENTS[0], "answers": 1,
+                            "median_response_business_seconds": 5400.0}]
+    app.close()
