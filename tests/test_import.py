@@ -208,3 +208,17 @@ def test_a_path_that_is_no_mailbox_is_refused(setup, tmp_path):
     r = CliRunner().invoke(main, ["--config", str(config), "import", "-d", "sales",
                                   str(tmp_path / "inbox.mbox")])
     assert r.exit_code == 2 and "--department" in r.output
+
+
+@pytest.mark.parametrize("text", [
+    b"", b"From a\n", b"From a\nx\n\nFrom b\ny\n", b"junk\nFrom a\nx\nFrom b\n\n",
+    b"From a\n\n\nFrom b\nFrom c\n\n\n", b"\nFrom a\nb", b"\n\nFrom a\n\n",
+    b"From a\r\nSubject: x\r\n\r\nFrom the start\r\n\nFrom b\nFrom: c\n\nbody\nFrom\n"])
+def test_an_mbox_is_cut_into_mails_where_the_standard_library_cuts_it(tmp_path, text):
+    path = tmp_path / "box"
+    path.write_bytes(text)
+    ours = importer._Mbox(path, create=False)  # noqa: SLF001 - what open_mailbox opens
+    std = mailbox.mbox(path, create=False)
+    assert [ours.get_bytes(k) for k in ours.iterkeys()] == [
+        std.get_bytes(k) for k in std.iterkeys()]
+    assert all(std.get_bytes(k).startswith(ours.head(k)) for k in std.iterkeys())
