@@ -89,9 +89,10 @@ def _rows(app: Any) -> tuple[list[Any], list[Any]]:
     return w, m
 
 
-def test_the_tables_give_the_report_the_replay_of_the_events_gives(tmp_path: Path) -> None:
+def test_the_tables_give_the_report_the_replay_of_the_events_gives(
+        tmp_path: Path, db_url: str | None) -> None:
     rng = random.Random(16)
-    app = throwaway_app(tmp_path, CALENDAR)
+    app = throwaway_app(tmp_path, CALENDAR, url=db_url)
     events = _history(rng, 160)
     _write(app, rng, events)
     last = events[-1][0]
@@ -115,6 +116,7 @@ def test_the_tables_give_the_report_the_replay_of_the_events_gives(tmp_path: Pat
     with app.db.transaction() as s:
         waits.rebuild(s, app.config)
     assert _rows(app) == kept
+    app.close()
 
 
 def test_an_upgrade_builds_the_tables_from_the_events_already_stored(tmp_path: Path) -> None:
