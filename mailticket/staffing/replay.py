@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_left, bisect_right
-from collections import Counter, defaultdict
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -151,36 +151,29 @@ class Queue:
         return out
 
 
-class Windows:
-    """Where each mail could be worked on: the open minutes from its arrival to its due
-    instant, walked an hour of the week at a time."""
+def spread(mails: Sequence[Mail], minutes: Sequence[OpenMinute]) -> list[float]:
+    """Per hour of the week, the share of each mail's window (the open minutes from its
+    arrival to its due instant) that falls in it, summed over the mails; a mail due
+    before any open minute counts in the hour of the last one before it.  Each window
+    adds its 1/length to a running sum at its start and takes it off at its end."""
+    import numpy as np
 
-    def __init__(self, minutes: Sequence[OpenMinute]) -> None:
-        self.minutes = minutes
-        self.starts = [m.minute for m in minutes]
-        n = len(minutes)
-        self.run_end = [0] * n  # the index after the run of minutes of the same hour
-        for i in range(n - 1, -1, -1):
-            same = (i + 1 < n and minutes[i + 1].slot == minutes[i].slot
-                    and minutes[i + 1].minute == minutes[i].minute + 1)
-            self.run_end[i] = self.run_end[i + 1] if same else i + 1
-
-    def spread(self, mails: Sequence[Mail]) -> defaultdict[int, float]:
-        """Per hour of the week, the share of each mail's window that falls in it (a mail
-        due before any open minute counts in the hour of the last one before it)."""
-        out: defaultdict[int, float] = defaultdict(float)
-        for m in mails:
-            k0 = bisect_left(self.starts, m.arrival)
-            k1 = bisect_left(self.starts, m.due)
-            if k1 <= k0:
-                out[self.minutes[max(min(k0, len(self.minutes)) - 1, 0)].slot] += 1
-                continue
-            length, k = k1 - k0, k0
-            while k < k1:
-                e = min(self.run_end[k], k1)
-                out[self.minutes[k].slot] += (e - k) / length
-                k = e
-        return out
+    out = np.zeros(SLOTS)
+    n = len(minutes)
+    if not n or not mails:
+        return out.tolist()
+    starts = np.fromiter((m.minute for m in minutes), float, n)
+    slot = np.fromiter((m.slot for m in minutes), np.intp, n)
+    k0 = np.searchsorted(starts, np.fromiter((m.arrival for m in mails), float, len(mails)))
+    k1 = np.searchsorted(starts, np.fromiter((m.due for m in mails), float, len(mails)))
+    empty = k1 <= k0
+    out += np.bincount(slot[np.maximum(np.minimum(k0[empty], n) - 1, 0)], minlength=SLOTS)
+    share = 1.0 / (k1[~empty] - k0[~empty])
+    rises = np.zeros(n + 1)
+    np.add.at(rises, k0[~empty], share)
+    np.add.at(rises, k1[~empty], -share)
+    out += np.bincount(slot, weights=np.cumsum(rises)[:n], minlength=SLOTS)
+    return [float(x) for x in out]
 
 
 def open_slots(minutes: Sequence[OpenMinute]) -> set[int]:
@@ -188,10 +181,10 @@ def open_slots(minutes: Sequence[OpenMinute]) -> set[int]:
 
 
 def base_load(mails: Sequence[Mail], minutes: Sequence[OpenMinute], work: float,
-              rate: float, windows: Windows | None = None) -> list[float]:
+              rate: float) -> list[float]:
     """Per hour of the week: the agents (a fraction) that do, on average, the work each
     mail spreads evenly over its window; 0 when closed."""
-    load = (windows or Windows(minutes)).spread(mails)
+    load = spread(mails, minutes)
     per_slot = Counter(m.slot for m in minutes)  # open minutes of each hour of the week
     return [load[s] * work / (per_slot[s] * rate) if per_slot[s] else 0.0
             for s in range(SLOTS)]
