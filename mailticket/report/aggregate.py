@@ -25,7 +25,7 @@ def _outcome(now: datetime) -> ColumnElement[Any]:
     stopped = and_(Wait.stopped_at.is_not(None), Wait.stopped_at <= now)
     return case(
         (~stopped, case((Wait.due_at < now, literal("o")))),
-        (Wait.stopped_by.is_not(None), case((Wait.stopped_at <= Wait.due_at, literal("i")),
+        (Wait.answered.is_(True), case((Wait.stopped_at <= Wait.due_at, literal("i")),
                                             else_=literal("l"))),
         (Wait.stopped_at > Wait.due_at, literal("o")))
 
@@ -78,7 +78,7 @@ def compute(session: Session, department: str, hist: History, *, since: datetime
             .group_by(Wait.language, Wait.first)):
         fig.languages[language or "unknown"] += n
         fig.tickets += n if first else 0
-    answered = [*period, Wait.first.is_(True), Wait.answered_at.is_not(None),
+    answered = [*period, Wait.first == True, Wait.answered_at.is_not(None),  # noqa: E712
                 Wait.answered_at <= now]
     none: dict[str, float | None] = {"median": None, "p90": None}
     fig.quantiles = {

@@ -91,6 +91,7 @@ class Row:
     due_at: datetime
     stopped_at: datetime | None = None
     stopped_by: str | None = None
+    answered: bool = False
     stop_seconds: float | None = None
     group_prev: datetime | None = None
     answered_at: datetime | None = None
@@ -131,6 +132,7 @@ class Ledger:
             done = False
             if row.stopped_at is None and row.arrived_at <= at:
                 row.stopped_at, row.stopped_by, row.group_prev = at, agent, prev
+                row.answered = agent is not None
                 row.stop_seconds = self.time.business(row.arrived_at, at)
                 prev = row.arrived_at
                 self.changed[id(row)] = row
@@ -168,8 +170,8 @@ class Ledger:
 
 
 # What a later event changes on a stored row: how and when its wait ended.
-_CHANGING = ("language", "stopped_at", "stopped_by", "stop_seconds", "group_prev",
-             "answered_at", "answer_seconds", "answer_wall_seconds")
+_CHANGING = ("language", "stopped_at", "stopped_by", "answered", "stop_seconds",
+             "group_prev", "answered_at", "answer_seconds", "answer_wall_seconds")
 _UPDATE = update(Wait).where(Wait.id == bindparam("b_id")).values(
     {k: bindparam(f"b_{k}") for k in _CHANGING})
 

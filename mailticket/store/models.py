@@ -365,6 +365,7 @@ class Wait(Base):
     due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     stopped_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)  # stopped by an answer
     stop_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     group_prev: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
@@ -373,8 +374,18 @@ class Wait(Base):
 
     ticket: Mapped[Ticket] = relationship()  # write order, as for Event
 
-    __table_args__ = (Index("ix_waits_department_arrived", "department", "arrived_at"),
-                      Index("ix_waits_ticket", "ticket_id"))
+    # Each of the report's scans reads one of these alone (never the table): the
+    # period's counts, the first responses, the answers' response times.
+    __table_args__ = (
+        Index("ix_waits_period", "department", "arrived_at", "day", "hour", "due_at",
+              "stopped_at", "answered", "language", "first"),
+        Index("ix_waits_first", "department", "arrived_at", "answered_at", "answer_seconds",
+              "answer_wall_seconds", sqlite_where=text("first = 1"),
+              postgresql_where=text("first")),
+        Index("ix_waits_answers", "department", "arrived_at", "stopped_at", "group_prev",
+              "stopped_by", "stop_seconds", sqlite_where=text("stopped_by IS NOT NULL"),
+              postgresql_where=text("stopped_by IS NOT NULL")),
+        Index("ix_waits_ticket", "ticket_id"))
 
 
 class Milestone(Base):

@@ -36,6 +36,7 @@ def upgrade() -> None:
     sa.Column('due_at', UTC(), nullable=False),
     sa.Column('stopped_at', UTC(), nullable=True),
     sa.Column('stopped_by', sa.String(length=320), nullable=True),
+    sa.Column('answered', sa.Boolean(), nullable=False),
     sa.Column('stop_seconds', sa.Float(), nullable=True),
     sa.Column('group_prev', UTC(), nullable=True),
     sa.Column('answered_at', UTC(), nullable=True),
@@ -45,8 +46,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('waits', schema=None) as batch_op:
-        batch_op.create_index('ix_waits_department_arrived', ['department', 'arrived_at'],
-                              unique=False)
+        batch_op.create_index('ix_waits_period', ['department', 'arrived_at', 'day', 'hour',
+                                                  'due_at', 'stopped_at', 'answered',
+                                                  'language', 'first'], unique=False)
+        batch_op.create_index('ix_waits_first', ['department', 'arrived_at', 'answered_at',
+                                                 'answer_seconds', 'answer_wall_seconds'],
+                              unique=False, sqlite_where=sa.text('first = 1'),
+                              postgresql_where=sa.text('first'))
+        batch_op.create_index('ix_waits_answers', ['department', 'arrived_at', 'stopped_at',
+                                                   'group_prev', 'stopped_by',
+                                                   'stop_seconds'], unique=False,
+                              sqlite_where=sa.text('stopped_by IS NOT NULL'),
+                              postgresql_where=sa.text('stopped_by IS NOT NULL'))
         batch_op.create_index('ix_waits_ticket', ['ticket_id'], unique=False)
     op.create_table('milestones',
     sa.Column('id', sa.Integer(), nullable=False),
