@@ -32,12 +32,14 @@ def _history(rng: random.Random, tickets: int) -> list[Step]:
     """Per ticket, what the pipeline and the agents would record, in time order."""
     out = []
     for t in range(1, tickets + 1):
-        at = START + timedelta(seconds=rng.randint(0, 55 * 86400))
+        at = START + timedelta(seconds=rng.randint(0, 55 * 86400),
+                               microseconds=rng.randint(0, 999_999))  # as clock.now() gives
         state = "new"
         out.append((at, t, "created", "c", {}))
         for _ in range(rng.randint(0, 6)):
             at += timedelta(seconds=rng.choice((rng.randint(60, 3 * 3600),
-                                                rng.randint(3600, 5 * 86400))))
+                                                rng.randint(3600, 5 * 86400))),
+                            microseconds=rng.randint(0, 999_999))
             step = rng.choice(("customer", "customer", "answer", "answer", "pending", "close",
                                "language"))
             if step == "customer":
