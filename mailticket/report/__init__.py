@@ -44,7 +44,7 @@ def compute(session: Session, config: Config, *, since: datetime, until: datetim
         if not replay:
             out.append((aggregate.compute(session, dept.name, histories[dept.name],
                                           since=since, until=until, now=now,
-                                          values=values), zone))
+                                          zone=zone, values=values), zone))
             continue
         cal = config.calendar_for(dept)
         response = config.sla_for(dept).response_duration

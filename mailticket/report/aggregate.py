@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Text, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
@@ -64,29 +65,32 @@ def _quantiles(values: Any) -> dict[str, float | None]:
 
 
 def compute(session: Session, department: str, hist: History, *, since: datetime,
-            until: datetime, now: datetime, values: bool = False) -> Figures:
+            until: datetime, now: datetime, zone: ZoneInfo, values: bool = False) -> Figures:
     """One department's figures; ``values``: also every first response (the page's
     chart draws their distribution)."""
     period = [Wait.department == department, Wait.arrived_at >= since,
               Wait.arrived_at < until, Wait.arrived_at <= now]
     fig = Figures(department, hist, 0, 0)
-    outcome = _outcome(now).label("outcome")
-    for day, hour, code, n in session.execute(
-            select(Wait.day, Wait.hour, outcome, func.count()).where(*period)
-            .group_by(Wait.day, Wait.hour, outcome)):
+    outcome = _outcome(now)
+    days = [Wait.day >= since.astimezone(zone).date().isoformat(),
+            Wait.day <= until.astimezone(zone).date().isoformat()]
+    counted = [func.sum(case((outcome == code, 1), else_=0)) for code in _CODES]
+    for day, hour, language, n, first, *codes in session.execute(
+            select(Wait.day, Wait.hour, Wait.language, func.count(),
+                   func.sum(case((Wait.first == True, 1), else_=0)),  # noqa: E712
+                   *counted).where(*period, *days)
+            .group_by(Wait.day, Wait.hour, Wait.language)):
         local = date.fromisoformat(day)
         fig.customer_messages += n
+        fig.tickets += first
         fig.by_hour[local.weekday()][hour] += n
         fig.by_day[day] += n
-        if code:
-            fig.outcomes[_CODES[code]] += n
-            monday = (local - timedelta(days=local.weekday())).isoformat()
-            fig.weekly.setdefault(monday, Counter())[_CODES[code]] += n
-    for language, first, n in session.execute(
-            select(Wait.language, Wait.first, func.count()).where(*period)
-            .group_by(Wait.language, Wait.first)):
         fig.languages[language or "unknown"] += n
-        fig.tickets += n if first else 0
+        monday = (local - timedelta(days=local.weekday())).isoformat()
+        for code, m in zip(_CODES, codes, strict=True):
+            if m:
+                fig.outcomes[_CODES[code]] += m
+                fig.weekly.setdefault(monday, Counter())[_CODES[code]] += m
     answered = [*period, Wait.first == True, Wait.answered_at.is_not(None),  # noqa: E712
                 Wait.answered_at <= now]
     business = _values(session, Wait.answer_seconds, answered).get(None, ())

@@ -46,9 +46,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('waits', schema=None) as batch_op:
-        batch_op.create_index('ix_waits_period', ['department', 'arrived_at', 'day', 'hour',
-                                                  'due_at', 'stopped_at', 'answered',
-                                                  'language', 'first'], unique=False)
+        batch_op.create_index('ix_waits_period', ['department', 'day', 'hour', 'language',
+                                                  'arrived_at', 'due_at', 'stopped_at',
+                                                  'answered', 'first'], unique=False)
+        batch_op.create_index('ix_waits_arrivals', ['department', 'arrived_at', 'due_at'],
+                              unique=False)
         batch_op.create_index('ix_waits_first', ['department', 'arrived_at', 'answered_at',
                                                  'answer_seconds', 'answer_wall_seconds'],
                               unique=False, sqlite_where=sa.text('first = 1'),
