@@ -31,24 +31,23 @@ def _outcome(now: datetime) -> ColumnElement[Any]:
         (Wait.stopped_at > Wait.due_at, literal("o")))
 
 
-def _values(session: Session, value: Any, where: list[Any], group: Any = None
-            ) -> dict[Any, Any]:
-    """Every ``value`` of the rows, per ``group`` (None: all under the key None), as numpy
-    arrays.  They leave the database as one text per group (``group_concat``,
-    ``string_agg``): a million rows through the driver one by one cost seconds.  Both
-    engines print a double so that it reads back as the same double."""
+def _values(session: Session, values: list[Any], where: list[Any], group: Any = None
+            ) -> dict[Any, list[Any]]:
+    """Every one of ``values`` of the rows, per ``group`` (None: all under the key None),
+    as numpy arrays.  They leave the database as one text per group and column
+    (``group_concat``, ``string_agg``): a million rows through the driver one by one
+    cost seconds.  Both engines print a double so that it reads back as the same one."""
     import numpy as np
 
-    if session.get_bind().dialect.name == "sqlite":
-        joined = func.group_concat(value)
-    else:
-        joined = func.string_agg(cast(value, Text), literal(","))
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    joined = [func.group_concat(v) if sqlite else func.string_agg(cast(v, Text), literal(","))
+              for v in values]
     key = group if group is not None else literal(None)
-    stmt = select(key, joined).where(*where)
+    stmt = select(key, *joined).where(*where)
     if group is not None:
         stmt = stmt.group_by(group)
-    return {k: np.array(text.split(","), dtype=float)
-            for k, text in session.execute(stmt) if text}
+    return {k: [np.array(t.split(","), dtype=float) if t else np.empty(0) for t in texts]
+            for k, *texts in session.execute(stmt)}
 
 
 def _quantiles(values: Any) -> dict[str, float | None]:
@@ -93,8 +92,8 @@ def compute(session: Session, department: str, hist: History, *, since: datetime
                 fig.weekly.setdefault(monday, Counter())[_CODES[code]] += m
     answered = [*period, Wait.first == True, Wait.answered_at.is_not(None),  # noqa: E712
                 Wait.answered_at <= now]
-    business = _values(session, Wait.answer_seconds, answered).get(None, ())
-    wall = _values(session, Wait.answer_wall_seconds, answered).get(None, ())
+    business, wall = _values(session, [Wait.answer_seconds, Wait.answer_wall_seconds],
+                             answered).get(None, [(), ()])
     fig.quantiles = {"first_response": _quantiles(business),
                      "first_response_wall": _quantiles(wall)}
     if values:
@@ -104,8 +103,8 @@ def compute(session: Session, department: str, hist: History, *, since: datetime
     oldest = [*period, Wait.stopped_by.is_not(None), Wait.stopped_at < until,
               Wait.stopped_at <= now,
               or_(Wait.group_prev.is_(None), Wait.group_prev < since)]
-    fig.agent_medians = {agent: _quantiles(v)["median"] for agent, v in _values(
-        session, Wait.stop_seconds, oldest, Wait.stopped_by).items()}
+    fig.agent_medians = {agent: _quantiles(v)["median"] for agent, (v,) in _values(
+        session, [Wait.stop_seconds], oldest, Wait.stopped_by).items()}
     marks = [Milestone.department == department,
              Milestone.kind.in_(("answer", "close", "reopen")), Milestone.at >= since,
              Milestone.at < until, Milestone.at <= now]

@@ -55,8 +55,8 @@ def upgrade() -> None:
                                                  'answer_seconds', 'answer_wall_seconds'],
                               unique=False, sqlite_where=sa.text('first = 1'),
                               postgresql_where=sa.text('first'))
-        batch_op.create_index('ix_waits_answers', ['department', 'arrived_at', 'stopped_at',
-                                                   'group_prev', 'stopped_by',
+        batch_op.create_index('ix_waits_answers', ['department', 'stopped_by', 'arrived_at',
+                                                   'stopped_at', 'group_prev',
                                                    'stop_seconds'], unique=False,
                               sqlite_where=sa.text('stopped_by IS NOT NULL'),
                               postgresql_where=sa.text('stopped_by IS NOT NULL'))
@@ -72,8 +72,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('milestones', schema=None) as batch_op:
-        batch_op.create_index('ix_milestones_department_kind_at',
-                              ['department', 'kind', 'at', 'agent'], unique=False)
+        batch_op.create_index('ix_milestones_department_kind_agent',
+                              ['department', 'kind', 'agent', 'at'], unique=False)
         batch_op.create_index('ix_milestones_ticket', ['ticket_id'], unique=False)
 
 
