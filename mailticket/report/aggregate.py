@@ -46,7 +46,7 @@ def _values(session: Session, values: list[Any], where: list[Any], group: Any = 
     stmt = select(key, *joined).where(*where)
     if group is not None:
         stmt = stmt.group_by(group)
-    return {k: [np.array(t.split(","), dtype=float) if t else np.empty(0) for t in texts]
+    return {k: [np.fromstring(t, sep=",") if t else np.empty(0) for t in texts]
             for k, *texts in session.execute(stmt)}
 
 
@@ -74,22 +74,29 @@ def compute(session: Session, department: str, hist: History, *, since: datetime
     days = [Wait.day >= since.astimezone(zone).date().isoformat(),
             Wait.day <= until.astimezone(zone).date().isoformat()]
     counted = [func.sum(case((outcome == code, 1), else_=0)) for code in _CODES]
+    weeks: dict[str, tuple[int, Counter[str]]] = {}  # local date → weekday, its week's
     for day, hour, language, n, first, *codes in session.execute(
             select(Wait.day, Wait.hour, Wait.language, func.count(),
                    func.sum(case((Wait.first == True, 1), else_=0)),  # noqa: E712
                    *counted).where(*period, *days)
             .group_by(Wait.day, Wait.hour, Wait.language)):
-        local = date.fromisoformat(day)
+        known = weeks.get(day)
+        if known is None:
+            local = date.fromisoformat(day)
+            monday = (local - timedelta(days=local.weekday())).isoformat()
+            known = weeks[day] = (local.weekday(), fig.weekly.setdefault(monday, Counter()))
+        weekday, week = known
         fig.customer_messages += n
         fig.tickets += first
-        fig.by_hour[local.weekday()][hour] += n
+        fig.by_hour[weekday][hour] += n
         fig.by_day[day] += n
         fig.languages[language or "unknown"] += n
-        monday = (local - timedelta(days=local.weekday())).isoformat()
         for code, m in zip(_CODES, codes, strict=True):
             if m:
                 fig.outcomes[_CODES[code]] += m
-                fig.weekly.setdefault(monday, Counter())[_CODES[code]] += m
+                week[_CODES[code]] += m
+    for monday in [w for w, c in fig.weekly.items() if not c]:
+        del fig.weekly[monday]  # a week with no outcome yet, as the replay leaves it out
     answered = [*period, Wait.first == True, Wait.answered_at.is_not(None),  # noqa: E712
                 Wait.answered_at <= now]
     business, wall = _values(session, [Wait.answer_seconds, Wait.answer_wall_seconds],
