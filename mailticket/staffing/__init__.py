@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from bisect import bisect_right
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -79,22 +79,22 @@ def _dues(cal: BusinessCalendar, zone: ZoneInfo, response: Duration,
 
 def department(session: Session, config: Config, dept: DepartmentConfig,
                at: list[datetime], *, now: datetime, weeks: int, target: float | None,
-               volume: float, dues: list[datetime] | None = None) -> dict[str, Any]:
-    """One department's staffing, as ``staffing --json`` prints it; ``dues``: each
-    arrival's promise as stored (else computed from the calendar)."""
+               volume: float, dues: list[datetime]) -> dict[str, Any]:
+    """One department's staffing, as ``staffing --json`` prints it, from the arrivals
+    and their promises as stored (``history.arrivals``: naive UTC, read without the
+    time zone's conversion per value)."""
     settings = config.staffing_for(dept)
     cal = config.calendar_for(dept)
     zone = ZoneInfo((dept.calendar or config.calendar).timezone)
-    response = config.sla_for(dept).response_duration
     goal = settings.target if target is None else target
     start = window_start(now, weeks)
     recorded = history.recorded_minutes(session, dept.name, start, now)
     work = statistics.fmean(recorded) if recorded else settings.handle_time
-    if dues is None:
-        dues = _dues(cal, zone, response, at)
-    end = max([*dues, now]) + MINUTE
+    last = max(dues).replace(tzinfo=UTC) if dues else now
+    end = max(last, now) + MINUTE
     minutes = open_minutes(cal, zone, start, end)
-    mails = replay.scaled([Mail(int((a - start) // MINUTE), -(-(d - start) // MINUTE))
+    base = start.astimezone(UTC).replace(tzinfo=None)
+    mails = replay.scaled([Mail(int((a - base) // MINUTE), -(-(d - base) // MINUTE))
                            for a, d in zip(at, dues, strict=True)], volume)
     rate = (1 - settings.shrinkage) * settings.occupancy
     queue = replay.Queue(mails, minutes)
