@@ -12,7 +12,7 @@ from mailticket.commands.base import (
     json_option,
     pass_ctx,
 )
-from mailticket.store.models import STATES
+from mailticket.store.states import STATES
 
 
 @click.command()

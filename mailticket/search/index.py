@@ -16,13 +16,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mailticket.mail.subject import base_subject
 from mailticket.search import engines
 from mailticket.search.analyzer import terms
-from mailticket.store.models import Message, Question, Ticket
+
+# The models are imported where rows are read or written: ``mailticket search`` needs
+# only ``query_tokens`` and the engines, not the ORM.
 
 #: The mails people wrote to each other; auto-responses and notifications are ours.
 INDEXED_KINDS = ("customer", "agent")
@@ -54,6 +54,8 @@ def document(message_id: int, subject: str, text: str, language: str | None) -> 
 
 
 def _columns() -> Any:
+    from mailticket.store.models import Message, Ticket
+
     return (select(Message.id, Message.subject, Message.text, Message.language,
                    Ticket.language, Message.kind, Ticket.id, Ticket.department,
                    Ticket.created_at)
@@ -83,14 +85,22 @@ def question_terms(subject: str, text: str, language: str | None) -> str:
 
 
 def _insert_questions(conn: Connection) -> Any:
+    from mailticket.store.models import Question
+
     if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
         return sqlite_insert(Question).on_conflict_do_nothing(index_elements=["ticket_id"])
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
     return pg_insert(Question).on_conflict_do_nothing(index_elements=["ticket_id"])
 
 
 def index_messages(conn: Connection, message_ids: Iterable[str]) -> int:
     """Index the stored mails of these Message-IDs that people wrote; the others are
     left out.  Returns how many were indexed."""
+    from mailticket.store.models import Message
+
     ids = list(dict.fromkeys(i for i in message_ids if i))
     done = 0
     for i in range(0, len(ids), _CHUNK):
@@ -113,6 +123,8 @@ def index_batch(conn: Connection, rows: Sequence[object]) -> int:
 
 def forget_messages(conn: Connection, ids: Sequence[int]) -> None:
     """Take stored mails out of the index, before their text is changed or erased."""
+    from mailticket.store.models import Message
+
     for i in range(0, len(ids), _CHUNK):
         engines.forget(conn, _docs(conn.execute(_columns().where(
             Message.id.in_(ids[i:i + _CHUNK])))))
@@ -120,6 +132,8 @@ def forget_messages(conn: Connection, ids: Sequence[int]) -> None:
 
 def rebuild(conn: Connection, chunk: int = 2000) -> int:
     """Drop the index and index every stored mail people wrote, in order."""
+    from mailticket.store.models import Message, Question
+
     engines.drop(conn)
     engines.create(conn)
     conn.execute(delete(Question))
