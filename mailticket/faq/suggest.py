@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from mailticket.faq import entries
 from mailticket.faq.match import DEFAULT, FaqIndex, Tuning
 from mailticket.search.analyzer import terms
+from mailticket.search.index import mail_terms
 from mailticket.store.writes import Writes
 
 # Seconds an index is used before the database is asked whether entries changed: an
@@ -45,8 +46,12 @@ class Shelf:
         return cls(index, {i: (q, a) for i, q, a in rows})
 
     def suggest(self, text: str, language: str, limit: int) -> list[Suggestion]:
+        return self.suggest_terms(terms(text, language), limit)
+
+    def suggest_terms(self, mail: Sequence[str], limit: int) -> list[Suggestion]:
+        """``suggest`` for a mail already analysed (``search.index.mail_terms``)."""
         return [Suggestion(m.entry_id, *self.texts[m.entry_id])
-                for m in self.index.suggest(terms(text, language), limit)]
+                for m in self.index.suggest(mail, limit)]
 
 
 class Suggestions:
@@ -81,12 +86,18 @@ class Suggestions:
         return shelf
 
     def for_new_ticket(self, writes: Writes, ticket_id: int, department: str,
-                       language: str | None, text: str, now: datetime) -> list[Suggestion]:
-        """The entries to show under the promise; counted and recorded as suggested."""
+                       language: str | None, text: str, now: datetime, *,
+                       subject: str = "") -> list[Suggestion]:
+        """The entries to show under the promise for a mail's ``subject`` and ``text``;
+        counted and recorded as suggested.  The mail is analysed as the search index
+        analyses it, once for both (``mail_terms``)."""
         if self.limit <= 0 or not language:
             return []
         session = writes.session
-        found = self.shelf(session, department, language).suggest(text, language, self.limit)
+        shelf = self.shelf(session, department, language)
+        if not len(shelf.index):
+            return []
+        found = shelf.suggest_terms(mail_terms(subject, text, language), self.limit)
         if found:
             ids = [s.entry_id for s in found]
             entries.count(session, ids, "suggested")

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, select
 
 from mailticket.mail.subject import base_subject
 from mailticket.search import engines
-from mailticket.search.analyzer import terms
+from mailticket.search.analyzer import terms, text_terms
 
 # The models are imported where rows are read or written: ``mailticket search`` needs
 # only ``query_tokens`` and the engines, not the ORM.
@@ -39,7 +39,19 @@ def stored_token(term: str) -> str:
 
 def tokens(text: str, language: str | None) -> str:
     """``text`` as the engines index it: its stored tokens, space-separated."""
-    return " ".join(stored_token(t) for t in terms(text[:_MAX_TEXT], language))
+    return " ".join(map(stored_token, terms(text[:_MAX_TEXT], language)))
+
+
+def body_terms(text: str, language: str | None) -> tuple[str, ...]:
+    """The terms of a mail's text as the index reads it (its first ``_MAX_TEXT``
+    characters), shared with the FAQ suggestion of the same mail (one analysis)."""
+    return text_terms(text[:_MAX_TEXT], language)
+
+
+def mail_terms(subject: str, text: str, language: str | None) -> list[str]:
+    """A mail's subject (without "Re:" and our tag) and text, as terms: what the FAQ
+    suggestion matches, analysed once with the index's document of the same mail."""
+    return [*terms(base_subject(subject), language), *body_terms(text, language)]
 
 
 def query_tokens(groups: Iterable[Iterable[str]]) -> list[list[str]]:
@@ -50,7 +62,7 @@ def document(message_id: int, subject: str, text: str, language: str | None) -> 
     """A message as the engines index it; its subject without "Re:" and our tag (a
     search for "support" must not find every answer to "[Support #12]")."""
     return engines.Doc(message_id, tokens(base_subject(subject), language),
-                       tokens(text, language))
+                       " ".join(map(stored_token, body_terms(text, language))))
 
 
 def _columns() -> Any:
@@ -80,7 +92,7 @@ def _add(conn: Connection, rows: Sequence[Any]) -> None:
 
 def question_terms(subject: str, text: str, language: str | None) -> str:
     """A question's distinct stored tokens, first seen first, at most ``MAX_QUESTION``."""
-    seen = dict.fromkeys(terms(f"{base_subject(subject)}\n{text[:_MAX_TEXT]}", language))
+    seen = dict.fromkeys(mail_terms(subject, text, language))
     return " ".join(stored_token(t) for t in list(seen)[:MAX_QUESTION])
 
 
