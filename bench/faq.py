@@ -190,10 +190,10 @@ def _ingest_cost(sets: dict[str, dict], n_entries: int, n_mails: int, tmp: Path,
         spent = [0.0]
         ask = faq.for_new_ticket
 
-        def timed(*a: Any, ask: Any = ask, spent: list[float] = spent) -> Any:
+        def timed(*a: Any, ask: Any = ask, spent: list[float] = spent, **kw: Any) -> Any:
             t0 = time.perf_counter()
             try:
-                return ask(*a)
+                return ask(*a, **kw)
             finally:
                 spent[0] += time.perf_counter() - t0
 
