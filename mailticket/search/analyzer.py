@@ -66,13 +66,21 @@ def terms(text: str, language: str | None) -> list[str]:
 
 
 #: Mails analysed lately: a new mail is analysed for its FAQ suggestion, then again for
-#: the search index and its question, in the same transaction.
-RECENT_TEXTS = 1024
+#: the search index and its question, in the same transaction (a batch of up to 200).
+RECENT_TEXTS = 512
+#: Longer texts are analysed again rather than kept: the cache holds at most a few MB.
+CACHED_TEXT = 10_000
+
+
+def text_terms(text: str, language: str | None) -> tuple[str, ...]:
+    """``terms`` of a mail's text, remembered for the next few hundred mails."""
+    if len(text) > CACHED_TEXT:
+        return tuple(terms(text, language))
+    return _recent_terms(text, language)
 
 
 @lru_cache(maxsize=RECENT_TEXTS)
-def text_terms(text: str, language: str | None) -> tuple[str, ...]:
-    """``terms`` of a mail's text, remembered for the next few hundred mails."""
+def _recent_terms(text: str, language: str | None) -> tuple[str, ...]:
     return tuple(terms(text, language))
 
 
