@@ -62,6 +62,9 @@ class Suggestions:
         self.limit, self.tuning = limit, tuning
         # (department, language) → (when checked, version, shelf)
         self._shelves: dict[tuple[str, str], tuple[float, tuple[int, Any], Shelf]] = {}
+        # department → (when asked, the versions of its languages): one query a second
+        # per department, not one per language.
+        self._versions: dict[str, tuple[float, dict[str, tuple[int, Any]]]] = {}
         self._shown: dict[int, list[Suggestion]] = {}
         self._lock = threading.Lock()  # the daemon's mailbox threads share one Mailer
 
@@ -74,7 +77,9 @@ class Suggestions:
         now = time.monotonic()
         if cached is not None and now - cached[0] < FRESH:
             return cached[2]
-        version = entries.version(session, department, language)
+        # Stamped with when the version was read, so no shelf is used more than FRESH
+        # seconds after the database last said it was current.
+        now, version = self._version(session, department, language, now)
         if cached is not None and cached[1] == version:
             with self._lock:
                 self._shelves[key] = (now, version, cached[2])
@@ -84,6 +89,17 @@ class Suggestions:
         with self._lock:
             self._shelves[key] = (now, version, shelf)
         return shelf
+
+    def _version(self, session: Session, department: str, language: str,
+                 now: float) -> tuple[float, tuple[int, Any]]:
+        """(when it was read, the version of the department's entries in ``language``)."""
+        with self._lock:
+            asked = self._versions.get(department)
+        if asked is None or now - asked[0] >= FRESH:
+            asked = (now, entries.versions(session, department))
+            with self._lock:
+                self._versions[department] = asked
+        return asked[0], asked[1].get(language, (0, None))
 
     def for_new_ticket(self, writes: Writes, ticket_id: int, department: str,
                        language: str | None, text: str, now: datetime, *,
