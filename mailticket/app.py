@@ -10,25 +10,28 @@ import secrets
 from collections.abc import Callable, Sequence
 from enum import Enum
 from functools import cached_property, partial
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
 from mailticket.config import Config
-from mailticket.feedback.asking import Asker
-from mailticket.incoming.prepare import Prepared
-from mailticket.incoming.threading import originals_first
-from mailticket.ingest.workers import ParsePool
-from mailticket.outgoing.outbox import Outbox
-from mailticket.outgoing.templates import Templates
-from mailticket.outgoing.transport import make_transport
-from mailticket.pipeline import Outcome, Pipeline
-from mailticket.sla import waits
-from mailticket.sla.escalation import Escalator
+from mailticket.sla.book import BUILT, INFO_KEY, Book
 from mailticket.store.db import Database
-from mailticket.store.models import Quarantine, Setting
-from mailticket.store.writes import Writes
+
+# The pipeline, templates, workers and mailers are imported where first used: a CLI
+# command that only reads (``search``, ``tickets``) never loads Jinja, the parsers or
+# imapclient (``bench/startup.py``).
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from mailticket.feedback.asking import Asker
+    from mailticket.incoming.prepare import Prepared
+    from mailticket.ingest.workers import ParsePool
+    from mailticket.outgoing.outbox import Outbox
+    from mailticket.outgoing.templates import Templates
+    from mailticket.pipeline import Outcome, Pipeline
+    from mailticket.sla.escalation import Escalator
 
 log = logging.getLogger("mailticket.ingest")
 
@@ -98,8 +101,13 @@ class App:
         self.db = Database(config.database.url, config.database.busy_timeout)
         # Every transaction's events extend the report's tables (sla/waits.py), which
         # need the departments' calendars: each session carries them.
-        self.db.sessions.configure(info={waits.INFO_KEY: waits.Book(config)})
-        self.templates = Templates(config.template_dir)
+        self.db.session_info[INFO_KEY] = Book(config)
+
+    @cached_property
+    def templates(self) -> Templates:
+        from mailticket.outgoing.templates import Templates
+
+        return Templates(self.config.template_dir)
 
     def ensure_schema(self, apart: bool = False) -> None:
         """Upgrade when allowed; otherwise say exactly what to run.  ``apart``: in a child
@@ -112,7 +120,10 @@ class App:
                 self.db.upgrade_apart()
             else:
                 self.db.upgrade()
-        waits.ensure_built(self.db, self.config)
+        if not self.db.setting(BUILT):  # read with Core: a reading command loads no ORM
+            from mailticket.sla import waits
+
+            waits.ensure_built(self.db, self.config)
 
     @cached_property
     def secret(self) -> bytes:
@@ -120,6 +131,8 @@ class App:
         value = self.config.resolved_secret()
         if value:
             return value.encode()
+        from mailticket.store.models import Setting
+
         with self.db.transaction() as s:
             row = s.get(Setting, "token_secret")
             if row is None:
@@ -131,24 +144,35 @@ class App:
 
     @cached_property
     def pipeline(self) -> Pipeline:
+        from mailticket.pipeline import Pipeline
+
         return Pipeline(self.config, self.clock, self.secret, self.templates)
 
     @cached_property
     def parser(self) -> ParsePool:
+        from mailticket.ingest.workers import ParsePool
+
         cpus = len(os.sched_getaffinity(0))  # what this process may use, not the host
         return ParsePool(self.config.ingest.workers(cpus), self.config.languages,
                          self.config.own_addresses, self.pipeline.mailer.instance)
 
     @cached_property
     def escalator(self) -> Escalator:
+        from mailticket.sla.escalation import Escalator
+
         return Escalator(self.config, self.db, self.pipeline.mailer)
 
     @cached_property
     def asker(self) -> Asker:
+        from mailticket.feedback.asking import Asker
+
         return Asker(self.config, self.db, self.pipeline.mailer)
 
     @cached_property
     def outbox(self) -> Outbox:
+        from mailticket.outgoing.outbox import Outbox
+        from mailticket.outgoing.transport import make_transport
+
         out = self.config.outgoing
         return Outbox(self.db, make_transport(out), self.clock, out.max_attempts, out.lease)
 
@@ -194,6 +218,9 @@ class App:
         quarantined.  A database that is down or locked aborts the batch, to be tried
         again later.  ``prepared``: the same mails prepared already (by ``parser``'s workers).
         """
+        from mailticket.incoming.threading import originals_first
+        from mailticket.store.writes import Writes
+
         outcomes: list[Outcome | None] = [None] * len(items)
         order: Sequence[int] = range(len(items))
         try:
@@ -251,6 +278,9 @@ class App:
     def _quarantine_in(self, s: Session, raw: bytes, department: str | None, source: str,
                        e: Exception) -> Outcome:
         """Keep the mail that broke processing, in ``s``, for an admin to look at."""
+        from mailticket.pipeline import Outcome
+        from mailticket.store.models import Quarantine
+
         reason = _reason(e)
         log.error("%s quarantined: %s", source, reason, exc_info=True,
                   extra={"source": source, "department": department})
@@ -272,6 +302,8 @@ class App:
     def ingest_once(self, raw: bytes, *, department: str | None, source: str) -> Outcome:
         """Like ``ingest``, but a failure is reported instead of quarantined again, and
         any database error goes up (an admin's retry shows it as it is)."""
+        from mailticket.pipeline import Outcome
+
         def run() -> Outcome:
             with self.db.transaction() as s:
                 return self.pipeline.process(s, raw, mailbox_department=department,

@@ -13,14 +13,12 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
 
-from mailticket import actions, files, views
-from mailticket.app import App
-from mailticket.clock import FixedClock
+from mailticket import files
 from mailticket.commands import COMMANDS
 from mailticket.commands.base import (
     Ctx,
@@ -32,11 +30,12 @@ from mailticket.commands.base import (
     pass_ctx,
     session,
 )
-from mailticket.config import find_config_path
-from mailticket.outgoing.outbox import DeliveryReport
-from mailticket.sla import waits
-from mailticket.store.models import STATES, Ticket
-from mailticket.store.writes import Writes, writing
+from mailticket.store.states import STATES
+
+if TYPE_CHECKING:  # imported where used: a command loads only what it runs (--help: none)
+    from mailticket.app import App
+    from mailticket.store.models import Ticket
+    from mailticket.store.writes import Writes
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -122,6 +121,8 @@ def _poll_once(app: App) -> bool:
 @pass_ctx
 def status(ctx: Ctx, as_json: bool) -> None:
     """Mail flow per department, SLA counts, outbox and quarantine."""
+    from mailticket import views
+
     with session(ctx) as (app, s):
         data = views.status(s, app.config, app.clock.now())
         data["outbox_last_error"] = views.outbox_last_error(s, app.config)
@@ -164,6 +165,8 @@ def _ticket_lines(rows: list[dict[str, Any]]) -> str:
 def tickets(ctx: Ctx, department: str | None, state: str | None, overdue: bool,
             at_risk: bool, as_json: bool) -> None:
     """List tickets."""
+    from mailticket import views
+
     with session(ctx) as (app, s):
         rows = views.list_tickets(s, app.config, app.clock.now(),
                                   department=department_name(app, department),
@@ -177,6 +180,9 @@ def tickets(ctx: Ctx, department: str | None, state: str | None, overdue: bool,
 @pass_ctx
 def show(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
     """One ticket with its whole thread and history, oldest first."""
+    from mailticket import views
+    from mailticket.store.models import Ticket
+
     with session(ctx) as (app, s):
         t = s.get(Ticket, ticket_id)
         if t is None:
@@ -205,6 +211,9 @@ def show(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
 def attachment(ctx: Ctx, ticket_id: int, name: str, message_no: int | None,
                out: str | None) -> None:
     """Write a file attached to a ticket's mail, by its name as `show` lists it."""
+    from mailticket import views
+    from mailticket.store.models import Ticket
+
     with session(ctx) as (app, s):
         t = s.get(Ticket, ticket_id)
         if t is None:
@@ -256,6 +265,9 @@ def _find_attachment(t: Ticket, name: str,
 
 
 def _change(ctx: Ctx, fn: Any, ticket_id: int, *args: Any, as_json: bool = False) -> None:
+    from mailticket import actions, views
+    from mailticket.store.writes import writing
+
     app = ctx.app()
     try:
         with app.db.transaction() as s, writing(s) as w:
@@ -277,6 +289,8 @@ def close(ctx: Ctx, ticket_id: int, quiet: bool, as_json: bool) -> None:
     """Close a ticket (stops its SLA clock; tells the customer unless --quiet).
 
     A ticket already closed is left alone (exit 1): the customer is not told twice."""
+    from mailticket import actions
+
     app = ctx.app()
 
     def close_and_tell(w: Writes, tid: int, now: datetime) -> Ticket:
@@ -295,6 +309,8 @@ def close(ctx: Ctx, ticket_id: int, quiet: bool, as_json: bool) -> None:
 @pass_ctx
 def reopen(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
     """Reopen a closed ticket (exit 1 for a ticket that is not closed)."""
+    from mailticket import actions
+
     _change(ctx, actions.reopen, ticket_id, as_json=as_json)
 
 
@@ -306,6 +322,9 @@ def reopen(ctx: Ctx, ticket_id: int, as_json: bool) -> None:
 def assign(ctx: Ctx, ticket_id: int, agent: str, as_json: bool) -> None:
     """Assign a ticket to an agent (or escalation contact) of its department: an address, or
     its part before the @; "-" unassigns."""
+    from mailticket import actions
+    from mailticket.store.models import Ticket
+
     app = ctx.app()
 
     def assign_checked(w: Writes, tid: int, now: datetime) -> Ticket:
@@ -337,6 +356,9 @@ def _staff(app: App, department: str) -> list[str]:
 @pass_ctx
 def sla_cmd(ctx: Ctx, at: str | None, as_json: bool) -> None:
     """What is overdue or at risk now, or at a given instant."""
+    from mailticket import views
+    from mailticket.clock import FixedClock
+
     app = ctx.app()
     when = instant(at, app.config.calendar.timezone, "--at") if at else app.clock.now()
     app.clock = FixedClock(when.astimezone(UTC))
@@ -373,6 +395,8 @@ def check_config(ctx: Ctx, offline: bool, as_json: bool) -> None:
 
 def _exposed_secrets(ctx: Ctx, cfg: Any) -> list[str]:
     """A config file that holds a password must not be readable by other accounts."""
+    from mailticket.config import find_config_path
+
     path = Path(find_config_path(ctx.config_path))
     keys = cfg.literal_secrets()
     if not keys or not files.readable_by_others(path):
@@ -435,6 +459,8 @@ def db() -> None:
 @pass_ctx
 def upgrade(ctx: Ctx) -> None:
     """Apply every pending migration."""
+    from mailticket.sla import waits
+
     app = ctx.app(upgrade=False)
     before = app.db.current_revision()
     app.db.upgrade()
@@ -446,6 +472,8 @@ def upgrade(ctx: Ctx) -> None:
 @pass_ctx
 def rebuild_waits(ctx: Ctx) -> None:
     """Make the report's tables again from the events, with the calendars configured now."""
+    from mailticket.sla import waits
+
     app = ctx.app()
     with app.db.transaction() as s:
         made = waits.rebuild(s, app.config)
@@ -459,7 +487,9 @@ def rebuild_waits(ctx: Ctx) -> None:
 @pass_ctx
 def outbox(ctx: Ctx, retry: bool, as_json: bool) -> None:
     """Show the mail waiting to be sent; --retry sends it now."""
+    from mailticket import views
     from mailticket.daemons import holding
+    from mailticket.outgoing.outbox import DeliveryReport
 
     app = ctx.app()
     unsent = False
@@ -493,6 +523,7 @@ def outbox(ctx: Ctx, retry: bool, as_json: bool) -> None:
 def quarantine(ctx: Ctx, retry_id: int | None, show_all: bool, as_json: bool) -> None:
     """Mail that could not be processed, with the reason; --retry ID tries again."""
     from mailticket import quarantine as q
+    from mailticket import views
 
     app = ctx.app()
     if retry_id is not None:

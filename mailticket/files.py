@@ -13,8 +13,6 @@ import os
 import stat
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 PRIVATE_UMASK = 0o077
 
 
@@ -25,6 +23,8 @@ def make_private() -> None:
 
 def sqlite_files(url: str) -> list[Path]:
     """The files of a SQLite database URL (none for an in-memory or server database)."""
+    from sqlalchemy.engine import make_url  # here: ``mailticket --help`` needs no SQLAlchemy
+
     u = make_url(url)
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return []

@@ -11,8 +11,12 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
+from sqlalchemy import update
+
 from mailticket.search.analyzer import terms
 from mailticket.search.clusters import Question, candidates, cluster, draft_answer
+from mailticket.store.models import Question as Row
+from mailticket.store.models import Ticket
 from tests.builders import mail, reply
 from tests.corpora import HELPDESK_DOMAIN, throwaway_app
 
@@ -182,3 +186,27 @@ def test_faq_candidates_command(tmp_path):
     assert done.returncode == 2 and "--days" in done.stderr
     done = cli("--department", "nowhere")
     assert done.returncode == 2 and "--department" in done.stderr
+
+
+def test_each_departments_cluster_shows_its_own_tickets_subjects(tmp_path):
+    """Two departments whose customers ask the same: each cluster's examples are
+    subjects of its own tickets (the clusters of two departments once shared numbers,
+    and so one another's examples)."""
+    app, tickets = _desk(tmp_path, None)
+    sales = []
+    for i, (_, text) in enumerate(PARAPHRASES):
+        out = app.ingest(bytes(mail(f"s{i}@customer.example", SUPPORT, f"Shop account {i}",
+                                    text)), department="support", source="test")
+        sales.append(out.ticket_id)
+    with app.db.transaction() as s:  # as if they had come to a sales mailbox
+        for table in (Ticket, Row):
+            column = table.id if table is Ticket else table.ticket_id
+            s.execute(update(table).where(column.in_(sales)).values(department="sales"))
+    with app.db.read() as s:
+        found = candidates(s, app.config, None, datetime.now(UTC) - timedelta(days=1), 5)
+    by_department = {c["department"]: c for c in found}
+    assert by_department["support"]["tickets"] == sorted(tickets[:5])
+    assert by_department["sales"]["tickets"] == sorted(sales)
+    assert set(by_department["support"]["subjects"]) == {s for s, _ in PARAPHRASES}
+    assert set(by_department["sales"]["subjects"]) == {f"Shop account {i}" for i in range(5)}
+    app.close()

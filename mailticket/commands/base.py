@@ -2,6 +2,9 @@
 
 A command module (one per domain: ``report``, ``faq``, ``customer`` …) defines its
 click commands with these and is listed in ``mailticket.commands.COMMANDS``.
+Command modules import at their top only click and this module; what a command
+needs (the app, the ORM, Jinja …) is imported in its body, so that ``--help`` or
+``search`` does not pay for the daemon's libraries (``bench/startup.py``).
 """
 
 from __future__ import annotations
@@ -12,15 +15,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
 
-from mailticket import files
-from mailticket.app import App, SchemaOutdated
-from mailticket.config import ConfigError, find_config_path, load_config
-from mailticket.ops.logs import use_format
+if TYPE_CHECKING:
+    from mailticket.app import App
 
 
 class Ctx:
@@ -30,6 +31,11 @@ class Ctx:
 
     def app(self, upgrade: bool = True, apart: bool = False) -> App:
         if self._app is None:
+            from mailticket import files
+            from mailticket.app import App, SchemaOutdated
+            from mailticket.config import ConfigError, find_config_path, load_config
+            from mailticket.ops.logs import use_format
+
             try:
                 path = find_config_path(self.config_path)
                 config = load_config(path)

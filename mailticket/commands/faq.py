@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.orm import Session
 
 from mailticket.commands.base import (
     Ctx,
@@ -15,7 +15,11 @@ from mailticket.commands.base import (
     json_option,
     pass_ctx,
 )
-from mailticket.store.models import FaqEntry
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from mailticket.store.models import FaqEntry
 
 
 @click.group()
@@ -53,6 +57,8 @@ def _show(entry: dict[str, object]) -> str:
 
 
 def _entry_or_exit(s: Session, entry_id: int) -> FaqEntry:
+    from mailticket.store.models import FaqEntry
+
     row = s.get(FaqEntry, entry_id)
     if row is None:
         raise click.BadParameter(f"no FAQ entry {entry_id}", param_hint="ID")

@@ -12,7 +12,7 @@ from mailticket.commands.base import (
     json_option,
     pass_ctx,
 )
-from mailticket.store.models import STATES
+from mailticket.store.states import STATES
 
 
 @click.command()
@@ -35,8 +35,8 @@ def search(ctx: Ctx, query: tuple[str, ...], department: str | None, state: str 
         raise click.BadParameter("give at least one word to look for", param_hint="QUERY")
     app = ctx.app()
     name = department_name(app, department)
-    with app.db.read() as s:
-        hits = run(s.connection(), words, department=name, state=state, limit=limit)
+    with app.db.read_connection() as conn:
+        hits = run(conn, words, department=name, state=state, limit=limit)
     rows = []
     for h in hits:
         try:

@@ -49,13 +49,16 @@ def published(session: Session, department: str, language: str) -> list[tuple[in
     return [(i, q, a) for i, q, a in rows]
 
 
-def version(session: Session, department: str, language: str) -> tuple[int, Any]:
-    """Changes whenever a published entry of this department and language is added,
-    edited, published or removed: tells a cached index that it is stale."""
-    count, newest = session.execute(select(func.count(), func.max(FaqEntry.updated_at)).where(
-        FaqEntry.department == department, FaqEntry.language == language,
-        FaqEntry.state == "published")).one()
-    return int(count), newest
+def versions(session: Session, department: str) -> dict[str, tuple[int, Any]]:
+    """Per language, what changes whenever a published entry of this department in it
+    is added, edited, published or removed (count, newest ``updated_at``): tells a
+    cached index that it is stale.  One query for every language; a language without
+    published entries is missing (its version is ``(0, None)``)."""
+    rows = session.execute(
+        select(FaqEntry.language, func.count(), func.max(FaqEntry.updated_at))
+        .where(FaqEntry.department == department, FaqEntry.state == "published")
+        .group_by(FaqEntry.language))
+    return {language: (int(count), newest) for language, count, newest in rows}
 
 
 def get(session: Session, entry_id: int) -> FaqEntry | None:

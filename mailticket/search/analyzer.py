@@ -11,7 +11,9 @@ dictionaries cost 100 MB and a second to load each: left out.
 Folding comes after stemming because the stemmers read the accents ("é", "ä", "ü").
 A text of no known language keeps its folded words unstemmed.
 
-Pure and cached per word: the same few thousand words make up most mail.
+Pure and cached per word: the same few thousand words make up most mail, so a word
+seen before costs one dictionary look-up.  ``text_terms`` also keeps the last mails'
+analyses: the FAQ suggestion and the search index of one new mail share one.
 """
 
 from __future__ import annotations
@@ -37,21 +39,60 @@ _MAX_WORD = 40  # longer "words" are hashes, base64 or URLs run together: no one
 _BG_ARTICLES = ("ията", "ият", "ия", "ът", "ят", "та", "то", "те")
 
 
+_KNOWN_WORDS = 200_000  # words remembered per language (a few tens of MB at most)
+# language → casefolded word → its term, "" for a word left out; filled as mail is read.
+_known: dict[str | None, dict[str, str]] = {}
+
+
 def terms(text: str, language: str | None) -> list[str]:
     """The index terms of ``text``, in order, repeats kept (they weigh in the ranking)."""
     lang = _language(language)
-    stops = STOP_WORDS.get(lang or "", frozenset())
+    known = _known.get(lang)
+    if known is None:
+        known = _known.setdefault(lang, {})
+    get = known.get
     out: list[str] = []
-    for match in _WORD.finditer(text.casefold()):
-        word = match.group()
-        if len(word) > _MAX_WORD or word in stops or _fold(word) in stops:
-            continue
-        if len(word) < 2 and not word.isdigit():
-            continue
-        term = _term(word, lang)
-        if term:
-            out.append(term)
+    append = out.append
+    for word in _WORD.findall(text.casefold()):
+        found = get(word)
+        if found is None:
+            found = _word_term(word, lang)
+            if len(known) >= _KNOWN_WORDS:
+                known.clear()  # a flood of made-up words: start again rather than grow
+            known[word] = found
+        if found:
+            append(found)
     return out
+
+
+#: Mails analysed lately: a new mail is analysed for its FAQ suggestion, then again for
+#: the search index and its question, in the same transaction (a batch of up to 200).
+RECENT_TEXTS = 512
+#: Longer texts are analysed again rather than kept: the cache holds at most a few MB.
+CACHED_TEXT = 10_000
+
+
+def text_terms(text: str, language: str | None) -> tuple[str, ...]:
+    """``terms`` of a mail's text, remembered for the next few hundred mails."""
+    if len(text) > CACHED_TEXT:
+        return tuple(terms(text, language))
+    return _recent_terms(text, language)
+
+
+@lru_cache(maxsize=RECENT_TEXTS)
+def _recent_terms(text: str, language: str | None) -> tuple[str, ...]:
+    return tuple(terms(text, language))
+
+
+def _word_term(word: str, lang: str | None) -> str:
+    """The term of one casefolded word of a text in ``lang`` (already normalised), or
+    "" when it is left out: too long, too short, a stop word."""
+    if len(word) > _MAX_WORD or (len(word) < 2 and not word.isdigit()):
+        return ""
+    stops = STOP_WORDS.get(lang or "", frozenset())
+    if word in stops or _fold(word) in stops:
+        return ""
+    return _term(word, lang)
 
 
 def query_terms(text: str) -> list[list[str]]:

@@ -16,13 +16,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mailticket.mail.subject import base_subject
 from mailticket.search import engines
-from mailticket.search.analyzer import terms
-from mailticket.store.models import Message, Question, Ticket
+from mailticket.search.analyzer import terms, text_terms
+
+# The models are imported where rows are read or written: ``mailticket search`` needs
+# only ``query_tokens`` and the engines, not the ORM.
 
 #: The mails people wrote to each other; auto-responses and notifications are ours.
 INDEXED_KINDS = ("customer", "agent")
@@ -39,7 +39,19 @@ def stored_token(term: str) -> str:
 
 def tokens(text: str, language: str | None) -> str:
     """``text`` as the engines index it: its stored tokens, space-separated."""
-    return " ".join(stored_token(t) for t in terms(text[:_MAX_TEXT], language))
+    return " ".join(map(stored_token, terms(text[:_MAX_TEXT], language)))
+
+
+def body_terms(text: str, language: str | None) -> tuple[str, ...]:
+    """The terms of a mail's text as the index reads it (its first ``_MAX_TEXT``
+    characters), shared with the FAQ suggestion of the same mail (one analysis)."""
+    return text_terms(text[:_MAX_TEXT], language)
+
+
+def mail_terms(subject: str, text: str, language: str | None) -> list[str]:
+    """A mail's subject (without "Re:" and our tag) and text, as terms: what the FAQ
+    suggestion matches, analysed once with the index's document of the same mail."""
+    return [*terms(base_subject(subject), language), *body_terms(text, language)]
 
 
 def query_tokens(groups: Iterable[Iterable[str]]) -> list[list[str]]:
@@ -50,10 +62,12 @@ def document(message_id: int, subject: str, text: str, language: str | None) -> 
     """A message as the engines index it; its subject without "Re:" and our tag (a
     search for "support" must not find every answer to "[Support #12]")."""
     return engines.Doc(message_id, tokens(base_subject(subject), language),
-                       tokens(text, language))
+                       " ".join(map(stored_token, body_terms(text, language))))
 
 
 def _columns() -> Any:
+    from mailticket.store.models import Message, Ticket
+
     return (select(Message.id, Message.subject, Message.text, Message.language,
                    Ticket.language, Message.kind, Ticket.id, Ticket.department,
                    Ticket.created_at)
@@ -78,19 +92,27 @@ def _add(conn: Connection, rows: Sequence[Any]) -> None:
 
 def question_terms(subject: str, text: str, language: str | None) -> str:
     """A question's distinct stored tokens, first seen first, at most ``MAX_QUESTION``."""
-    seen = dict.fromkeys(terms(f"{base_subject(subject)}\n{text[:_MAX_TEXT]}", language))
+    seen = dict.fromkeys(mail_terms(subject, text, language))
     return " ".join(stored_token(t) for t in list(seen)[:MAX_QUESTION])
 
 
 def _insert_questions(conn: Connection) -> Any:
+    from mailticket.store.models import Question
+
     if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
         return sqlite_insert(Question).on_conflict_do_nothing(index_elements=["ticket_id"])
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
     return pg_insert(Question).on_conflict_do_nothing(index_elements=["ticket_id"])
 
 
 def index_messages(conn: Connection, message_ids: Iterable[str]) -> int:
     """Index the stored mails of these Message-IDs that people wrote; the others are
     left out.  Returns how many were indexed."""
+    from mailticket.store.models import Message
+
     ids = list(dict.fromkeys(i for i in message_ids if i))
     done = 0
     for i in range(0, len(ids), _CHUNK):
@@ -113,6 +135,8 @@ def index_batch(conn: Connection, rows: Sequence[object]) -> int:
 
 def forget_messages(conn: Connection, ids: Sequence[int]) -> None:
     """Take stored mails out of the index, before their text is changed or erased."""
+    from mailticket.store.models import Message
+
     for i in range(0, len(ids), _CHUNK):
         engines.forget(conn, _docs(conn.execute(_columns().where(
             Message.id.in_(ids[i:i + _CHUNK])))))
@@ -120,6 +144,8 @@ def forget_messages(conn: Connection, ids: Sequence[int]) -> None:
 
 def rebuild(conn: Connection, chunk: int = 2000) -> int:
     """Drop the index and index every stored mail people wrote, in order."""
+    from mailticket.store.models import Message, Question
+
     engines.drop(conn)
     engines.create(conn)
     conn.execute(delete(Question))

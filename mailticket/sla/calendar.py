@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as holidays_lib
-
 __all__ = [
     "BUSINESS_DAYS",
     "BUSINESS_HOURS",
@@ -220,6 +218,8 @@ def _holiday_source(code: str) -> tuple[str, str | None]:
     country = country.strip().upper()
     # Asking for the one country, not list_supported_countries(): that imports all of
     # the package's 250 countries, 8 MB the daemon would carry for ever.
+    import holidays as holidays_lib  # here: a calendar without holidays never loads it
+
     try:
         base = holidays_lib.country_holidays(country)
     except NotImplementedError:
@@ -324,6 +324,8 @@ class BusinessCalendar:
             return False
         dates = self._holiday_years.get(day.year)
         if dates is None:
+            import holidays as holidays_lib
+
             country, subdiv = self._holiday_source
             found = holidays_lib.country_holidays(country, subdiv=subdiv, years=day.year)
             dates = frozenset(found.keys())

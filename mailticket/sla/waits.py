@@ -17,64 +17,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from mailticket.config import Config
-from mailticket.sla.calendar import BusinessCalendar, Duration
-from mailticket.sla.clock import promise
+from mailticket.sla.book import BUILT, Book, DepartmentTime
 from mailticket.store.models import Event, Milestone, Setting, Ticket, Wait
 from mailticket.store.records import insert_rows
 
 ARRIVALS = ("created", "customer_message")  # a customer message that awaits an answer
 KINDS = (*ARRIVALS, "answered", "state_changed", "language_changed")
-BUILT = "waits_built"  # settings key: the tables hold every event's projection
-INFO_KEY = "waits"  # session.info key of the Book (the App puts it there)
 COLUMNS = [c.key for c in Wait.__table__.columns if c.key != "id"]
 CHUNK = 5000  # tickets per write when rebuilding
-
-
-class DepartmentTime:
-    """One department's calendar as the rows need it: the promise, open time, local time."""
-
-    def __init__(self, cal: BusinessCalendar, response: Duration, zone: ZoneInfo) -> None:
-        self.cal, self.response, self.zone = cal, response, zone
-        self.open_time: Any = None  # report.opentime.OpenTime over a rebuild's dates
-
-    def due(self, at: datetime) -> datetime:
-        return promise(self.cal, self.response, at)
-
-    def business(self, a: datetime, b: datetime) -> float:
-        if self.open_time is not None:
-            return float(self.open_time.between(a, b).total_seconds())
-        return (self.cal.open_time_between(a, b) if b > a else timedelta(0)).total_seconds()
-
-    def local(self, at: datetime) -> tuple[str, int]:
-        t = at.astimezone(self.zone)
-        return t.date().isoformat(), t.hour
-
-
-class Book:
-    """Each configured department's ``DepartmentTime``, made once per process."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self._known: dict[str, DepartmentTime | None] = {}
-
-    def of(self, department: str) -> DepartmentTime | None:
-        """None for a department no longer configured: the report does not show it."""
-        if department not in self._known:
-            try:
-                dept = self.config.department(department)
-            except KeyError:
-                self._known[department] = None
-            else:
-                self._known[department] = DepartmentTime(
-                    self.config.calendar_for(dept), self.config.sla_for(dept).response_duration,
-                    ZoneInfo((dept.calendar or self.config.calendar).timezone))
-        return self._known[department]
 
 
 @dataclass(eq=False)

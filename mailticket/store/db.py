@@ -11,17 +11,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
+from functools import cached_property, partial
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
+    from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration's revision, known here so that a start on an up-to-date schema
@@ -81,9 +81,23 @@ class Database:
     def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
         self.url = url
         self.engine = make_engine(url, busy_timeout)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.read_sessions = sessionmaker(
-            self.engine.execution_options(mailticket_read=True), expire_on_commit=False)
+        # What every writing session carries (``session.info``), set before the first one.
+        self.session_info: dict[str, object] = {}
+
+    # The ORM is imported with the first session: ``mailticket search`` reads with Core
+    # on ``read_connection`` and never loads it.
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        from sqlalchemy.orm import sessionmaker
+
+        return sessionmaker(self.engine, expire_on_commit=False, info=self.session_info)
+
+    @cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        from sqlalchemy.orm import sessionmaker
+
+        return sessionmaker(self.engine.execution_options(mailticket_read=True),
+                            expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -96,6 +110,19 @@ class Database:
         """A read-only unit of work: it does not queue behind writers on SQLite."""
         with self.read_sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """``read`` without the ORM: a Core connection in a read-only transaction."""
+        with self.engine.execution_options(mailticket_read=True).connect() as conn, \
+                conn.begin():
+            yield conn
+
+    def setting(self, key: str) -> str | None:
+        """One row of ``settings``, read without the ORM."""
+        with self.read_connection() as conn:
+            return conn.execute(text("SELECT value FROM settings WHERE key = :key"),
+                                {"key": key}).scalar()
 
     # -- schema -----------------------------------------------------------------
     def _alembic(self) -> AlembicConfig:

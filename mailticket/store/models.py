@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from mailticket.store import states as _states
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware datetimes in Python, naive UTC in the database."""
@@ -51,9 +53,8 @@ class Base(DeclarativeBase):
     pass
 
 
-# Ticket states and SLA states, as the CLI's JSON names them.
-STATES = ("new", "open", "pending", "closed")
-PRIORITIES = ("low", "normal", "high", "urgent")
+# Ticket states, as the CLI's JSON names them (kept apart: the CLI lists them unloaded).
+STATES, PRIORITIES = _states.STATES, _states.PRIORITIES
 
 
 class Ticket(Base):

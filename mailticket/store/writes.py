@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from mailticket.search.index import index_batch
 from mailticket.sla import waits
+from mailticket.sla.book import INFO_KEY
 from mailticket.store.models import Event, Message, OutboxItem, Participant, Ticket
 from mailticket.store.records import (
     AnyTicket,
@@ -123,7 +124,7 @@ class Writes:
                             (Event.__table__, self._events)):
             if rows:
                 insert_rows(conn, table, rows)  # type: ignore[arg-type]
-        book = self.session.info.get(waits.INFO_KEY)
+        book = self.session.info.get(INFO_KEY)
         if book is not None and self._events:  # the App's sessions carry one
             waits.follow(conn, self._events, book)
         self.close()

@@ -1,0 +1,70 @@
+"""A command loads only what it runs: `mailticket --help` no database library, `search`
+and `tickets` none of the daemon's (Jinja, the parsers, IMAP, the listener, language
+detection …).  Each is a process of its own, as an admin runs it; what it answers is
+checked too.  Timings are in bench/startup.py, not here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailticket.mail.subject import tag
+from tests.builders import mail
+from tests.corpora import HELPDESK_DOMAIN, throwaway_app
+
+# What the daemon needs and a reading command does not.
+DAEMON_ONLY = ("jinja2", "imapclient", "aiosmtpd", "aiosmtplib", "lingua", "simplemma",
+               "alembic", "apscheduler", "prometheus_client", "matplotlib", "inscriptis",
+               "quotequail", "holidays", "mailticket.pipeline", "mailticket.incoming")
+_RUN = ("import runpy, sys\n"
+        "sys.argv = ['mailticket', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('mailticket', run_name='__main__')\n"
+        "finally:\n"
+        "    print(' '.join(sorted(sys.modules)), file=sys.stderr)\n")
+
+
+def run(*args: str) -> tuple[str, set[str]]:
+    """The output of ``mailticket ARGS`` and the modules it left imported."""
+    done = subprocess.run([sys.executable, "-c", _RUN, *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout, set(done.stderr.splitlines()[-1].split())
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if any(m == n or m.startswith(n + ".") for m in modules)]
+
+
+def test_help_loads_no_database_library():
+    out, modules = run("--help")
+    assert "search" in out and "tickets" in out
+    assert loaded(modules, ("sqlalchemy", "pydantic", *DAEMON_ONLY)) == []
+
+
+@pytest.fixture
+def desk(tmp_path: Path):
+    app = throwaway_app(tmp_path / "desk")
+    outcome = app.ingest(bytes(mail("jane@customer.example", f"support@{HELPDESK_DOMAIN}",
+                                    "Cannot log in", "Hello, I forgot my password.")),
+                         department="support", source="test")
+    app.close()
+    return tmp_path / "desk" / "config.toml", outcome.ticket_id
+
+
+def test_search_finds_the_ticket_without_the_daemons_libraries(desk):
+    config, ticket = desk
+    out, modules = run("--config", str(config), "search", "passwords", "--json")
+    assert [h["ref"] for h in json.loads(out)["hits"]] == [tag("Support", ticket)]
+    # Search reads with Core: not even the ORM (with the token secret in the config).
+    assert loaded(modules, (*DAEMON_ONLY, "sqlalchemy.orm", "mailticket.store.models")) == []
+
+
+def test_tickets_lists_the_ticket_without_the_daemons_libraries(desk):
+    config, ticket = desk
+    out, modules = run("--config", str(config), "tickets", "--json")
+    assert [t["id"] for t in json.loads(out)] == [ticket]
+    assert loaded(modules, tuple(m for m in DAEMON_ONLY if m != "mailticket.incoming")) == []
