@@ -154,4 +154,17 @@ def test_an_upgrade_builds_the_tables_from_the_events_already_stored(tmp_path: P
     assert r["first_response_business_seconds"] == {"median": 5400.0, "p90": 5400.0}
     assert r["agents"] == [{"agent": AGENTS[0], "answers": 1,
                             "median_response_business_seconds": 5400.0}]
+    before = _rows(app)
     app.close()
+    # The admin makes them again (after changing the hours, say): the same rows here.
+    from click.testing import CliRunner
+
+    from mailticket.cli import main
+
+    done = CliRunner().invoke(main, ["--config", str(tmp_path / "app" / "config.toml"),
+                                     "db", "rebuild-waits"])
+    assert done.exit_code == 0, done.output
+    assert "1 customer messages' waits made again" in done.output
+    again = throwaway_app(tmp_path / "app", CALENDAR, url=url)
+    assert _rows(again) == before
+    again.close()
