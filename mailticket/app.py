@@ -20,6 +20,7 @@ from mailticket.feedback.asking import Asker
 from mailticket.incoming.prepare import Prepared
 from mailticket.incoming.threading import originals_first
 from mailticket.ingest.workers import ParsePool
+from mailticket.leases import LeaseLost
 from mailticket.outgoing.outbox import Outbox
 from mailticket.outgoing.templates import Templates
 from mailticket.outgoing.transport import make_transport
@@ -58,7 +59,10 @@ def decide(e: Exception, attempt: int, database_answers: Callable[[], bool]) -> 
 
     Another poller storing the same Message-ID a moment ago is retried once; a database
     that is busy, locked or down raises (``database_answers`` is asked only for an error
-    that does not say so itself); anything else is the mail's doing."""
+    that does not say so itself), and so does a mailbox lease lost meanwhile (another
+    daemon stores this mail); anything else is the mail's doing."""
+    if isinstance(e, LeaseLost):
+        return Step.RAISE
     if isinstance(e, IntegrityError):
         return Step.RAISE if attempt else Step.RETRY
     if isinstance(e, OperationalError) and (transient(e) or not database_answers()):

@@ -336,3 +336,20 @@ class FaqEntry(Base):
     # Suggestions read the published entries of one department and language.
     __table_args__ = (Index("ix_faq_entries_department_language", "department", "language",
                             "state"),)
+
+
+class MailboxLease(Base):
+    """Which daemon holds a department's mailbox.  Held while the holder's heartbeat is
+    fresh (``daemons``), so renewing every lease costs one UPDATE per daemon; ``epoch``
+    grows at every change of holder and fences a holder that was taken for dead: a
+    batch commits only if the epoch it fetched under is still the lease's."""
+
+    __tablename__ = "mailbox_leases"
+
+    department: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[int | None] = mapped_column(Integer, nullable=True)  # daemons.id
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    acquired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    # Every balancing round reads the leases of one holder.
+    __table_args__ = (Index("ix_mailbox_leases_holder", "holder"),)
