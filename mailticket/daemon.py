@@ -45,6 +45,8 @@ class Daemon:
         self.app = app
         beats = app.config.daemons
         self.registry = Registry(app.db, "run", beats.heartbeat, beats.dead_after)
+        # Twice the time after which the others take a silent daemon's mailboxes over.
+        app.db.end_stalled_transactions(2 * beats.dead_after)
         self.stopping = threading.Event()
         imap = [d for d in app.config.departments if d.imap]
         self.leases = MailboxLeases(app.db, self.registry, [d.name for d in imap],
