@@ -164,19 +164,23 @@ class Outbox:
         transaction that records the mails sent before), and asked again when more
         than half of DEAD_AFTER passed since: another daemon may have taken them."""
         rest = list(items)
-        while rest:
-            chunk, rest = rest[:MARK_EVERY], rest[MARK_EVERY:]
-            ours = self._finish(marks, chunk)
-            if len(ours) < len(chunk):
+        lost = 0
+        try:
+            while rest:
+                chunk, rest = rest[:MARK_EVERY], rest[MARK_EVERY:]
+                ours = self._finish(marks, chunk)
+                lost += len(chunk) - len(ours)
+                checked = time.monotonic()
+                kept = [item for item in chunk if item.id in ours]
+                for i, item in enumerate(kept):
+                    if time.monotonic() - checked > self.dead_after / 2:
+                        rest = kept[i:] + rest  # paused, or very slow: ask again first
+                        break
+                    yield item
+        finally:
+            if lost:
                 log.warning("outbox: %d claimed mail(s) taken over by another sender "
-                            "meanwhile; not sent here", len(chunk) - len(ours))
-            checked = time.monotonic()
-            kept = [item for item in chunk if item.id in ours]
-            for i, item in enumerate(kept):
-                if time.monotonic() - checked > self.dead_after / 2:
-                    rest = kept[i:] + rest  # paused, or very slow: ask again first
-                    break
-                yield item
+                            "meanwhile; not sent here", lost)
 
     def _send_one(self, conn: object, item: Any, report: DeliveryReport,
                   marks: list[tuple[Any, str | None, dict[str, str] | None]]) -> None:
