@@ -323,3 +323,27 @@ def _done(w: World, mails: int) -> bool:
         waiting = s.scalar(select(func.count()).select_from(OutboxItem).where(
             OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None)))
     return stored == mails and waiting == 0
+
+
+def test_two_daemons_on_one_sqlite_file_share_its_mailboxes(make_world, tmp_path):
+    """SQLite (one host): a second daemon is not refused; the two hold one mailbox each
+    and each mail is answered once."""
+    w = make_world(extra="[daemons]\nheartbeat = 0.3\ndead_after = 1.5\n")
+    with open(tmp_path / "a.log", "wb") as log_a, open(tmp_path / "b.log", "wb") as log_b:
+        procs = [start_daemon(w, log_a), start_daemon(w, log_b)]
+        try:
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline:
+                held = sorted(d["mailboxes"] for d in _daemons(w))
+                if held == [["sales"], ["support"]]:
+                    break
+                time.sleep(0.2)
+            assert held == [["sales"], ["support"]], held
+            for desk in ("sales", "support"):
+                _write(w, desk, f"q-{desk}", f"Shared {desk}")
+            deadline = time.monotonic() + 40
+            while not _answered(w, ["q-sales", "q-support"]) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            _stop_all(procs)
+    _each_once(w, ["Shared sales", "Shared support"], ["q-sales", "q-support"])
