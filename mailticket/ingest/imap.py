@@ -121,9 +121,9 @@ class ImapPoller:
         info = client.select_folder(self.cfg.folder, readonly=True)
         uidvalidity = int(info[b"UIDVALIDITY"])
         with self.app.db.transaction() as s:
-            self._fence(s)
             state = self._state(s)
             if state.uidvalidity != uidvalidity:
+                self._fence(s)  # the watermark is reset: only by the holder
                 if state.uidvalidity is not None:
                     log.warning("%s: UIDVALIDITY changed %s -> %s; resynchronising "
                                 "(mail already stored is recognised by Message-ID)",
