@@ -12,6 +12,10 @@ and time until the sink accepted the auto-response to every one of them; a fresh
 daemon replaces the killed one before the next round.
 
     python -m bench.failover --pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+``--round-cost M`` measures instead, in this process (it explains a number of the
+plan in docs/deploy.md, it is not what users run), one balancing round over M lease
+rows with ten live daemons: wall and CPU time per round, and the rows' size.
 """
 
 from __future__ import annotations
@@ -83,6 +87,37 @@ def _divided(app: App, pids: set[int], boxes: int, timeout: float = 120) -> dict
     raise SystemExit(f"never divided: {_held(app)}")
 
 
+def round_cost(admin_url: str, url: str, boxes: int, rounds: int = 50) -> None:
+    """One daemon's balancing round over ``boxes`` lease rows, nine other daemons live."""
+    from mailticket.daemons import Registry
+    from mailticket.leases import MailboxLeases
+    from mailticket.store.db import Database
+
+    db = Database(url)
+    db.upgrade()
+    names = [f"desk{i:05d}" for i in range(boxes)]
+    registries = [Registry(db, "run", dead_after=3600) for _ in range(10)]
+    for r in registries:
+        r.register()
+    leases = [MailboxLeases(db, r, names, lambda d: None, lambda d: None)
+              for r in registries]
+    leases[0].prepare()
+    for _ in range(2):  # everybody takes its share
+        for lease in leases:
+            lease.round()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(rounds):
+        leases[0].round()
+    wall = (time.perf_counter() - t0) / rounds
+    cpu = (time.process_time() - c0) / rounds
+    with db.engine.connect() as c:
+        size = c.execute(text("SELECT pg_total_relation_size('mailbox_leases')")).scalar()
+    print(f"balancing round, {boxes} leases, 10 daemons ({len(leases[0].held)} held here): "
+          f"{1000 * wall:.1f} ms wall, {1000 * cpu:.1f} ms CPU (this process) per round; "
+          f"table {int(size or 0) / 1024:.0f} kB; load average {os.getloadavg()}")
+    db.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -90,6 +125,7 @@ def main() -> None:
     ap.add_argument("--daemons", type=int, default=3)
     ap.add_argument("--kills", type=int, default=3)
     ap.add_argument("--idle", type=float, default=60.0)
+    ap.add_argument("--round-cost", type=int, default=0, metavar="M")
     args = ap.parse_args()
 
     name = f"bench_failover_{uuid.uuid4().hex[:8]}"
@@ -100,6 +136,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mt-failover-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
+        if args.round_cost:
+            round_cost(args.pg, url, args.round_cost)
+            return
         with Dovecot(work / "dovecot") as dovecot, SmtpSink(record=True) as sink:
             domain = f"fo-{uuid.uuid4().hex[:6]}.example"
             cfg_text = _config(dovecot, domain, url, sink.port, args.mailboxes)
