@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from enum import Enum
 from functools import cached_property, partial
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InternalError, OperationalError
 from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
@@ -41,7 +41,7 @@ _TRANSIENT = ("locked", "busy", "timeout", "could not connect", "connection", "t
               "server closed", "deadlock", "could not serialize", "disk i/o", "database or disk")
 
 
-def transient(e: OperationalError) -> bool:
+def transient(e: OperationalError | InternalError) -> bool:
     """A database that is busy, locked or gone: not the mail's fault, try it again later."""
     text = str(e.orig if e.orig is not None else e).lower()
     return bool(e.connection_invalidated) or any(t in text for t in _TRANSIENT)
@@ -66,6 +66,10 @@ def decide(e: Exception, attempt: int, database_answers: Callable[[], bool]) -> 
     if isinstance(e, IntegrityError):
         return Step.RAISE if attempt else Step.RETRY
     if isinstance(e, OperationalError) and (transient(e) or not database_answers()):
+        return Step.RAISE
+    # PostgreSQL ending a transaction left idle too long (a frozen daemon's, see
+    # Database.end_stalled_transactions) says so as an InternalError.
+    if isinstance(e, InternalError) and transient(e):
         return Step.RAISE
     return Step.QUARANTINE
 

@@ -142,3 +142,30 @@ def test_a_daemon_taken_for_dead_polls_nothing_until_it_holds_the_mailbox_again(
             assert ImapPoller(b_app, w.config.department("sales"), leases=b).run() == 1
     finally:
         b_app.close()
+
+
+def test_the_daemons_transaction_left_idle_is_ended_by_postgresql(pg_url):
+    """A frozen daemon's open transaction (its locks, its uncommitted mails' unique keys)
+    is ended by the server after the limit the daemon sets on its own connections."""
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    from mailticket.app import Step, decide
+    from mailticket.store.db import Database
+
+    db = Database(pg_url)
+    db.end_stalled_transactions(1.0)
+    try:
+        with db.engine.connect() as c:
+            assert c.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "1s"
+        with pytest.raises(DBAPIError) as ended, db.transaction() as s:
+            s.execute(select(1))
+            time.sleep(2.0)  # frozen inside the transaction
+            s.execute(select(1))
+        # Not the mail's fault: its batch is tried again, never quarantined.
+        assert decide(ended.value, 0, lambda: True) is Step.RAISE
+        with db.transaction() as s:  # the pool gives a live connection again
+            assert s.execute(select(1)).scalar() == 1
+    finally:
+        db.dispose()
