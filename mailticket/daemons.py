@@ -92,8 +92,14 @@ def free(s: Session, ids: list[int], now: datetime) -> int:
     mailboxes); returns the mails freed."""
     if not ids:
         return 0
-    # The epoch stays: it changes when the next holder takes the mailbox.
-    s.execute(update(MailboxLease).where(MailboxLease.holder.in_(ids)).values(holder=None))
+    # The epoch stays: it changes when the next holder takes the mailbox.  A row locked by
+    # a frozen holder's commit is skipped, not waited for: a balancing round takes it
+    # once that transaction ends.
+    held = list(s.scalars(select(MailboxLease.department).where(
+        MailboxLease.holder.in_(ids)).with_for_update(skip_locked=True)))
+    if held:
+        s.execute(update(MailboxLease).where(MailboxLease.department.in_(held))
+                  .values(holder=None))
     done = s.execute(update(OutboxItem).where(
         OutboxItem.claimed_by.in_(ids), OutboxItem.sent_at.is_(None),
         OutboxItem.failed_at.is_(None)).values(claimed_by=None, next_attempt_at=now))
