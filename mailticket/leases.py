@@ -96,14 +96,16 @@ class MailboxLeases:
     def prepare(self) -> None:
         """A lease row for every configured department that has none yet.  Two daemons
         starting at once may both insert one: the loser finds it there the next time."""
-        try:
-            with self.db.transaction() as s:
-                have = set(s.scalars(select(MailboxLease.department).where(
-                    MailboxLease.department.in_(self.departments))))
-                s.add_all(MailboxLease(department=d, holder=None, epoch=0)
-                          for d in self.departments if d not in have)
-        except IntegrityError:
-            self.prepare()
+        for attempt in range(2):
+            try:
+                with self.db.transaction() as s:
+                    have = set(s.scalars(select(MailboxLease.department)))
+                    s.add_all(MailboxLease(department=d, holder=None, epoch=0)
+                              for d in self.departments if d not in have)
+                return
+            except IntegrityError:
+                if attempt:
+                    raise
 
     def round(self) -> None:
         """One balancing round; the gains and losses are acted on after it commits."""
