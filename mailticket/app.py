@@ -12,7 +12,7 @@ from enum import Enum
 from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InternalError, OperationalError
 
 from mailticket.clock import Clock
 from mailticket.config import Config
@@ -44,7 +44,7 @@ _TRANSIENT = ("locked", "busy", "timeout", "could not connect", "connection", "t
               "server closed", "deadlock", "could not serialize", "disk i/o", "database or disk")
 
 
-def transient(e: OperationalError) -> bool:
+def transient(e: OperationalError | InternalError) -> bool:
     """A database that is busy, locked or gone: not the mail's fault, try it again later."""
     text = str(e.orig if e.orig is not None else e).lower()
     return bool(e.connection_invalidated) or any(t in text for t in _TRANSIENT)
@@ -62,10 +62,19 @@ def decide(e: Exception, attempt: int, database_answers: Callable[[], bool]) -> 
 
     Another poller storing the same Message-ID a moment ago is retried once; a database
     that is busy, locked or down raises (``database_answers`` is asked only for an error
-    that does not say so itself); anything else is the mail's doing."""
+    that does not say so itself), and so does a mailbox lease lost meanwhile (another
+    daemon stores this mail); anything else is the mail's doing."""
+    from mailticket.leases import LeaseLost  # only when something failed
+
+    if isinstance(e, LeaseLost):
+        return Step.RAISE
     if isinstance(e, IntegrityError):
         return Step.RAISE if attempt else Step.RETRY
     if isinstance(e, OperationalError) and (transient(e) or not database_answers()):
+        return Step.RAISE
+    # PostgreSQL ending a transaction left idle too long (a frozen daemon's, see
+    # Database.end_stalled_transactions) says so as an InternalError.
+    if isinstance(e, InternalError) and transient(e):
         return Step.RAISE
     return Step.QUARANTINE
 

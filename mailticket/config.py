@@ -101,6 +101,25 @@ class OutgoingConfig(_Strict):
         return _secret(self.password, self.password_env, "outgoing.password")
 
 
+class DaemonsConfig(_Strict):
+    """Several daemons on one database (``mailticket/daemons.py``, ``leases.py``): how
+    often each says it lives, and how long a silent one keeps its mailboxes and mail."""
+
+    heartbeat: float = Field(2.0, gt=0, le=60, description="seconds between heartbeats")
+    dead_after: float = Field(10.0, gt=0, le=600, description=(
+        "seconds without a heartbeat after which a daemon is dead and its mailboxes and "
+        "claimed mail are taken over"))
+
+    @model_validator(mode="after")
+    def _beats_before_death(self) -> DaemonsConfig:
+        if self.dead_after < 3 * self.heartbeat:
+            raise ValueError(
+                f"dead_after ({self.dead_after:g} s) must be at least three heartbeats "
+                f"({3 * self.heartbeat:g} s): a beat delayed by a busy machine would "
+                "make a live daemon look dead; raise dead_after or lower heartbeat")
+        return self
+
+
 class ListenerConfig(_Strict):
     enabled: bool = False
     protocol: Literal["smtp", "lmtp"] = "smtp"
@@ -462,6 +481,7 @@ class Config(_Strict):
     logging: LoggingConfig = LoggingConfig()
     faq: FaqConfig = FaqConfig()
     retention: RetentionConfig = RetentionConfig()
+    daemons: DaemonsConfig = DaemonsConfig()
     template_dir: str | None = None
     departments: list[DepartmentConfig] = Field(min_length=1)
 

@@ -8,7 +8,10 @@ that comes while the job is running makes it go round once more instead of
 being dropped.  SIGTERM and SIGINT stop it cleanly: the mail in hand is
 finished, nothing new is started.  The daemon registers in the database and keeps a
 heartbeat (mailticket.daemons): what it claims is held in its name, so a successor
-or a second daemon takes it over at once when it dies.
+or a second daemon takes it over at once when it dies.  It polls, and holds IDLE
+connections for, only the mailboxes whose lease it holds (mailticket.leases): after
+each heartbeat a balancing round may give it a mailbox (a poll job and an IDLE
+thread start) or take one away (both stop).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from mailticket.daemons import Registry
 from mailticket.ingest.idle import Idler
 from mailticket.ingest.imap import ImapPoller
 from mailticket.ingest.listener import Listener
+from mailticket.leases import MailboxLeases
 from mailticket.ops import metrics
 from mailticket.systemd import notify
 
@@ -39,10 +43,15 @@ log = logging.getLogger("mailticket.daemon")
 class Daemon:
     def __init__(self, app: App) -> None:
         self.app = app
-        self.registry = Registry(app.db, "run")
+        beats = app.config.daemons
+        self.registry = Registry(app.db, "run", beats.heartbeat, beats.dead_after)
+        # Twice the time after which the others take a silent daemon's mailboxes over.
+        app.db.end_stalled_transactions(2 * beats.dead_after)
         self.stopping = threading.Event()
-        self.pollers = [ImapPoller(app, d, self.stopping)
-                        for d in app.config.departments if d.imap]
+        imap = [d for d in app.config.departments if d.imap]
+        self.leases = MailboxLeases(app.db, self.registry, [d.name for d in imap],
+                                    self._gained, self._lost)
+        self.pollers = {d.name: ImapPoller(app, d, self.stopping, self.leases) for d in imap}
         workers = 3 + len(self.pollers)
         self.scheduler = BackgroundScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(workers)},
@@ -50,8 +59,8 @@ class Daemon:
         )
         self._wanted: dict[str, threading.Event] = {}
         self._failing: dict[str, bool] = {}
-        self.idlers = [Idler(p.dept.name, p.cfg, self.waker(f"poll:{p.dept.name}"),
-                             self.stopping) for p in self.pollers if p.cfg.idle]
+        self.idlers: dict[str, Idler] = {}  # one per held mailbox whose server has IDLE
+        self._holding = threading.Lock()  # the idlers, between a round and a stop
         self.listener = Listener(app, self.waker("outbox")) if app.config.listener.enabled \
             else None
 
@@ -59,7 +68,7 @@ class Daemon:
     def waker(self, job_id: str) -> Callable[[], None]:
         """A callback for other threads: run that job now, or once more if it is running."""
         def wake() -> None:
-            if self.stopping.is_set():
+            if self.stopping.is_set() or job_id not in self._wanted:
                 return
             self._wanted[job_id].set()
             with contextlib.suppress(JobLookupError):  # shutting down
@@ -87,7 +96,36 @@ class Daemon:
                     return
 
         self.scheduler.add_job(job, "interval", id=job_id, seconds=seconds,
-                               next_run_time=datetime.now(UTC))
+                               next_run_time=datetime.now(UTC), replace_existing=True)
+
+    # -- mailboxes this daemon holds ----------------------------------------------------
+    def _gained(self, department: str) -> None:
+        """The lease is ours: poll it now and on its interval, and listen with IDLE."""
+        poller = self.pollers[department]
+        with self._holding:
+            if self.stopping.is_set():
+                return  # the stop frees the lease
+            self._add(f"poll:{department}", self._poll_step(poller), poller.cfg.poll_interval)
+            if poller.cfg.idle and department not in self.idlers:
+                idler = self.idlers[department] = Idler(
+                    department, poller.cfg, self.waker(f"poll:{department}"),
+                    threading.Event())
+                idler.start()
+
+    def _lost(self, department: str) -> None:
+        """Another daemon's now (or let go): no more polls, the IDLE connection closed
+        (within a second).  A poll running now finds its batch fenced off."""
+        with self._holding:
+            self._wanted.pop(f"poll:{department}", None)
+            with contextlib.suppress(JobLookupError):
+                self.scheduler.remove_job(f"poll:{department}")
+            idler = self.idlers.pop(department, None)
+        if idler is not None:
+            idler.stop.set()
+
+    def _balance(self) -> None:
+        with contextlib.suppress(Exception):  # logged by the round; the next beat retries
+            self.leases.round()
 
     def _poll_step(self, poller: ImapPoller) -> Callable[[], bool]:
         def step() -> bool:
@@ -116,34 +154,42 @@ class Daemon:
             self.app.parser.ready()
         # Before the first claim; frees what predecessors killed on this host held.
         self.app.outbox.holder = self.registry.start()
-        for p in self.pollers:
-            self._add(f"poll:{p.dept.name}", self._poll_step(p), p.cfg.poll_interval)
+        self.app.outbox.dead_after = self.registry.dead_after
+        if self.pollers:
+            self.leases.prepare()
         self._add("sla", self._escalate, self.app.config.sla.check_interval)
         self._add("outbox", self._deliver, self.app.config.outgoing.interval)
         if retention.enabled(self.app.config):  # closed tickets past [retention] closed_after
             self._add("retention", lambda: retention.run(self.app),
                       self.app.config.retention.check_every_period.total_seconds())
         self.scheduler.start()
-        for idler in self.idlers:
-            idler.start()
+        # The first round now, before the first heartbeat: a lone daemon, or one whose
+        # killed predecessor was just freed, holds its mailboxes at once.
+        self._balance()
+        self.registry.on_beat = self._balance
         if self.listener:
             self.listener.start()
-        log.info("mailticket running: %d IMAP department(s) (%d with IDLE), listener %s, "
-                 "outbox via %s", len(self.pollers), len(self.idlers),
-                 self.app.config.listener.protocol if self.listener else "off",
-                 self.app.config.outgoing.transport)
+        log.info("mailticket running: %d IMAP department(s), %d held here (%d with IDLE), "
+                 "listener %s, outbox via %s", len(self.pollers), len(self.leases.held),
+                 len(self.idlers), self.app.config.listener.protocol if self.listener
+                 else "off", self.app.config.outgoing.transport)
         self.metrics = metrics.serve(self.app)
         notify("READY=1")
 
     def stop(self) -> None:
         notify("STOPPING=1")
-        self.stopping.set()
+        self.registry.on_beat = None
+        with self._holding:
+            self.stopping.set()
+            idlers = list(self.idlers.values())
+        for idler in idlers:
+            idler.stop.set()
         if getattr(self, "metrics", None) is not None:
             self.metrics.shutdown()
         if self.listener:
             self.listener.stop()
         self.scheduler.shutdown(wait=True)
-        for idler in self.idlers:
+        for idler in idlers:
             idler.join(timeout=5)
         self.registry.stop()  # nothing is claimed once the jobs are done: frees the rest
         log.info("mailticket stopped")

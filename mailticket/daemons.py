@@ -8,6 +8,9 @@ lease for a process that is gone:
 - any daemon takes over the claims of one whose heartbeat is older than DEAD_AFTER;
 - a clean stop deletes its row and frees its claims.
 
+Claims are outbox batches (``outbox.claimed_by``) and department mailboxes
+(``mailbox_leases``, mailticket.leases): freeing a holder frees both.
+
 Liveness is judged by the wall clock (``Clock()``), never by an App's test clock: it
 is about real processes.
 """
@@ -18,7 +21,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
 from mailticket.store.db import Database
-from mailticket.store.models import DaemonRecord, OutboxItem
+from mailticket.store.models import DaemonRecord, MailboxLease, OutboxItem
 
 if TYPE_CHECKING:
     from mailticket.app import App
@@ -85,9 +88,18 @@ def _signal_alive(pid: int) -> bool:
 
 
 def free(s: Session, ids: list[int], now: datetime) -> int:
-    """Delete these holders and make what they held due now; returns the mails freed."""
+    """Delete these holders and make what they held due now (their mail, their
+    mailboxes); returns the mails freed."""
     if not ids:
         return 0
+    # The epoch stays: it changes when the next holder takes the mailbox.  A row locked by
+    # a frozen holder's commit is skipped, not waited for: a balancing round takes it
+    # once that transaction ends.
+    held = list(s.scalars(select(MailboxLease.department).where(
+        MailboxLease.holder.in_(ids)).with_for_update(skip_locked=True)))
+    if held:
+        s.execute(update(MailboxLease).where(MailboxLease.department.in_(held))
+                  .values(holder=None))
     done = s.execute(update(OutboxItem).where(
         OutboxItem.claimed_by.in_(ids), OutboxItem.sent_at.is_(None),
         OutboxItem.failed_at.is_(None)).values(claimed_by=None, next_attempt_at=now))
@@ -111,6 +123,9 @@ class Registry:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        # Called in the heartbeat's thread after each beat that worked (the mailbox
+        # leases' balancing round): never behind a busy scheduler.
+        self.on_beat: Callable[[], None] | None = None
 
     def register(self) -> int:
         """Free dead predecessors' claims, then enter this process; returns its id."""
@@ -164,6 +179,11 @@ class Registry:
             if self._failing:
                 log.warning("heartbeat working again")
                 self._failing = False
+            if self.on_beat is not None:
+                try:
+                    self.on_beat()
+                except Exception as e:  # logged there once per outage; never stops beats
+                    log.debug("after the heartbeat: %s: %s", type(e).__name__, e)
 
     def start(self) -> int:
         """Register and keep the heartbeat in a thread of its own (no scheduler job:
@@ -193,7 +213,8 @@ class Registry:
 def holding(app: App, command: str) -> Iterator[Registry]:
     """Run a one-shot command's claims in a name of its own, freed at exit (at once; if
     the command is killed, by the next daemon to start here or within DEAD_AFTER)."""
-    registry = Registry(app.db, command)
+    registry = Registry(app.db, command, app.config.daemons.heartbeat,
+                        app.config.daemons.dead_after)
     app.outbox.holder = registry.start()
     try:
         yield registry
@@ -202,11 +223,12 @@ def holding(app: App, command: str) -> Iterator[Registry]:
         registry.stop()
 
 
-def running_daemons(s: Session, now: datetime | None = None) -> list[DaemonRecord]:
+def running_daemons(s: Session, now: datetime | None = None,
+                    dead_after: float = DEAD_AFTER) -> list[DaemonRecord]:
     """The live holders, oldest first: what ``status`` lists.  One of this host whose
     process is gone is left out at once, before its heartbeat ages."""
     now = now or Clock().now()
     host = socket.gethostname()
-    rows = s.scalars(select(DaemonRecord).where(DaemonRecord.id.in_(live(now)))
+    rows = s.scalars(select(DaemonRecord).where(DaemonRecord.id.in_(live(now, dead_after)))
                      .order_by(DaemonRecord.id))
     return [r for r in rows if r.host != host or process_alive(r.pid, r.started_at)]

@@ -23,7 +23,14 @@ from mailticket.mail.subject import tag
 from mailticket.outgoing.kinds import TO_STAFF
 from mailticket.outgoing.outbox import pending_count
 from mailticket.sla.state import sla_state
-from mailticket.store.models import Event, MailboxState, OutboxItem, Quarantine, Ticket
+from mailticket.store.models import (
+    Event,
+    MailboxLease,
+    MailboxState,
+    OutboxItem,
+    Quarantine,
+    Ticket,
+)
 
 
 def _iso(dt: datetime | None, tz: str) -> str | None:
@@ -203,12 +210,18 @@ def status(session: Session, config: Config, now: datetime) -> dict[str, Any]:
     quarantined = session.scalar(select(func.count()).select_from(Quarantine).where(
         Quarantine.resolved_at.is_(None))) or 0
     tz = config.calendar.timezone
-    # "mailboxes": every daemon polls every mailbox today (Message-IDs keep each mail
-    # once), so none holds one.
+    # "mailboxes": the departments whose mailbox lease each holds (mailticket.leases).
+    alive = running_daemons(session, dead_after=config.daemons.dead_after)
+    held: dict[int, list[str]] = {}
+    for dept, holder in session.execute(
+            select(MailboxLease.department, MailboxLease.holder).where(
+                MailboxLease.holder.in_([d.id for d in alive]))
+            .order_by(MailboxLease.department)):
+        held.setdefault(holder or 0, []).append(dept)
     daemons: list[dict[str, Any]] = [
         {"id": d.id, "host": d.host, "pid": d.pid, "command": d.command,
          "started_at": _iso(d.started_at, tz), "heartbeat_at": _iso(d.heartbeat_at, tz),
-         "mailboxes": []} for d in running_daemons(session)]
+         "mailboxes": held.get(d.id, [])} for d in alive]
     return {"departments": depts, "outbox_depth": pending_count(session),
             "quarantined": quarantined, "daemons": daemons}
 

@@ -1,7 +1,8 @@
-"""Two daemons on one PostgreSQL database, polling the same mailbox at once (a second
-machine for availability, or an operator who started one too many): every mail lands in
-exactly one ticket, each customer gets one auto-response, each queued mail is handed to
-SMTP, ticket numbers stay unique."""
+"""Two daemons on one PostgreSQL database and one mailbox with a backlog (a second
+machine for availability, or an operator who started one too many): one of them holds
+the mailbox's lease, both send; every mail lands in exactly one ticket, each customer
+gets one auto-response, each queued mail is handed to SMTP, ticket numbers stay unique.
+(tests/test_failover.py divides several mailboxes and kills and pauses daemons.)"""
 
 from __future__ import annotations
 

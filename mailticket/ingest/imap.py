@@ -3,7 +3,10 @@
 People read these mailboxes too, so the unread flag means nothing to us.  We
 remember UIDVALIDITY and the highest UID handled; that watermark moves in the
 same transaction as the mail it covers, so a crash at any instant either redoes
-a mail (and the Message-ID check drops it) or does not need to.
+a mail (and the Message-ID check drops it) or does not need to.  In the daemon a
+poll runs only while its daemon holds the mailbox's lease (mailticket.leases), and
+each of its transactions commits only if the lease is still held at the epoch the
+poll began under.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlalchemy.orm import Session
 from mailticket.app import App
 from mailticket.config import DepartmentConfig, ImapConfig
 from mailticket.ingest.imapconn import ImapLogin, open_imap
+from mailticket.leases import LeaseLost, MailboxLeases
 from mailticket.memory import trim_heap
 from mailticket.ops.metrics import FETCH_ERRORS, FETCHES
 from mailticket.store.models import MailboxState
@@ -58,9 +62,13 @@ def connect(cfg: ImapConfig) -> IMAPClient:
 
 class ImapPoller:
     def __init__(self, app: App, dept: DepartmentConfig,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 leases: MailboxLeases | None = None) -> None:
         assert dept.imap is not None
         self.stop = stop or threading.Event()
+        # None (poll --once, tests): no lease, Message-IDs keep each mail once.
+        self.leases = leases
+        self._epoch: int | None = None  # the lease epoch this poll runs under
         self.app = app
         self.dept = dept
         self.cfg: ImapConfig = dept.imap
@@ -84,7 +92,14 @@ class ImapPoller:
                 MailboxState.department == self.dept.name,
                 MailboxState.folder == self.cfg.folder,
                 MailboxState.last_uid < uid).values(last_uid=uid))
+            self._fence(s)  # last: the lease row stays locked only until the commit
         return advance
+
+    def _fence(self, s: Session) -> None:
+        """Raise LeaseLost, in ``s``, if the mailbox passed to another daemon."""
+        if self.leases is not None:
+            assert self._epoch is not None
+            self.leases.fence(s, self.dept.name, self._epoch)
 
     # -- one poll -------------------------------------------------------------------
     def poll_once(self) -> int:
@@ -99,11 +114,16 @@ class ImapPoller:
                 client.shutdown()
 
     def _sync(self, client: IMAPClient) -> int:
+        if self.leases is not None:
+            self._epoch = self.leases.epoch(self.dept.name)
+            if self._epoch is None:
+                return 0  # let go since the poll was due: the holder polls it
         info = client.select_folder(self.cfg.folder, readonly=True)
         uidvalidity = int(info[b"UIDVALIDITY"])
         with self.app.db.transaction() as s:
             state = self._state(s)
             if state.uidvalidity != uidvalidity:
+                self._fence(s)  # the watermark is reset: only by the holder
                 if state.uidvalidity is not None:
                     log.warning("%s: UIDVALIDITY changed %s -> %s; resynchronising "
                                 "(mail already stored is recognised by Message-ID)",
@@ -222,9 +242,14 @@ class ImapPoller:
         now = self.app.clock.now()
         if self.retry_at and now < self.retry_at:
             return 0
+        if self.leases is not None and self.leases.epoch(self.dept.name) is None:
+            return 0  # not ours (any more): no connection, no fetch counted
         FETCHES.labels(self.dept.name).inc()
         try:
             handled = self.poll_once()
+        except LeaseLost as e:
+            log.info("%s: %s; its holder fetches these mails again", self.dept.name, e)
+            return 0
         except Exception as e:
             FETCH_ERRORS.labels(self.dept.name).inc()
             self._failed(e, now)

@@ -130,7 +130,7 @@ def verdict(checks: list[Check]) -> Status:
 
 def gather(session: Session, config: Config, now: datetime) -> Facts:
     """The facts, read from the database: a handful of indexed queries."""
-    from mailticket.daemons import DEAD_AFTER, running_daemons
+    from mailticket.daemons import running_daemons
 
     states = {m.department: m for m in session.scalars(select(MailboxState))}
     boxes = []
@@ -140,11 +140,12 @@ def gather(session: Session, config: Config, now: datetime) -> Facts:
         m = states.get(d.name)
         boxes.append(Mailbox(d.name, d.imap.poll_interval, m.last_success_at if m else None,
                              m.last_error_at if m else None, m.last_error if m else None))
-    alive = [r for r in running_daemons(session, now) if r.command == "run"]
+    alive = [r for r in running_daemons(session, now, config.daemons.dead_after)
+             if r.command == "run"]
     alive_ids = {r.id for r in alive}
     silent = [f"{r.host} pid {r.pid}" for r in session.scalars(select(DaemonRecord).where(
         DaemonRecord.command == "run",
-        DaemonRecord.heartbeat_at < now - timedelta(seconds=DEAD_AFTER)))
+        DaemonRecord.heartbeat_at < now - timedelta(seconds=config.daemons.dead_after)))
         if r.id not in alive_ids]
     waiting = (OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None))
     day = now - timedelta(days=1)

@@ -7,13 +7,19 @@ the transport and marks it sent in a transaction of its own.
 Contract: at-least-once.  If the process dies after the SMTP server accepted a
 mail and before the "sent" mark commits, the mail goes out again with the same
 Message-ID, which receiving systems and mail clients use to drop the copy.
+
+A claimed batch is checked again before each MARK_EVERY mails, and after any pause
+long enough for another daemon to have taken the claim over (half of DEAD_AFTER):
+a sender that was frozen (SIGSTOP, a stalled VM) sends none of what it lost.  Only
+the one SMTP transaction a freeze cuts in two can still reach the server twice.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -138,10 +144,8 @@ class Outbox:
         marks: list[tuple[Any, str | None, dict[str, str] | None]] = []
         try:
             with self.transport.session() as conn:
-                for item in items:
+                for item in self._ours(items, marks):
                     self._send_one(conn, item, report, marks)
-                    if len(marks) >= MARK_EVERY:
-                        self._finish(marks)
         except TransportDown as e:
             self._finish(marks)
             report.down = str(e)
@@ -153,6 +157,30 @@ class Outbox:
                         self.clock.now() - self._down_since)
             self._down_since = None
         return report
+
+    def _ours(self, items: Sequence[Any],
+              marks: list[tuple[Any, str | None, dict[str, str] | None]]) -> Iterator[Any]:
+        """The claimed items this sender still holds, asked MARK_EVERY at a time (in the
+        transaction that records the mails sent before), and asked again when more
+        than half of DEAD_AFTER passed since: another daemon may have taken them."""
+        rest = list(items)
+        lost = 0
+        try:
+            while rest:
+                chunk, rest = rest[:MARK_EVERY], rest[MARK_EVERY:]
+                ours = self._finish(marks, chunk)
+                lost += len(chunk) - len(ours)
+                checked = time.monotonic()
+                kept = [item for item in chunk if item.id in ours]
+                for i, item in enumerate(kept):
+                    if time.monotonic() - checked > self.dead_after / 2:
+                        rest = kept[i:] + rest  # paused, or very slow: ask again first
+                        break
+                    yield item
+        finally:
+            if lost:
+                log.warning("outbox: %d claimed mail(s) taken over by another sender "
+                            "meanwhile; not sent here", lost)
 
     def _send_one(self, conn: object, item: Any, report: DeliveryReport,
                   marks: list[tuple[Any, str | None, dict[str, str] | None]]) -> None:
@@ -173,15 +201,18 @@ class Outbox:
         marks.append((item, None, refused))
         report.sent += 1
 
-    def _finish(self, marks: list[tuple[Any, str | None, dict[str, str] | None]]) -> None:
+    def _finish(self, marks: list[tuple[Any, str | None, dict[str, str] | None]],
+                keep: Sequence[Any] = ()) -> set[int]:
         """Record what the server took, a few mails per transaction, two statements in
         all.  A crash before this commits resends at most MARK_EVERY mails, with their
-        Message-IDs unchanged."""
-        if not marks:
-            return
+        Message-IDs unchanged.  ``keep``: claimed items about to be sent, whose claim
+        is renewed in the same transaction; returns the ids of those still ours."""
+        if not marks and not keep:
+            return set()
         now = self.clock.now()
         updates = []
         with self.db.transaction() as s, writing(s) as w:
+            ours = self._renew(s, [item.id for item in keep], now)
             for item, failed, refused in marks:
                 updates.append({
                     "id": item.id, "attempts": item.attempts + 1,
@@ -194,14 +225,33 @@ class Outbox:
                 detail.update({"refused": refused} if refused else {})
                 w.event(item.ticket_id, "mail_failed" if failed else "mail_sent", now,
                         **detail)
-            s.execute(update(OutboxItem), updates)  # by primary key, one executemany
+            if updates:
+                s.execute(update(OutboxItem), updates)  # by primary key, one executemany
         marks.clear()
+        return ours
+
+    def _mine(self) -> ColumnElement[bool]:
+        return OutboxItem.claimed_by.is_(None) if self.holder is None \
+            else OutboxItem.claimed_by == self.holder
+
+    def _renew(self, s: Session, ids: list[int], now: datetime) -> set[int]:
+        """Of these claimed rows, those still claimed by this sender, their lease
+        renewed (a sender taken for dead had its claims freed or taken)."""
+        if not ids:
+            return set()
+        return set(s.scalars(update(OutboxItem).where(
+            OutboxItem.id.in_(ids), self._mine(), OutboxItem.sent_at.is_(None),
+            OutboxItem.failed_at.is_(None))
+            .values(next_attempt_at=now + timedelta(seconds=self.lease))
+            .returning(OutboxItem.id)))
 
     def _defer(self, id_: int, message_id: str, attempts: int, error: str) -> None:
         now = self.clock.now()
         with self.db.transaction() as s, writing(s) as w:
             item = s.get(OutboxItem, id_)
             assert item is not None
+            if item.claimed_by != self.holder:
+                return  # taken over while we tried: the new holder's to retry
             item.attempts = attempts + 1
             item.last_error = error
             item.claimed_by = None
@@ -226,7 +276,7 @@ class Outbox:
         with self.db.transaction() as s:
             for item in items:
                 row = s.get(OutboxItem, item[0])
-                if row is not None and row.sent_at is None:
+                if row is not None and row.sent_at is None and row.claimed_by == self.holder:
                     row.last_error = error
                     row.claimed_by = None
                     row.next_attempt_at = now + timedelta(seconds=random.uniform(5, 15))

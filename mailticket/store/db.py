@@ -27,7 +27,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration's revision, known here so that a start on an up-to-date schema
 # (every start but the first) never imports Alembic: 11 MB the daemon would carry for
 # ever.  tests/test_migrations.py fails when a new migration is not named here.
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0011"
 
 
 def json_text(value: Any) -> str:
@@ -162,6 +162,24 @@ class Database:
         if done.returncode:
             reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])
             raise RuntimeError(f"schema upgrade failed: {reason[-1]}")
+
+    def end_stalled_transactions(self, seconds: float) -> None:
+        """On PostgreSQL, have the server end this process's transactions that sit idle
+        this long (a frozen or vanished daemon): their row locks would otherwise stop
+        the daemons that took its mailboxes over until TCP gives up, hours later.  The
+        process finds its transaction gone and tries the batch again.  New connections
+        get the setting; the ones already pooled are dropped."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        ms = max(1000, int(seconds * 1000))
+
+        def on_connect(dbapi_conn: Any, _record: Any) -> None:
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f"SET idle_in_transaction_session_timeout = {ms}")
+            dbapi_conn.commit()
+
+        event.listen(self.engine, "connect", on_connect)
+        self.engine.dispose()
 
     def dispose(self) -> None:
         self.engine.dispose()

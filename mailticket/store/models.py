@@ -343,7 +343,7 @@ class FaqEntry(Base):
 class Wait(Base):
     """One customer message that awaited an answer, and how the wait ended: what the
     report and staffing aggregate in SQL instead of replaying the events
-    (``report/waits.py`` keeps it, in the transaction of the events it follows).
+    (``sla/waits.py`` keeps it, in the transaction of the events it follows).
 
     ``due_at`` is the promise for this message; ``day``/``hour`` its arrival in the
     department's zone; ``stopped_*`` the first answer, close or #pending at or after
@@ -410,3 +410,20 @@ class Milestone(Base):
     __table_args__ = (Index("ix_milestones_department_kind_agent", "department", "kind",
                             "agent", "at"),
                       Index("ix_milestones_ticket", "ticket_id"))
+
+
+class MailboxLease(Base):
+    """Which daemon holds a department's mailbox.  Held while the holder's heartbeat is
+    fresh (``daemons``), so renewing every lease costs one UPDATE per daemon; ``epoch``
+    grows at every change of holder and fences a holder that was taken for dead: a
+    batch commits only if the epoch it fetched under is still the lease's."""
+
+    __tablename__ = "mailbox_leases"
+
+    department: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[int | None] = mapped_column(Integer, nullable=True)  # daemons.id
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    acquired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    # Every balancing round reads the leases of one holder.
+    __table_args__ = (Index("ix_mailbox_leases_holder", "holder"),)
