@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +34,8 @@ from mailticket.store.writes import Writes, writing
 
 log = logging.getLogger("mailticket.outbox")
 
-MARK_EVERY = 10  # sent mails recorded per transaction
+MARK_EVERY = 10  # sent mails recorded per transaction, per connection
+PER_CONNECTION = 100  # mails claimed per run for each SMTP connection
 
 
 def enqueue(writes: Writes, out: Outgoing, *, ticket: AnyTicket | None, now: datetime
@@ -80,8 +83,12 @@ class DeliveryReport:
 
 class Outbox:
     def __init__(self, db: Database, transport: Transport, clock: Clock,
-                 max_attempts: int = 50, lease: float = 120.0) -> None:
+                 max_attempts: int = 50, lease: float = 120.0, connections: int = 1) -> None:
         self.lease = lease
+        # SMTP sessions a run sends over at once: each round trip waits for the server
+        # (and, in the daemon, for the GIL the writer holds), so one session sends a
+        # few hundred mails a second at most (docs/benchmarks.md).
+        self.connections = connections
         # The daemons row this process claims in (mailticket.daemons); None: an
         # unregistered caller, whose claims only the lease ends.
         self.holder: int | None = None
@@ -129,29 +136,54 @@ class Outbox:
                                   claimed_by=self.holder))
         return items
 
-    def deliver(self, batch: int = 100, retry_all: bool = False) -> DeliveryReport:
-        """Send what is due; stop early when the server is unreachable."""
+    def deliver(self, batch: int | None = None, retry_all: bool = False) -> DeliveryReport:
+        """Send what is due over up to ``connections`` SMTP sessions at once; stop early
+        when the server is unreachable.  ``batch``: mails claimed (default
+        PER_CONNECTION for each connection)."""
         report = DeliveryReport()
-        items = self._claim(batch, retry_all)
+        items = self._claim(batch or PER_CONNECTION * self.connections, retry_all)
         if not items:
             return report
-        marks: list[tuple[Any, str | None, dict[str, str] | None]] = []
-        try:
-            with self.transport.session() as conn:
-                for item in items:
-                    self._send_one(conn, item, report, marks)
-                    if len(marks) >= MARK_EVERY:
-                        self._finish(marks)
-        except TransportDown as e:
-            self._finish(marks)
-            report.down = str(e)
-            self._mark_down(str(e), [i for i in items])
+        shares = [items[i::self.connections] for i in range(self.connections)]
+        shares = [share for share in shares if share]
+        if len(shares) == 1:
+            reports = [self._send_share(shares[0], threading.Event())]
+        else:
+            down = threading.Event()  # one session finding the server gone stops the rest
+            with ThreadPoolExecutor(len(shares), thread_name_prefix="outbox") as pool:
+                reports = list(pool.map(lambda share: self._send_share(share, down), shares))
+        for r in reports:
+            report.sent += r.sent
+            report.deferred += r.deferred
+            report.failed += r.failed
+            report.down = report.down or r.down
+        if report.down:
+            self._mark_down(report.down, list(items))
             return report
-        self._finish(marks)
         if self._down_since is not None:
             log.warning("outbox: mail server reachable again after %s",
                         self.clock.now() - self._down_since)
             self._down_since = None
+        return report
+
+    def _send_share(self, items: Sequence[Any], down: threading.Event) -> DeliveryReport:
+        """One SMTP session's part of a claimed batch; what it sent is recorded before
+        it returns, whatever happens."""
+        report = DeliveryReport()
+        marks: list[tuple[Any, str | None, dict[str, str] | None]] = []
+        try:
+            with self.transport.session() as conn:
+                for item in items:
+                    if down.is_set():
+                        break
+                    self._send_one(conn, item, report, marks)
+                    if len(marks) >= MARK_EVERY:
+                        self._finish(marks)
+        except TransportDown as e:
+            down.set()
+            report.down = str(e)
+        finally:
+            self._finish(marks)
         return report
 
     def _send_one(self, conn: object, item: Any, report: DeliveryReport,
