@@ -101,6 +101,7 @@ def _watch(proc: subprocess.Popen[bytes], url: str, last_uid: int, sink: SinkPro
     engine = create_engine(url)
     stored_at = sent_at = None
     stored_cpu = sent_cpu = cpu = 0.0
+    base: int | None = None
     peak = 0.0
     queued = accepted = 0
     try:
@@ -113,7 +114,10 @@ def _watch(proc: subprocess.Popen[bytes], url: str, last_uid: int, sink: SinkPro
             try:
                 with engine.connect() as c:
                     uid = c.scalar(select(func.max(MailboxState.last_uid))) or 0
-                    queued = c.scalar(select(func.count()).select_from(OutboxItem)) or 0
+                    if base is None:  # the prefilled mails' outbox rows are not counted
+                        base = c.scalar(select(func.max(OutboxItem.id))) or 0
+                    queued = c.scalar(select(func.count()).select_from(OutboxItem).where(
+                        OutboxItem.id > base)) or 0
                     waiting = c.scalar(select(func.count()).select_from(OutboxItem).where(
                         OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None))) or 0
             except Exception:  # the schema is not there yet
