@@ -58,10 +58,10 @@ def close_if_solved(writes: Writes, mailer: Mailer, ticket: AnyTicket,
     """A customer's reply that says SOLVED to a ticket whose auto-response suggested FAQ
     entries: closed (no answer awaited), the entries' solved count +1, agents told.
     False, and nothing done, for any other reply: it is a follow-up as usual."""
-    if not says_solved(new_text(msg.text)):
-        return False
+    # Which entries were suggested first: one indexed query, where cutting the quote
+    # off a reply (quotequail) was 12 % of a backlog's writer, for every follow-up.
     ids = suggested(writes.session, ticket.id)
-    if not ids:
+    if not ids or not says_solved(new_text(msg.text)):
         return False
     entries.count(writes.session, ids, "solved")
     writes.event(ticket.id, "solved_by_faq", now, msg.from_addr or "customer", entries=ids,
