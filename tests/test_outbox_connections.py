@@ -40,13 +40,13 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_batch_goes_out_over_several_sessions_each_mail_once(tmp_path):
+def test_a_batch_goes_out_over_several_sessions_each_mail_once(tmp_path, db_url):
     port = _port()
     handler = Recording()
     server = Controller(handler, hostname="127.0.0.1", port=port)
     server.start()
     try:
-        db = Database(f"sqlite:///{tmp_path}/o.db")
+        db = Database(db_url or f"sqlite:///{tmp_path}/o.db")
         db.upgrade()
         with db.transaction() as s, writing(s) as ws:
             for i in range(40):
@@ -66,6 +66,7 @@ def test_a_batch_goes_out_over_several_sessions_each_mail_once(tmp_path):
         with db.read() as s:
             assert s.scalar(select(func.count()).select_from(OutboxItem).where(
                 OutboxItem.sent_at.is_(None))) == 0
+            assert {r.attempts for r in s.scalars(select(OutboxItem))} == {1}
             assert s.scalar(select(func.count()).select_from(Event).where(
                 Event.kind == "mail_sent")) == 40
         assert outbox.deliver().sent == 0  # nothing left, nothing sent twice
