@@ -1,14 +1,19 @@
 """The backlog as users see it: ``mailticket poll --once`` and ``mailticket run`` as
 processes, against a private Dovecot and a counting SMTP sink, on the messy corpus.
 
-    python -m bench.backlog [--mails 10000] [--db sqlite|postgresql] [--json FILE]
+    python -m bench.backlog [--mails 10000] [--db sqlite|postgresql] [--prefill N]
+                            [--sinks 2] [--aiosmtpd] [--commands poll,run] [--json FILE]
 
-For each command, on a fresh database and the same full mailbox: the **stored rate**
-(mails until the UID watermark reached the mailbox's last UID, read from the
+For each command, on a fresh database (or a copy of one that already holds
+``--prefill`` tickets, bench/prefill.py) and the same full mailbox: the **stored
+rate** (mails until the UID watermark reached the mailbox's last UID, read from the
 database by this process every 0.1 s) and the **end-to-end rate** (mails until every
-mail the outbox holds was accepted by the sink), both from the process start, and
-the process's peak RSS plus its children's (VmHWM, read while it runs).  Nothing of
-mailticket runs in this process.
+mail the outbox holds was accepted by the sink), both from the process start; the
+CPU seconds (user + system) the command and its children (parse workers) had used
+at each of those instants, from /proc; the process's peak RSS plus its children's
+(VmHWM, read while it runs); the sinks' CPU, and the load average before and after.
+Nothing of mailticket runs in this process.  The sink is ``--sinks`` lean
+processes on one port (bench/sink.py); ``--aiosmtpd`` for aiosmtpd instead.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, func, select, text
 
-from bench import corpus
+from bench import corpus, prefill
 from bench.common import SinkProcess, descendants, machine, peak_rss_mb, write_config
 from mailticket.store.models import MailboxState, OutboxItem
 from tests.mailservers import Dovecot
@@ -46,15 +51,28 @@ def _pg_url(name: str) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 
 
+def _pg_copy(name: str, template: str) -> str:
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    admin.dispose()
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
 def _config(workdir: Path, label: str, dovecot: Dovecot, sink: SinkProcess,
-            db: str) -> tuple[Path, str]:
+            db: str, prefilled: int, cache: Path) -> tuple[Path, str]:
     path = write_config(workdir / f"{label}.toml", dovecot=dovecot, domain=DOMAIN,
                         db=workdir / f"{label}.db", smtp_port=sink.port, idle=True,
                         poll_interval=1.0, outbox_interval=0.5)
     url = f"sqlite:///{workdir / f'{label}.db'}"
     if db == "postgresql":
-        url = _pg_url(f"mailticket_bench_{label}")
+        name = f"mailticket_bench_{label.replace('-', '_')}"
+        url = _pg_copy(name, prefill.pg_template(prefilled)) if prefilled else _pg_url(name)
         path.write_text(path.read_text().replace(f"sqlite:///{workdir / f'{label}.db'}", url))
+    elif prefilled:
+        prefill.sqlite_copy(cache, prefilled, workdir / f"{label}.db")
     return path, url
 
 
@@ -62,11 +80,33 @@ def _peak(pid: int) -> float:
     return sum(peak_rss_mb(p) for p in [pid, *descendants(pid)])
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User + system CPU of a live process, and of its live descendants plus what its
+    waited-for children used (/proc/PID/stat utime, stime, cutime, cstime)."""
+    own = children = 0
+    for p in [pid, *descendants(pid)]:
+        with contextlib.suppress(OSError, IndexError, ValueError), \
+                open(f"/proc/{p}/stat") as fh:
+            fields = [int(f) for f in fh.read().rsplit(")", 1)[1].split()[11:15]]
+            if p == pid:
+                own += fields[0] + fields[1]
+                children += fields[2] + fields[3]
+            else:
+                children += sum(fields)
+    return own / _TICK, children / _TICK
+
+
 def _watch(proc: subprocess.Popen[bytes], url: str, last_uid: int, sink: SinkProcess,
            t0: float, done_when_exits: bool) -> dict[str, Any]:
     """Sample until every mail is stored and every queued mail accepted by the sink."""
     engine = create_engine(url)
     stored_at = sent_at = None
+    stored_cpu = sent_cpu = cpu = (0.0, 0.0)
+    base: int | None = None
+    first: tuple[float, float] | None = None  # wall and CPU when the first batch committed
     peak = 0.0
     queued = accepted = 0
     try:
@@ -74,26 +114,32 @@ def _watch(proc: subprocess.Popen[bytes], url: str, last_uid: int, sink: SinkPro
             if proc.poll() is None:
                 with contextlib.suppress(OSError):
                     peak = max(peak, _peak(proc.pid))
+                    cpu = max(cpu, cpu_seconds(proc.pid), key=sum)
             now = time.perf_counter() - t0
             try:
                 with engine.connect() as c:
                     uid = c.scalar(select(func.max(MailboxState.last_uid))) or 0
-                    queued = c.scalar(select(func.count()).select_from(OutboxItem)) or 0
+                    if base is None:  # the prefilled mails' outbox rows are not counted
+                        base = c.scalar(select(func.max(OutboxItem.id))) or 0
+                    queued = c.scalar(select(func.count()).select_from(OutboxItem).where(
+                        OutboxItem.id > base)) or 0
                     waiting = c.scalar(select(func.count()).select_from(OutboxItem).where(
                         OutboxItem.sent_at.is_(None), OutboxItem.failed_at.is_(None))) or 0
             except Exception:  # the schema is not there yet
                 uid, waiting = 0, 1
+            if first is None and uid > 0:
+                first = (now, sum(cpu))
             if stored_at is None and uid >= last_uid:
-                stored_at = now
+                stored_at, stored_cpu = now, cpu
             if stored_at is not None and waiting == 0:
                 accepted = sink.count
                 if accepted >= queued:
-                    sent_at = now
+                    sent_at, sent_cpu = now, cpu
                     break
             if done_when_exits and proc.poll() is not None:
                 if stored_at is None or sent_at is None:
-                    stored_at = stored_at or now
-                    sent_at = now
+                    stored_at, stored_cpu = stored_at or now, stored_cpu if stored_at else cpu
+                    sent_at, sent_cpu = now, cpu
                     accepted = sink.count
                 break
             if now > 3600:
@@ -102,7 +148,13 @@ def _watch(proc: subprocess.Popen[bytes], url: str, last_uid: int, sink: SinkPro
     finally:
         engine.dispose()
     return {"stored_seconds": stored_at, "end_to_end_seconds": sent_at, "queued": queued,
-            "accepted": accepted, "peak_rss_mb": round(peak, 1)}
+            "accepted": accepted, "peak_rss_mb": round(peak, 1),
+            "stored_cpu_seconds": round(sum(stored_cpu), 2),
+            "end_to_end_cpu_seconds": round(sum(sent_cpu), 2),
+            "stored_cpu_daemon_seconds": round(stored_cpu[0], 2),
+            "first_batch_seconds": round(first[0], 2) if first else None,
+            "first_batch_cpu_seconds": round(first[1], 2) if first else None,
+            "end_to_end_cpu_daemon_seconds": round(sent_cpu[0], 2)}
 
 
 def _run(cmd: list[str], config: Path, url: str, last_uid: int, sink: SinkProcess,
@@ -136,28 +188,54 @@ class _Offset:
         return self.sink.count - self.base
 
 
-def measure(n: int, db: str, workdir: Path, seed: int = 1) -> dict[str, Any]:
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def measure(n: int, db: str, workdir: Path, seed: int = 1, prefilled: int = 0,
+            cache: Path = Path("/tmp/mailticket-prefill"), sinks: int = 2,
+            aiosmtpd: bool = False, commands: tuple[str, ...] = ("poll", "run"),
+            ) -> dict[str, Any]:
     raws = corpus.generate(n, seed=seed, domain=DOMAIN)
     st = corpus.stats(n, seed=seed, domain=DOMAIN)
-    results: dict[str, Any] = {"mails": n, "database": db, "corpus": st.__dict__,
-                               "machine": machine()}
-    with Dovecot(workdir / "dovecot") as dovecot, SinkProcess() as sink:
+    results: dict[str, Any] = {"mails": n, "database": db, "prefilled_tickets": prefilled,
+                               "sinks": sinks, "sink": "aiosmtpd" if aiosmtpd else "lean",
+                               "corpus": st.__dict__, "machine": machine()}
+    if prefilled:  # built (or found) before anything is timed
+        if db == "postgresql":
+            prefill.pg_template(prefilled)
+        else:
+            prefill.sqlite_file(cache, prefilled)
+    with Dovecot(workdir / "dovecot") as dovecot, \
+            SinkProcess(sinks, aiosmtpd=aiosmtpd) as sink:
         user = f"support@{DOMAIN}"
         dovecot.seed_inbox(user, raws)
         last_uid = len(raws)
         runs: list[tuple[str, list[str], bool]] = [
             ("poll", ["poll", "--once"], False), ("run", ["run"], True)]
         for label, cmd, daemon in runs:
-            config, url = _config(workdir, f"{label}-{db}", dovecot, sink, db)
+            if label not in commands:
+                continue
+            config, url = _config(workdir, f"{label}-{db}", dovecot, sink, db, prefilled,
+                                  cache)
+            load_before, sink_cpu = _load(), sink.cpu
             got = _run(cmd, config, url, last_uid, sink, workdir / f"{label}.log", daemon)
+            got["sink_cpu_seconds"] = round(sink.cpu - sink_cpu, 2)
+            got["load_before"], got["load_after"] = load_before, _load()
             got["stored_per_second"] = round(n / got["stored_seconds"], 1)
             got["end_to_end_per_second"] = round(n / got["end_to_end_seconds"], 1)
             results[label] = got
-            print(f"{' '.join(cmd):<12} {db:<10} stored {got['stored_per_second']:>7,.0f}/s "
-                  f"({got['stored_seconds']:.1f} s)  end to end "
-                  f"{got['end_to_end_per_second']:>7,.0f}/s ({got['end_to_end_seconds']:.1f} s, "
-                  f"{got['accepted']} of {got['queued']} accepted)  peak RSS "
-                  f"{got['peak_rss_mb']:.0f} MB", flush=True)
+            print(f"{' '.join(cmd):<12} {db:<10} {prefilled:>9,} prefilled  stored "
+                  f"{got['stored_per_second']:>6,.0f}/s ({got['stored_seconds']:.1f} s, CPU "
+                  f"{got['stored_cpu_seconds']:.1f} s, of it the daemon's "
+                  f"{got['stored_cpu_daemon_seconds']:.1f})  end to end "
+                  f"{got['end_to_end_per_second']:>6,.0f}/s ({got['end_to_end_seconds']:.1f} s, "
+                  f"CPU {got['end_to_end_cpu_seconds']:.1f} s, the daemon's "
+                  f"{got['end_to_end_cpu_daemon_seconds']:.1f}, {got['accepted']} of "
+                  f"{got['queued']} accepted)  first batch at {got['first_batch_seconds']} s, "
+                  f"CPU {got['first_batch_cpu_seconds']} s  peak RSS {got['peak_rss_mb']:.0f} MB  "
+                  f"sinks' CPU {got['sink_cpu_seconds']:.1f} s  load {load_before} -> "
+                  f"{got['load_after']}", flush=True)
     return results
 
 
@@ -165,11 +243,20 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mails", type=int, default=10_000)
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--prefill", type=int, default=0,
+                    help="tickets the database holds before the backlog (e.g. 1000000)")
+    ap.add_argument("--prefill-cache", type=Path, default=Path("/tmp/mailticket-prefill"),
+                    help="where the prefilled SQLite file is kept between runs")
+    ap.add_argument("--sinks", type=int, default=2, help="SMTP sink processes")
+    ap.add_argument("--aiosmtpd", action="store_true", help="aiosmtpd sinks, not lean ones")
+    ap.add_argument("--commands", default="poll,run")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mailticket-backlog-") as tmp:
-        results = measure(args.mails, args.db, Path(tmp), args.seed)
+        results = measure(args.mails, args.db, Path(tmp), args.seed, args.prefill,
+                          args.prefill_cache, args.sinks, args.aiosmtpd,
+                          tuple(args.commands.split(",")))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -83,41 +83,62 @@ class SmtpSink:
 
 
 class SinkProcess:
-    """The counting sink in a process of its own (``python -m bench.sink``), so that
+    """The counting sink in processes of its own (``python -m bench.sink``), so that
     measuring the sender's rate does not share one GIL with the server it sends to.
-    ``count`` asks it over its stdin how many mails it has accepted."""
+    ``processes`` sinks listen on one port (``SO_REUSEPORT``), so that a sender with
+    several connections is not held to one sink's core.  ``count`` asks each over its
+    stdin how many mails it has accepted; ``cpu`` their CPU seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, processes: int = 1, aiosmtpd: bool = False) -> None:
         self.port = free_port()
-        self._proc: subprocess.Popen[str] | None = None
+        self.processes = processes
+        self.aiosmtpd = aiosmtpd
+        self._procs: list[subprocess.Popen[str]] = []
+
+    def _ask(self, what: str) -> list[str]:
+        for proc in self._procs:
+            assert proc.stdin is not None
+            proc.stdin.write(what + "\n")
+            proc.stdin.flush()
+        answers = []
+        for proc in self._procs:
+            assert proc.stdout is not None
+            answers.append(proc.stdout.readline())
+        return answers
 
     @property
     def count(self) -> int:
-        assert self._proc is not None and self._proc.stdin and self._proc.stdout
-        self._proc.stdin.write("count\n")
-        self._proc.stdin.flush()
-        return int(self._proc.stdout.readline())
+        return sum(int(a) for a in self._ask("count"))
+
+    @property
+    def cpu(self) -> float:
+        return sum(float(a) for a in self._ask("cpu"))
 
     def __enter__(self) -> SinkProcess:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.sink", str(self.port)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
-        assert self._proc.stdout is not None
-        if self._proc.stdout.readline().strip() != "ready":
-            raise RuntimeError("SMTP sink process did not start")
+        for _ in range(self.processes):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.sink", str(self.port),
+                 *(["--aiosmtpd"] if self.aiosmtpd else [])], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+            self._procs.append(proc)
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                self.__exit__()
+                raise RuntimeError("SMTP sink process did not start")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._proc is None:
-            return
-        with contextlib.suppress(OSError):
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-        try:
-            self._proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        for proc in self._procs:
+            with contextlib.suppress(OSError):
+                assert proc.stdin is not None
+                proc.stdin.close()
+        for proc in self._procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._procs = []
 
 
 def write_config(path: Path, *, dovecot: Dovecot, domain: str, db: Path, smtp_port: int,

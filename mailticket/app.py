@@ -183,7 +183,8 @@ class App:
         from mailticket.outgoing.transport import make_transport
 
         out = self.config.outgoing
-        return Outbox(self.db, make_transport(out), self.clock, out.max_attempts, out.lease)
+        return Outbox(self.db, make_transport(out), self.clock, out.max_attempts, out.lease,
+                      out.connections if out.transport == "smtp" else 1)
 
     def ingest(
         self, raw: bytes, *, department: str | None, source: str,

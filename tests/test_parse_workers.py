@@ -144,3 +144,30 @@ def test_a_worker_that_cannot_fetch_leaves_the_fetching_to_the_daemon(make_world
     assert len(tickets(w)) == 120
     assert "could not fetch" in caplog.text
     assert len(w.app.parser.pids()) == 1
+
+
+def test_a_worker_up_after_the_poll_began_takes_the_rest_of_the_backlog(make_world, dovecot,
+                                                                         monkeypatch):
+    """On a loaded machine a worker may need longer to start than the poll waits for it:
+    the first batches are parsed in the daemon, the rest of the backlog by the worker as
+    soon as it is up (not the whole backlog in the daemon, as when a poll decided once)."""
+    import mailticket.ingest.imap as imap
+
+    monkeypatch.setattr(imap, "WORKER_START_WAIT", 0.0)  # the worker is never up in time
+    w = make_world(extra="[ingest]\nparse_workers = 1")
+    dovecot.seed_inbox(w.addr("support"), backlog(w, 640))
+    preparer = w.app.pipeline.preparer
+    real, in_daemon = preparer.prepare, []
+
+    def prepare(raw: bytes):  # counts the mails parsed here; the worker comes up meanwhile
+        deadline = time.monotonic() + 60
+        while not in_daemon and not w.app.parser.ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        in_daemon.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(preparer, "prepare", prepare)
+    assert ImapPoller(w.app, w.config.department("support")).poll_once() == 640
+    assert len(tickets(w)) == 640
+    # The batch in hand and the one fetched meanwhile; the other two by the worker.
+    assert 0 < len(in_daemon) <= 2 * imap.FETCH_BATCH

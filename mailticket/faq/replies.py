@@ -58,13 +58,13 @@ def close_if_solved(writes: Writes, mailer: Mailer, ticket: AnyTicket,
     """A customer's reply that says SOLVED to a ticket whose auto-response suggested FAQ
     entries: closed (no answer awaited), the entries' solved count +1, agents told.
     False, and nothing done, for any other reply: it is a follow-up as usual."""
-    folded = _fold(msg.text or "")
-    if not any(w in folded for w in _WORDS):  # cutting the quote off costs ~10 ms
+    # Cheapest first: which entries were suggested is one indexed query; the SOLVED
+    # words in the whole text a scan; cutting the quote off (quotequail) ~10 ms, a third
+    # of an import's writer when it ran for every follow-up.
+    ids = suggested(writes.session, ticket.id)
+    if not ids or not any(w in _fold(msg.text or "") for w in _WORDS):
         return False
     if not says_solved(new_text(msg.text)):
-        return False
-    ids = suggested(writes.session, ticket.id)
-    if not ids:
         return False
     entries.count(writes.session, ids, "solved")
     writes.event(ticket.id, "solved_by_faq", now, msg.from_addr or "customer", entries=ids,

@@ -135,27 +135,33 @@ class ImapPoller:
         if not uids:
             return 0
         # With parse workers every mail goes to them (a round trip costs a millisecond),
-        # so this process never loads the language models.
-        workers = self.app.parser.ready(wait=WORKER_START_WAIT)
+        # so this process never loads the language models.  Asked again for each batch:
+        # a worker still starting when the poll began (a loaded machine takes longer than
+        # WORKER_START_WAIT) takes the backlog's later batches, not none of them.
+        self.app.parser.ready(wait=WORKER_START_WAIT)
+        parser = self.app.parser
         if len(uids) <= BACKLOG:  # the common case: a few new mails, no threads
-            return sum(self._store(self._fetch(client, b, uidvalidity, workers))
+            return sum(self._store(self._fetch(client, b, uidvalidity, parser.ready()))
                        for b in self._batches(client, uids))
         # A backlog: a thread sizes and fetches the next batch (and hands it to a parse
         # worker, if there is one) while this thread stores the last.
-        fetched_ahead = (self._fetch(client, b, uidvalidity, workers)
+        fetched_ahead = (self._fetch(client, b, uidvalidity, parser.ready())
                          for b in self._batches(client, uids))
         handled = 0
         with ThreadPoolExecutor(1, thread_name_prefix=f"fetch-{self.dept.name}") as fetcher:
             # Without a worker, a second batch ahead gained nothing and held up to another
             # FETCH_BYTES in memory.
-            following = deque(fetcher.submit(next, fetched_ahead, None)
-                              for _ in range(AHEAD if workers else 1))
+            following = deque([fetcher.submit(next, fetched_ahead, None)])
+            while len(following) < (AHEAD if parser.ready() else 1):
+                following.append(fetcher.submit(next, fetched_ahead, None))
             while (fetched := following.popleft().result()) is not None:
                 if self.stop.is_set():
                     for future in following:
                         future.cancel()
                     break  # the rest waits for the next start; nothing is lost
                 following.append(fetcher.submit(next, fetched_ahead, None))
+                while len(following) < (AHEAD if parser.ready() else 1):
+                    following.append(fetcher.submit(next, fetched_ahead, None))
                 handled += self._store(fetched)
         return handled
 

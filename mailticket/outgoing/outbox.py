@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailticket.clock import Clock
@@ -38,7 +40,8 @@ from mailticket.store.writes import Writes, writing
 
 log = logging.getLogger("mailticket.outbox")
 
-MARK_EVERY = 10  # sent mails recorded per transaction
+MARK_EVERY = 10  # sent mails recorded per transaction, per connection
+PER_CONNECTION = 100  # mails claimed per run for each SMTP connection
 
 
 def enqueue(writes: Writes, out: Outgoing, *, ticket: AnyTicket | None, now: datetime
@@ -76,6 +79,16 @@ def pending_count(session: Session) -> int:
     return int(session.scalar(q) or 0)
 
 
+_OUTBOX: Table = OutboxItem.__table__  # type: ignore[assignment]
+# What ``_finish`` records, as one Core statement: the ORM's bulk UPDATE by primary key
+# was a quarter of the sender's CPU (docs/benchmarks.md).
+_MARK = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id")).values(
+    attempts=bindparam("b_attempts"),
+    sent_at=bindparam("b_sent_at", type_=_OUTBOX.c.sent_at.type),
+    failed_at=bindparam("b_failed_at", type_=_OUTBOX.c.failed_at.type),
+    last_error=bindparam("b_last_error"), claimed_by=None)
+
+
 @dataclass
 class DeliveryReport:
     sent: int = 0
@@ -86,8 +99,12 @@ class DeliveryReport:
 
 class Outbox:
     def __init__(self, db: Database, transport: Transport, clock: Clock,
-                 max_attempts: int = 50, lease: float = 120.0) -> None:
+                 max_attempts: int = 50, lease: float = 120.0, connections: int = 1) -> None:
         self.lease = lease
+        # SMTP sessions a run sends over at once: each round trip waits for the server
+        # (and, in the daemon, for the GIL the writer holds), so one session sends a
+        # few hundred mails a second at most (docs/benchmarks.md).
+        self.connections = connections
         # The daemons row this process claims in (mailticket.daemons); None: an
         # unregistered caller, whose claims only the lease ends.
         self.holder: int | None = None
@@ -135,23 +152,30 @@ class Outbox:
                                   claimed_by=self.holder))
         return items
 
-    def deliver(self, batch: int = 100, retry_all: bool = False) -> DeliveryReport:
-        """Send what is due; stop early when the server is unreachable."""
+    def deliver(self, batch: int | None = None, retry_all: bool = False) -> DeliveryReport:
+        """Send what is due over up to ``connections`` SMTP sessions at once; stop early
+        when the server is unreachable.  ``batch``: mails claimed (default
+        PER_CONNECTION for each connection)."""
         report = DeliveryReport()
-        items = self._claim(batch, retry_all)
+        items = self._claim(batch or PER_CONNECTION * self.connections, retry_all)
         if not items:
             return report
-        marks: list[tuple[Any, str | None, dict[str, str] | None]] = []
-        try:
-            with self.transport.session() as conn:
-                for item in self._ours(items, marks):
-                    self._send_one(conn, item, report, marks)
-        except TransportDown as e:
-            self._finish(marks)
-            report.down = str(e)
-            self._mark_down(str(e), [i for i in items])
+        shares = [items[i::self.connections] for i in range(self.connections)]
+        shares = [share for share in shares if share]
+        if len(shares) == 1:
+            reports = [self._send_share(shares[0], threading.Event())]
+        else:
+            down = threading.Event()  # one session finding the server gone stops the rest
+            with ThreadPoolExecutor(len(shares), thread_name_prefix="outbox") as pool:
+                reports = list(pool.map(lambda share: self._send_share(share, down), shares))
+        for r in reports:
+            report.sent += r.sent
+            report.deferred += r.deferred
+            report.failed += r.failed
+            report.down = report.down or r.down
+        if report.down:
+            self._mark_down(report.down, list(items))
             return report
-        self._finish(marks)
         if self._down_since is not None:
             log.warning("outbox: mail server reachable again after %s",
                         self.clock.now() - self._down_since)
@@ -181,6 +205,24 @@ class Outbox:
             if lost:
                 log.warning("outbox: %d claimed mail(s) taken over by another sender "
                             "meanwhile; not sent here", lost)
+
+    def _send_share(self, items: Sequence[Any], down: threading.Event) -> DeliveryReport:
+        """One SMTP session's part of a claimed batch; what it sent is recorded before
+        it returns, whatever happens."""
+        report = DeliveryReport()
+        marks: list[tuple[Any, str | None, dict[str, str] | None]] = []
+        try:
+            with self.transport.session() as conn:
+                for item in self._ours(items, marks):  # recorded MARK_EVERY at a time
+                    if down.is_set():
+                        break
+                    self._send_one(conn, item, report, marks)
+        except TransportDown as e:
+            down.set()
+            report.down = str(e)
+        finally:
+            self._finish(marks)
+        return report
 
     def _send_one(self, conn: object, item: Any, report: DeliveryReport,
                   marks: list[tuple[Any, str | None, dict[str, str] | None]]) -> None:
@@ -215,10 +257,10 @@ class Outbox:
             ours = self._renew(s, [item.id for item in keep], now)
             for item, failed, refused in marks:
                 updates.append({
-                    "id": item.id, "attempts": item.attempts + 1,
-                    "sent_at": None if failed else now, "failed_at": now if failed else None,
-                    "last_error": failed or (f"refused: {refused}" if refused else None),
-                    "claimed_by": None})
+                    "b_id": item.id, "b_attempts": item.attempts + 1,
+                    "b_sent_at": None if failed else now,
+                    "b_failed_at": now if failed else None,
+                    "b_last_error": failed or (f"refused: {refused}" if refused else None)})
                 detail: dict[str, Any] = {"kind": item.kind, "message_id": item.message_id,
                                           "to": item.rcpt_to}
                 detail.update({"error": failed} if failed else {})
@@ -226,7 +268,7 @@ class Outbox:
                 w.event(item.ticket_id, "mail_failed" if failed else "mail_sent", now,
                         **detail)
             if updates:
-                s.execute(update(OutboxItem), updates)  # by primary key, one executemany
+                s.execute(_MARK, updates)  # by primary key, one executemany
         marks.clear()
         return ours
 

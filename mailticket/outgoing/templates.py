@@ -9,7 +9,8 @@ translation falls back instead of failing.
 
 from __future__ import annotations
 
-from functools import cache
+import time
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,14 @@ import jinja2
 
 from mailticket.languages import format_instant, label
 from mailticket.outgoing.hours import describe_hours, describe_reopening
+
+# Pure functions of their arguments, and the mails of a batch share one instant and
+# one due time: worked out once per batch, not once per auto-response (Babel and the
+# calendar walk were ~7 % of the writer's time in a backlog, docs/benchmarks.md).
+_instant = lru_cache(maxsize=256)(format_instant)
+_hours = lru_cache(maxsize=256)(describe_hours)
+_reopening = lru_cache(maxsize=256)(describe_reopening)
+CHECK_EVERY = 1.0  # seconds between two looks at a template file's mtime
 
 
 @cache
@@ -31,8 +40,10 @@ class Templates:
         self.global_dir = Path(global_dir) if global_dir else None
         self._envs: dict[tuple[str, ...], jinja2.Environment] = {}
         # Which file answers (dirs, name, department, languages): looked up once per
-        # process; edits to that file are still picked up (Jinja checks its mtime).
+        # process; edits to that file are still picked up (Jinja checks its mtime, here
+        # at most once a second: a stat per mail was 1.5 % of a backlog's writer).
         self._found: dict[tuple[object, ...], str] = {}
+        self._loaded: dict[tuple[tuple[str, ...], str], tuple[jinja2.Template, float]] = {}
 
     def _env(self, dirs: tuple[str, ...]) -> jinja2.Environment:
         env = self._envs.get(dirs)
@@ -45,10 +56,10 @@ class Templates:
                 trim_blocks=True,
                 lstrip_blocks=True,
             )
-            env.filters["instant"] = format_instant
+            env.filters["instant"] = _instant
             env.filters["label"] = label
-            env.filters["opening_hours"] = describe_hours
-            env.filters["reopening"] = describe_reopening
+            env.filters["opening_hours"] = _hours
+            env.filters["reopening"] = _reopening
             self._envs[dirs] = env
         return env
 
@@ -73,12 +84,22 @@ class Templates:
             path = self._find(env, name, dept_name, languages, dirs)
             self._found[key] = path
         lang = path.split("/")[-2]
-        template = env.get_template(path)
+        template = self._template(env, dirs, path)
+        return template.render(language=lang, **context), lang
+
+    def _template(self, env: jinja2.Environment, dirs: tuple[str, ...], path: str
+                  ) -> jinja2.Template:
+        now = time.monotonic()
+        held = self._loaded.get((dirs, path))
+        if held is not None and now - held[1] < CHECK_EVERY:
+            return held[0]
+        template = env.get_template(path)  # reloaded if the file changed
         if type(template.globals) is not dict:
             # Jinja keeps a template's globals as a ChainMap over the environment's and
             # copies it four times per render; we never change globals once loaded.
             template.globals = dict(template.globals)
-        return template.render(language=lang, **context), lang
+        self._loaded[(dirs, path)] = (template, now)
+        return template
 
     def _find(self, env: jinja2.Environment, name: str, dept_name: str, languages: list[str],
               dirs: tuple[str, ...]) -> str:
