@@ -25,6 +25,7 @@ from mailticket.outgoing.templates import Templates
 from mailticket.outgoing.transport import make_transport
 from mailticket.pipeline import Outcome, Pipeline
 from mailticket.sla.escalation import Escalator
+from mailticket.store import encryption, sealing
 from mailticket.store.db import Database
 from mailticket.store.models import Quarantine, Setting
 from mailticket.store.writes import Writes
@@ -96,6 +97,12 @@ class App:
         self.clock = clock or Clock()
         self.db = Database(config.database.url, config.database.busy_timeout)
         self.templates = Templates(config.template_dir)
+        sealing.use(None)  # until ``unlock``: one configuration's keys per process
+
+    def unlock(self) -> None:
+        """Check the configured encryption keys against the database and use them; a
+        ``SealingError`` for the admin when they do not fit (before any mail is read)."""
+        encryption.unlock(self.db, self.config)
 
     def ensure_schema(self, apart: bool = False) -> None:
         """Upgrade when allowed; otherwise say exactly what to run.  ``apart``: in a child

@@ -440,6 +440,44 @@ def upgrade(ctx: Ctx) -> None:
     click.echo(f"database at revision {app.db.current_revision()} (was {before or 'empty'})")
 
 
+@db.command("rotate-key")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=500, show_default=True,
+              help="rows sealed or re-wrapped per committed transaction")
+@json_option
+@pass_ctx
+def rotate_key(ctx: Ctx, batch: int, as_json: bool) -> None:
+    """Move all encrypted content to the first key of the key variable, and encrypt what
+    is stored plain; resumable: a rerun continues where a stopped one left off."""
+    from mailticket.store.encryption import rotate
+    from mailticket.store.sealing import SealingError
+
+    app = ctx.app(upgrade=False)
+    app.ensure_schema()
+    summary: dict[str, object] = {}
+    try:
+        for step in rotate(app.db, app.config, batch):
+            summary = step
+    except SealingError as e:
+        click.echo(f"mailticket: {e}", err=True)
+        sys.exit(2)
+    emit(summary, as_json,
+         f"all content under key {summary['key']}: {summary['sealed']} values encrypted, "
+         f"{summary['rewrapped']} re-wrapped, {summary['rows']} rows read"
+         + (", resumed" if summary["resumed"] else "")
+         + (f"; search index rebuilt ({summary['index_rebuilt']} mails)"
+            if summary["index_rebuilt"] else "")
+         + (f"; no value needs key {', '.join(summary['retired_keys'])} any more"  # type: ignore[arg-type]
+            if summary["retired_keys"] else ""))
+
+
+@db.command("new-key")
+def new_key() -> None:
+    """Print a new random master key (32 bytes, URL-safe base64) for the key variable."""
+    from mailticket.store.sealing import new_key as make
+
+    click.echo(make())
+
+
 @main.command()
 @click.option("--retry", is_flag=True, help="send everything waiting now, ignoring back-off; "
               "exit 1 if any of it could not be sent")

@@ -21,6 +21,7 @@ from mailticket import files
 from mailticket.app import App, SchemaOutdated
 from mailticket.config import ConfigError, find_config_path, load_config
 from mailticket.ops.logs import use_format
+from mailticket.store.sealing import SealingError
 
 
 class Ctx:
@@ -49,6 +50,11 @@ class Ctx:
                 except Exception as e:
                     click.echo(f"mailticket: database {config.database.url} unusable: {e}",
                                err=True)
+                    sys.exit(2)
+                try:
+                    self._app.unlock()
+                except SealingError as e:
+                    click.echo(f"mailticket: {e}", err=True)
                     sys.exit(2)
                 # Read (or create) the token secret now, in a transaction of its own: a
                 # command that first needs it inside its write transaction would wait
