@@ -389,6 +389,7 @@ def _check(name: str, department: str | None, target: str, kind: str | None, det
 
 def _imap_checks(cfg: Any) -> Iterator[dict[str, Any]]:
     from mailticket.ingest.imap import connect
+    from mailticket.ingest.imapconn import ImapTlsError
 
     for d in cfg.departments:
         if d.imap is None:
@@ -401,8 +402,9 @@ def _imap_checks(cfg: Any) -> Iterator[dict[str, Any]]:
             client.select_folder(d.imap.folder, readonly=True)
             client.logout()
         except Exception as e:
-            yield _check("imap", d.name, target, "error", str(e),
-                         f"{d.name}: IMAP {target} FAILED: {e}")
+            kind = "tls" if isinstance(e, ImapTlsError) else "error"
+            yield _check("imap", d.name, target, kind, str(e),
+                         f"{d.name}: IMAP {target} FAILED ({kind}): {e}")
             continue
         yield _check("imap", d.name, target, None, f"folder {d.imap.folder}",
                      f"{d.name}: IMAP login and folder {d.imap.folder!r} OK")
