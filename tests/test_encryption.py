@@ -157,6 +157,12 @@ def test_postgresql_holds_no_plain_content_checked_through_sql(tmp_path, pg_url,
         path = config_file(tmp_path, pg_url)
         code, out = in_process(path, "search", "smouldering", "--json")
         assert [h["ticket"] for h in json.loads(out)["hits"]] == [1], out
+        monkeypatch.setenv(VAR, f"{K2},{K1}")  # rotation on PostgreSQL (FOR UPDATE batches)
+        code, out = in_process(path, "db", "rotate-key", "--batch", "3", "--json")
+        assert code == 0 and json.loads(out)["rewrapped"] >= 5, out
+        monkeypatch.setenv(VAR, K2)
+        code, out = in_process(path, "show", "1")
+        assert code == 0 and ANN_PHRASE in out, out
     finally:
         desk.app.close()
         sealing.use(None)
