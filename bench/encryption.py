@@ -48,22 +48,22 @@ def _config(workdir: Path, label: str, dovecot: Dovecot, sink: SinkProcess, db: 
     return path
 
 
-def _poll(config: Path, key: str | None, log: Path) -> dict[str, float]:
+def _poll(config: Path, key: str | None, log: Path,
+          command: tuple[str, ...] = ("poll", "--once")) -> dict[str, float]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop(VAR, None)
     if key:
         env[VAR] = key
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    with log.open("wb") as out:
+    with log.open("wb") as err, log.with_suffix(".out").open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "mailticket", "--config", str(config),
-                                 "poll", "--once"], stdout=out, stderr=subprocess.STDOUT,
-                                cwd=ROOT, env=env)
+                                 *command], stdout=out, stderr=err, cwd=ROOT, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"poll --once exited {proc.returncode}; see {log}")
+        raise RuntimeError(f"{' '.join(command)} exited {proc.returncode}; see {log}")
     return {"wall_seconds": round(wall, 2), "cpu_seconds": round(usage.ru_utime + usage.ru_stime,
                                                                    2),
             "load_before": round(load, 2)}
@@ -98,8 +98,24 @@ def measure(n: int, rounds: int, db: str, workdir: Path, seed: int = 1) -> dict[
                 print(f"encryption {mode:<3} round {r + 1}: {got['wall_seconds']:6.1f} s wall "
                       f"({got['mails_per_second']:,.0f} mails/s), {got['cpu_seconds']:6.1f} s "
                       f"CPU, load {got['load_before']:.2f}", flush=True)
+        # The last databases once more: the plain one encrypted, the encrypted one
+        # moved to a new key (both `db rotate-key` as a process).
+        newer = new_key()
+        rotations = {}
+        for mode, keys in (("off", key), ("on", f"{newer},{key}")):
+            label = f"{mode}{rounds - 1}-{db}"
+            config = _config(workdir, label, dovecot, sink, db, True)
+            log = workdir / f"{label}-rotate.log"
+            got: dict[str, Any] = _poll(config, keys, log, ("db", "rotate-key", "--json"))
+            got["summary"] = json.loads(log.with_suffix(".out").read_text())
+            what = "encrypt a plain database" if mode == "off" else "rotate to a new key"
+            rotations[what] = got
+            print(f"db rotate-key, {what}: {got['wall_seconds']:.1f} s wall, "
+                  f"{got['cpu_seconds']:.1f} s CPU, load {got['load_before']:.2f}: "
+                  f"{got['summary']['sealed']} sealed, {got['summary']['rewrapped']} re-wrapped",
+                  flush=True)
     summary: dict[str, Any] = {"mails": n, "rounds": rounds, "database": db,
-                               "machine": machine(), "runs": runs}
+                               "machine": machine(), "runs": runs, "rotate_key": rotations}
     for what in ("wall_seconds", "cpu_seconds"):
         off = statistics.median(x[what] for x in runs["off"])
         on = statistics.median(x[what] for x in runs["on"])
