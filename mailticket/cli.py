@@ -354,7 +354,8 @@ def check_config(ctx: Ctx, offline: bool, as_json: bool) -> None:
     """Validate the configuration, then try each IMAP and SMTP login (exit 1 if one fails)."""
     app = ctx.app(upgrade=False)
     cfg = app.config
-    checks = [] if offline else [*_imap_checks(cfg), _outgoing_check(cfg)]
+    checks = [*_key_check(cfg)]
+    checks += [] if offline else [*_imap_checks(cfg), _outgoing_check(cfg)]
     ok = all(c["ok"] for c in checks)
     warnings = [*cfg.warnings(), *_exposed_secrets(ctx, cfg)]
     if as_json:
@@ -368,6 +369,25 @@ def check_config(ctx: Ctx, offline: bool, as_json: bool) -> None:
         for c in checks:
             click.echo(c["text"], err=not c["ok"])
     sys.exit(0 if ok else 1)
+
+
+def _key_check(cfg: Any) -> Iterator[dict[str, Any]]:
+    """The encryption keys' variable, when one is configured: set and well-formed (whether
+    the keys open the database is checked when the daemon or a command starts)."""
+    from mailticket.store.encryption import keyring
+    from mailticket.store.sealing import SealingError
+
+    var = cfg.storage.encryption_key_env
+    if not var:
+        return
+    try:
+        keys = keyring(cfg)
+    except SealingError as e:
+        yield _check("encryption", None, var, "key", str(e), f"encryption key FAILED: {e}")
+        return
+    assert keys is not None
+    detail = f"{len(keys.keys)} key(s), the first (encrypting) {keys.first.label}"
+    yield _check("encryption", None, var, None, detail, f"encryption keys in {var}: {detail}")
 
 
 def _exposed_secrets(ctx: Ctx, cfg: Any) -> list[str]:

@@ -258,6 +258,11 @@ def test_a_wrong_or_missing_key_is_refused_at_start(encrypted_desk, tmp_path):
     assert code == 2 and f"{VAR} is not set" in err and "db new-key" in err, err
     code, _, err = cli(path, "show", "1", key="not-a-key")
     assert code == 2 and "key 1 of 1 is not 32 bytes" in err, err
+    code, out, err = cli(path, "check-config", "--offline", "--json", key="not-a-key")
+    got = json.loads(out)["checks"]
+    assert code == 1 and got[0]["name"] == "encryption" and got[0]["kind"] == "key", got
+    code, out, err = cli(path, "check-config", "--offline", "--json", key=f"{K1},{K2}")
+    assert code == 0 and label(K1) in json.loads(out)["checks"][0]["detail"], out
     plain = config_file(tmp_path, url, encrypted=False)
     code, _, err = cli(plain, "tickets", key=None)
     assert code == 2 and "encryption_key_env" in err, err
