@@ -300,7 +300,9 @@ def test_a_sealed_value_opens_with_its_key_only_and_plain_values_pass():
         sealed = sealing.seal_bytes(b"hello " * 100)
         assert sealed.startswith(sealing.MAGIC) and b"hello" not in sealed
         assert sealing.open_bytes(sealed) == b"hello " * 100
-        assert sealing.open_text(sealing.seal_text("grüß dich \udcff")) == "grüß dich \udcff"
+        for as_bytes in (False, True):  # base64 text (PostgreSQL), bytes (SQLite)
+            sealed_text = sealing.seal_text("grüß dich \udcff", as_bytes)
+            assert sealing.open_text(sealed_text) == "grüß dich \udcff"
         assert sealing.open_bytes(b"From: plain\r\n") == b"From: plain\r\n"
         assert sealing.seal_text("") == "" and sealing.seal_bytes(b"") == b""
         tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])

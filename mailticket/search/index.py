@@ -40,7 +40,8 @@ def stored_token(term: str) -> str:
 
 def tokens(text: str, language: str | None) -> str:
     """``text`` as the engines index it: its stored tokens, space-separated."""
-    return " ".join(stored_token(t) for t in terms(text[:_MAX_TEXT], language))
+    found = terms(text[:_MAX_TEXT], language)
+    return " ".join(map(sealing.token, found) if sealing.hashing() else found)
 
 
 def query_tokens(groups: Iterable[Iterable[str]]) -> list[list[str]]:

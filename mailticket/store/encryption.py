@@ -80,6 +80,10 @@ def _open_index_key(stored: str, keys: Keyring, var: str) -> bytes:
             f"or to the new key followed by that one to rotate") from None
 
 
+def _sealed_index_key(index_key: bytes, keys: Keyring) -> str:
+    return str(sealing.stored(sealing.seal(index_key.hex().encode(), keys.first), True))
+
+
 def _holds_content(s: Session) -> bool:
     return bool(s.scalar(select(exists().where(Message.id.isnot(None))))
                 or s.scalar(select(exists().where(Quarantine.id.isnot(None))))
@@ -113,7 +117,7 @@ def unlock(db: Database, config: Config) -> Keyring | None:
                     "stored and can be resumed), then start again")
             index_key = os.urandom(sealing.KEY_BYTES)
             sealing.use(keys, index_key)
-            _put(s, INDEX_KEY, sealing.seal_text(index_key.hex()))
+            _put(s, INDEX_KEY, _sealed_index_key(index_key, keys))
         else:
             index_key = bytes.fromhex(_open_index_key(stored, keys, var).decode())
         if keys.first.label not in _ids(s):
@@ -161,6 +165,7 @@ def _batch(conn: Connection, col: SealedColumn, after: Any, limit: int, keys: Ke
     counts = {"rows": len(rows), "sealed": 0, "rewrapped": 0}
     changes = []
     first = keys.first.id
+    as_text = col.as_text and not sealing.binary_text(conn.dialect.name)
     for pk, value in rows:
         if value is None or not value:
             continue
@@ -169,11 +174,11 @@ def _batch(conn: Connection, col: SealedColumn, after: Any, limit: int, keys: Ke
         blob = sealing.blob_of(value)
         if blob is None:
             new = sealing.stored(sealing.seal(
-                value.encode("utf-8", "surrogatepass") if col.as_text else value,
-                keys.first), col.as_text)
+                value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value,
+                keys.first), as_text)
             counts["sealed"] += 1
         elif blob[:4] != first:
-            new = sealing.stored(sealing.rewrap(blob, keys), col.as_text)
+            new = sealing.stored(sealing.rewrap(blob, keys), as_text)
             counts["rewrapped"] += 1
         else:
             continue
@@ -218,7 +223,7 @@ def rotate(db: Database, config: Config, batch: int = BATCH) -> Iterator[dict[st
             rebuilt = index.rebuild(s.connection())
         else:
             index_key = bytes.fromhex(_open_index_key(stored, keys, var).decode())
-        _put(s, INDEX_KEY, sealing.seal_text(index_key.hex()))  # under the first key
+        _put(s, INDEX_KEY, _sealed_index_key(index_key, keys))  # under the first key
         _put(s, KEY_IDS, ",".join(dict.fromkeys([*_ids(s), keys.first.label])))
         progress = json.loads(_get(s, PROGRESS) or "{}")
         resumed = progress.get("key") == keys.first.label
