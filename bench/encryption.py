@@ -26,7 +26,7 @@ from typing import Any
 from bench import corpus
 from bench.backlog import ROOT, _pg_url
 from bench.common import SinkProcess, machine, write_config
-from mailticket.store.sealing import TEXT_MAGIC, new_key
+from mailticket.store.sealing import blob_of, new_key
 from tests.mailservers import Dovecot
 
 DOMAIN = "sealed.example"
@@ -75,7 +75,7 @@ def _check_sealed(path: Path, encrypted: bool) -> None:
 
     with sqlite3.connect(path) as c:
         texts = [t for (t,) in c.execute("SELECT text FROM messages WHERE text != ''")]
-    sealed = sum(t.startswith(TEXT_MAGIC) for t in texts)
+    sealed = sum(blob_of(t) is not None for t in texts)
     if not texts or sealed != (len(texts) if encrypted else 0):
         raise RuntimeError(f"{path}: {sealed} of {len(texts)} texts sealed")
 
