@@ -6,6 +6,7 @@ and a wrong or missing key refused at start."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -280,6 +281,9 @@ def test_a_plain_database_is_encrypted_by_rotate_key(tmp_path, monkeypatch):
     path = config_file(tmp_path, url)
     code, _, err = cli(path, "show", "1", key=K1)
     assert code == 2 and "rotate-key" in err, err  # it says what to run
+    with _a_running_daemon(url):
+        code, _, err = cli(path, "db", "rotate-key", key=K1)
+        assert code == 2 and "stop the daemon" in err and str(os.getpid()) in err, err
     code, out, err = cli(path, "db", "rotate-key", "--json", key=K1)
     assert code == 0, err
     summary = json.loads(out)
@@ -292,6 +296,22 @@ def test_a_plain_database_is_encrypted_by_rotate_key(tmp_path, monkeypatch):
     assert [h["ticket"] for h in json.loads(out)["hits"]] == [1], err
     code, out, err = cli(path, "show", "2", key=K1)
     assert BJORN_PHRASE in out and BJORN in out
+
+
+@contextlib.contextmanager
+def _a_running_daemon(url: str):
+    """This test process registered as a running daemon, as `mailticket run` registers."""
+    from mailticket.daemons import Registry
+    from mailticket.store.db import Database
+
+    db = Database(url)
+    registry = Registry(db, "run")
+    registry.start()
+    try:
+        yield
+    finally:
+        registry.stop()
+        db.dispose()
 
 
 # -- the sealing itself (pure) -----------------------------------------------------

@@ -189,6 +189,19 @@ def _batch(conn: Connection, col: SealedColumn, after: Any, limit: int, keys: Ke
     return (rows[-1][0] if rows else None), counts
 
 
+def _no_daemon(s: Session) -> None:
+    """Turning encryption on rebuilds the index as hashes: a daemon started without the
+    key would go on writing plain words into it."""
+    from mailticket.daemons import running_daemons
+
+    running = running_daemons(s)
+    if running:
+        raise SealingError(
+            "stop the daemon before turning encryption on (running: " + ", ".join(
+                f"{d.command} pid {d.pid} on {d.host}" for d in running) + "); start it "
+            "again with the key once this command has encrypted the search index")
+
+
 def _secure(s: Session) -> None:
     if s.get_bind().dialect.name == "sqlite":
         s.connection().exec_driver_sql("PRAGMA secure_delete=ON")
@@ -218,6 +231,7 @@ def rotate(db: Database, config: Config, batch: int = BATCH) -> Iterator[dict[st
         stored = _get(s, INDEX_KEY)
         rebuilt = 0
         if stored is None:
+            _no_daemon(s)
             index_key = os.urandom(sealing.KEY_BYTES)
             sealing.use(keys, index_key)
             rebuilt = index.rebuild(s.connection())
