@@ -17,7 +17,9 @@ from sqlalchemy.exc import IntegrityError, InternalError, OperationalError
 from mailticket.clock import Clock
 from mailticket.config import Config
 from mailticket.sla.book import BUILT, INFO_KEY, Book
+from mailticket.store import sealing
 from mailticket.store.db import Database
+from mailticket.store.sealing import INDEX_KEY_SETTING
 
 # The pipeline, templates, workers and mailers are imported where first used: a CLI
 # command that only reads (``search``, ``tickets``) never loads Jinja, the parsers or
@@ -111,12 +113,25 @@ class App:
         # Every transaction's events extend the report's tables (sla/waits.py), which
         # need the departments' calendars: each session carries them.
         self.db.session_info[INFO_KEY] = Book(config)
+        sealing.use(None)  # until ``unlock``: one configuration's keys per process
 
     @cached_property
     def templates(self) -> Templates:
         from mailticket.outgoing.templates import Templates
 
         return Templates(self.config.template_dir)
+
+    def unlock(self) -> None:
+        """Check the configured encryption keys against the database and use them; a
+        ``SealingError`` for the admin when they do not fit (before any mail is read).
+        Without encryption configured, one Core read says the database is plain too:
+        a reading command loads no ORM for it."""
+        sealing.use(None)
+        if not self.config.storage.encryption_key_env and not self.db.setting(INDEX_KEY_SETTING):
+            return
+        from mailticket.store import encryption
+
+        encryption.unlock(self.db, self.config)
 
     def ensure_schema(self, apart: bool = False) -> None:
         """Upgrade when allowed; otherwise say exactly what to run.  ``apart``: in a child

@@ -377,7 +377,8 @@ def check_config(ctx: Ctx, offline: bool, as_json: bool) -> None:
     """Validate the configuration, then try each IMAP and SMTP login (exit 1 if one fails)."""
     app = ctx.app(upgrade=False)
     cfg = app.config
-    checks = [] if offline else [*_imap_checks(cfg), _outgoing_check(cfg)]
+    checks = [*_key_check(cfg)]
+    checks += [] if offline else [*_imap_checks(cfg), _outgoing_check(cfg)]
     ok = all(c["ok"] for c in checks)
     warnings = [*cfg.warnings(), *_exposed_secrets(ctx, cfg)]
     if as_json:
@@ -391,6 +392,25 @@ def check_config(ctx: Ctx, offline: bool, as_json: bool) -> None:
         for c in checks:
             click.echo(c["text"], err=not c["ok"])
     sys.exit(0 if ok else 1)
+
+
+def _key_check(cfg: Any) -> Iterator[dict[str, Any]]:
+    """The encryption keys' variable, when one is configured: set and well-formed (whether
+    the keys open the database is checked when the daemon or a command starts)."""
+    from mailticket.store.encryption import keyring
+    from mailticket.store.sealing import SealingError
+
+    var = cfg.storage.encryption_key_env
+    if not var:
+        return
+    try:
+        keys = keyring(cfg)
+    except SealingError as e:
+        yield _check("encryption", None, var, "key", str(e), f"encryption key FAILED: {e}")
+        return
+    assert keys is not None
+    detail = f"{len(keys.keys)} key(s), the first (encrypting) {keys.first.label}"
+    yield _check("encryption", None, var, None, detail, f"encryption keys in {var}: {detail}")
 
 
 def _exposed_secrets(ctx: Ctx, cfg: Any) -> list[str]:
@@ -414,6 +434,7 @@ def _check(name: str, department: str | None, target: str, kind: str | None, det
 
 def _imap_checks(cfg: Any) -> Iterator[dict[str, Any]]:
     from mailticket.ingest.imap import connect
+    from mailticket.ingest.imapconn import ImapTlsError
 
     for d in cfg.departments:
         if d.imap is None:
@@ -426,8 +447,9 @@ def _imap_checks(cfg: Any) -> Iterator[dict[str, Any]]:
             client.select_folder(d.imap.folder, readonly=True)
             client.logout()
         except Exception as e:
-            yield _check("imap", d.name, target, "error", str(e),
-                         f"{d.name}: IMAP {target} FAILED: {e}")
+            kind = "tls" if isinstance(e, ImapTlsError) else "error"
+            yield _check("imap", d.name, target, kind, str(e),
+                         f"{d.name}: IMAP {target} FAILED ({kind}): {e}")
             continue
         yield _check("imap", d.name, target, None, f"folder {d.imap.folder}",
                      f"{d.name}: IMAP login and folder {d.imap.folder!r} OK")
@@ -478,6 +500,44 @@ def rebuild_waits(ctx: Ctx) -> None:
     with app.db.transaction() as s:
         made = waits.rebuild(s, app.config)
     click.echo(f"{made} customer messages' waits made again from the events")
+
+
+@db.command("rotate-key")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=500, show_default=True,
+              help="rows sealed or re-wrapped per committed transaction")
+@json_option
+@pass_ctx
+def rotate_key(ctx: Ctx, batch: int, as_json: bool) -> None:
+    """Move all encrypted content to the first key of the key variable, and encrypt what
+    is stored plain; resumable: a rerun continues where a stopped one left off."""
+    from mailticket.store.encryption import rotate
+    from mailticket.store.sealing import SealingError
+
+    app = ctx.app(upgrade=False)
+    app.ensure_schema()
+    summary: dict[str, object] = {}
+    try:
+        for step in rotate(app.db, app.config, batch):
+            summary = step
+    except SealingError as e:
+        click.echo(f"mailticket: {e}", err=True)
+        sys.exit(2)
+    emit(summary, as_json,
+         f"all content under key {summary['key']}: {summary['sealed']} values encrypted, "
+         f"{summary['rewrapped']} re-wrapped, {summary['rows']} rows read"
+         + (", resumed" if summary["resumed"] else "")
+         + (f"; search index rebuilt ({summary['index_rebuilt']} mails)"
+            if summary["index_rebuilt"] else "")
+         + (f"; no value needs key {', '.join(summary['retired_keys'])} any more"  # type: ignore[arg-type]
+            if summary["retired_keys"] else ""))
+
+
+@db.command("new-key")
+def new_key() -> None:
+    """Print a new random master key (32 bytes, URL-safe base64) for the key variable."""
+    from mailticket.store.sealing import new_key as make
+
+    click.echo(make())
 
 
 @main.command()

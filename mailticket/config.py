@@ -66,6 +66,17 @@ def _secret(literal: str | None, env: str | None, what: str) -> str | None:
     return literal
 
 
+def _pem_file(value: str | None) -> str | None:
+    """A certificate file named in the config must be there, or the first connection
+    would fail with an error that does not name the key."""
+    if value is not None and not Path(value).is_file():
+        raise ValueError(f"no file {value!r}; give the path of a PEM file")
+    return value
+
+
+PemFile = Annotated[str | None, AfterValidator(_pem_file)]
+
+
 class ImapConfig(_Strict):
     host: str = "localhost"
     port: int = Field(993, ge=1, le=65535)
@@ -78,6 +89,9 @@ class ImapConfig(_Strict):
     idle: bool = True
     idle_renew: float = Field(600.0, gt=0, le=1740)
     timeout: float = Field(30.0, gt=0)
+    ca_file: PemFile = Field(None, description=(
+        "PEM file of the CA that signed the server's certificate (a private CA); unset: the "
+        "system's trusted CAs"))
 
     def resolved_password(self) -> str | None:
         return _secret(self.password, self.password_env, "imap.password")
@@ -93,6 +107,7 @@ class OutgoingConfig(_Strict):
     password_env: str | None = None
     password: str | None = None
     timeout: float = Field(30.0, gt=0)
+    ca_file: PemFile = Field(None, description="as imap.ca_file, for the SMTP relay")
     interval: float = Field(5.0, gt=0, description="seconds between outbox runs")
     max_attempts: int = Field(50, ge=1)
     lease: float = Field(120.0, gt=0, description="seconds a sender holds a claimed batch")
@@ -128,6 +143,21 @@ class ListenerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(2525, ge=1, le=65535)
     max_size: int = Field(50 * 1024 * 1024, ge=1024)
+    tls_cert: PemFile = Field(None, description="PEM certificate (chain): STARTTLS offered")
+    tls_key: PemFile = Field(None, description="PEM private key of tls_cert")
+
+    @model_validator(mode="after")
+    def _both(self) -> ListenerConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both (STARTTLS "
+                             "offered) or neither")
+        return self
+
+
+class StorageConfig(_Strict):
+    encryption_key_env: str | None = Field(None, description=(
+        "environment variable holding the master key(s) that encrypt mail content at rest, "
+        "comma-separated, the first encrypting (docs/deploy.md#encryption-at-rest)"))
 
 
 class DatabaseConfig(_Strict):
@@ -470,6 +500,7 @@ class Config(_Strict):
     instance: str | None = Field(
         None, description="value of the loop header we stamp; unset: derived from the secret")
     database: DatabaseConfig = DatabaseConfig()
+    storage: StorageConfig = StorageConfig()
     outgoing: OutgoingConfig = OutgoingConfig()
     listener: ListenerConfig = ListenerConfig()
     calendar: CalendarConfig = CalendarConfig()

@@ -56,7 +56,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from imapclient.exceptions import IMAPClientError
 
-__all__ = ["Dovecot", "Received", "SmtpRelay", "free_port"]
+__all__ = ["Dovecot", "Received", "SmtpRelay", "CaCertificates", "free_port", "make_test_ca"]
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,81 @@ def _make_traversable(path: Path, uid: int, gid: int) -> list[Path]:
     return changed
 
 
+class CaCertificates(NamedTuple):
+    """A private CA and a server certificate it signed (PEM files)."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    def server_context(self) -> Any:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def make_test_ca(directory: str | os.PathLike[str],
+                 hosts: Iterable[str] = ("localhost", LOCALHOST)) -> CaCertificates:
+    """A throw-away CA and a certificate for ``hosts`` signed by it, as no system trusts:
+    a client verifies the server only when given ``ca_file``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("mailticket test CA"))
+          .issuer_name(name("mailticket test CA")).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                       False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                         critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = []
+    for h in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            names.append(x509.DNSName(h))
+    cert = (x509.CertificateBuilder().subject_name(name(next(iter(hosts))))
+            .issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    certs = CaCertificates(out / "ca.pem", out / "server.pem", out / "server.key")
+    certs.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    certs.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    certs.key_file.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    certs.key_file.chmod(0o600)
+    return certs
+
+
 def _subject(raw: bytes) -> str:
     match = re.search(rb"(?mi)^Subject:[ \t]*(.*?)\r?$", raw)
     return match.group(1).decode(errors="replace") if match else "(no subject)"
@@ -227,8 +302,13 @@ class Dovecot:
         lmtp_port: int | None = None,
         binary: str | None = None,
         start_timeout: float = 10.0,
+        tls: CaCertificates | None = None,
     ) -> None:
+        """``tls``: STARTTLS on the IMAP port and implicit TLS on ``imaps_port``, with
+        that certificate."""
         self.directory = Path(directory).absolute()
+        self.tls = tls
+        self._imaps_port = free_port() if tls else 0
         if re.search(r"[\s\"%\\]", str(self.directory)):
             raise ValueError(
                 f"Dovecot directory must not contain spaces, quotes, % or \\: {self.directory}"
@@ -258,6 +338,11 @@ class Dovecot:
     @property
     def lmtp_port(self) -> int:
         return self._lmtp_port
+
+    @property
+    def imaps_port(self) -> int:
+        """The implicit-TLS IMAP port (0 without ``tls``)."""
+        return self._imaps_port
 
     @property
     def config_path(self) -> Path:
@@ -501,6 +586,12 @@ class Dovecot:
             self._short_base_dir = Path(tempfile.mkdtemp(prefix="mt-dovecot-"))
             os.chmod(self._short_base_dir, 0o755)
 
+    def _ssl(self) -> str:
+        if self.tls is None:
+            return "ssl = no"
+        return (f"ssl = yes\nssl_cert = <{self.tls.cert_file}\n"
+                f"ssl_key = <{self.tls.key_file}")
+
     def _config(self) -> str:
         d = self.directory
         return f"""\
@@ -511,7 +602,7 @@ instance_name = {self.instance_name}
 log_path = {self.log_path}
 listen = {LOCALHOST}
 protocols = imap lmtp
-ssl = no
+{self._ssl()}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_verbose = yes
@@ -547,7 +638,8 @@ service imap-login {{
     port = {self._imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {LOCALHOST}
+    port = {self._imaps_port}
   }}
 }}
 service lmtp {{
@@ -774,7 +866,10 @@ class SmtpRelay:
         *,
         auth: Mapping[str, str] | None = None,
         port: int | None = None,
+        tls: CaCertificates | None = None,
     ) -> None:
+        """``tls``: STARTTLS offered with that certificate."""
+        self.tls = tls
         self.dovecot = dovecot
         self.auth = dict(auth) if auth is not None else None
         self._auto_port = port is None
@@ -849,6 +944,8 @@ class SmtpRelay:
         kwargs: dict[str, Any] = {}
         if self.auth is not None:
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
+        if self.tls is not None:
+            kwargs.update(tls_context=self.tls.server_context())
         controller = _RelayController(
             _RelayHandler(self),
             hostname=LOCALHOST,

@@ -79,6 +79,7 @@ def build_desk(tmp_path: Path, db_url: str | None = None, extra: str = "",
                                 agents=["alice"], escalate_to=["lead"], **support)])
     app = App(parse_config(text, str(tmp_path / "c.toml")), FixedClock(MONDAY))
     app.ensure_schema()
+    app.unlock()  # [storage] encryption_key_env, when ``extra`` sets it
     d = Desk(app, tmp_path / "sent", [], [])
     d.ann_mails.append(d.receive(with_file(mail(
         f"Ann Ærlig-Smith <{ANN}>", at("support"), "Walrus printer trouble",

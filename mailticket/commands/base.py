@@ -35,6 +35,7 @@ class Ctx:
             from mailticket.app import App, SchemaOutdated
             from mailticket.config import ConfigError, find_config_path, load_config
             from mailticket.ops.logs import use_format
+            from mailticket.store.sealing import SealingError
 
             try:
                 path = find_config_path(self.config_path)
@@ -55,6 +56,11 @@ class Ctx:
                 except Exception as e:
                     click.echo(f"mailticket: database {config.database.url} unusable: {e}",
                                err=True)
+                    sys.exit(2)
+                try:
+                    self._app.unlock()
+                except SealingError as e:
+                    click.echo(f"mailticket: {e}", err=True)
                     sys.exit(2)
                 # Read (or create) the token secret now, in a transaction of its own: a
                 # command that first needs it inside its write transaction would wait

@@ -40,9 +40,14 @@ class Shelf:
 
     @classmethod
     def build(cls, rows: Sequence[tuple[int, str, str]], language: str,
-              tuning: Tuning = DEFAULT) -> Shelf:
-        index = FaqIndex(((i, terms(q, language), terms(a, language)) for i, q, a in rows),
-                         tuning)
+              tuning: Tuning = DEFAULT, token: Callable[[str], str] | None = None) -> Shelf:
+        """``token``: the entries' terms as another index stores them (the clusters'
+        questions hold stored tokens, keyed hashes when the store is encrypted)."""
+        def analysed(text: str) -> list[str]:
+            found = terms(text, language)
+            return [token(t) for t in found] if token else found
+
+        index = FaqIndex(((i, analysed(q), analysed(a)) for i, q, a in rows), tuning)
         return cls(index, {i: (q, a) for i, q, a in rows})
 
     def suggest(self, text: str, language: str, limit: int) -> list[Suggestion]:
@@ -58,8 +63,9 @@ class Suggestions:
     """What a Mailer asks for an auto-response, and hands on to the agents' notification
     of the same ticket (``shown``)."""
 
-    def __init__(self, limit: int, tuning: Tuning = DEFAULT) -> None:
-        self.limit, self.tuning = limit, tuning
+    def __init__(self, limit: int, tuning: Tuning = DEFAULT,
+                 token: Callable[[str], str] | None = None) -> None:
+        self.limit, self.tuning, self.token = limit, tuning, token
         # (department, language) → (when checked, version, shelf)
         self._shelves: dict[tuple[str, str], tuple[float, tuple[int, Any], Shelf]] = {}
         # department → (when asked, the versions of its languages): one query a second
@@ -85,7 +91,7 @@ class Suggestions:
                 self._shelves[key] = (now, version, cached[2])
             return cached[2]
         shelf = Shelf.build(entries.published(session, department, language), language,
-                            self.tuning)
+                            self.tuning, self.token)
         with self._lock:
             self._shelves[key] = (now, version, shelf)
         return shelf
@@ -138,7 +144,9 @@ def answered_by_entries(session: Session) -> Callable[[str | None, str | None, l
                                                        bool]:
     """For ``faq candidates``: whether a published entry of the department in the
     cluster's language answers it, by the auto-response's own matcher."""
-    shelves = Suggestions(1)
+    from mailticket.search.index import stored_token
+
+    shelves = Suggestions(1, token=stored_token)  # the clusters' keys are stored tokens
 
     def answered(department: str | None, language: str | None, keys: list[str]) -> bool:
         if not department or not language:

@@ -53,7 +53,7 @@ class _Fetched:
 def login(cfg: ImapConfig) -> ImapLogin:
     return ImapLogin(host=cfg.host, port=cfg.port, security=cfg.security,
                      username=cfg.username, password=cfg.resolved_password() or "",
-                     timeout=cfg.timeout)
+                     timeout=cfg.timeout, ca_file=cfg.ca_file)
 
 
 def connect(cfg: ImapConfig) -> IMAPClient:

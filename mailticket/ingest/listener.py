@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 from functools import partial
 
@@ -87,9 +88,14 @@ class Listener:
     def __init__(self, app: App, on_ingested: Callable[[], None] = lambda: None) -> None:
         cfg = app.config.listener
         lmtp = cfg.protocol == "lmtp"
+        tls: dict[str, object] = {}
+        if cfg.tls_cert and cfg.tls_key:  # STARTTLS offered, not required
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+            tls["tls_context"] = context
         self.controller = _Controller(
             IngestHandler(app, on_ingested, lmtp), hostname=cfg.host, port=cfg.port,
-            data_size_limit=cfg.max_size, server_hostname="mailticket", lmtp=lmtp,
+            data_size_limit=cfg.max_size, server_hostname="mailticket", lmtp=lmtp, **tls,
         )
 
     def start(self) -> None:

@@ -52,7 +52,11 @@ def describe(e: BaseException) -> tuple[str, str]:
         return _refusal(e, f"server said {_reply(e)}")
     if isinstance(e, smtplib.SMTPServerDisconnected):
         return "unreachable", f"connection lost: {e or 'closed by the server'}"
-    if isinstance(e, ssl.SSLError | ssl.CertificateError):
+    if isinstance(e, ssl.SSLCertVerificationError | ssl.CertificateError):
+        reason = getattr(e, "verify_message", None) or str(e)
+        return "tls", (f"certificate not accepted: {reason}; if it comes from a private CA, "
+                       "set outgoing.ca_file to that CA's PEM file")
+    if isinstance(e, ssl.SSLError):
         return "tls", f"TLS handshake failed: {e}"
     if isinstance(e, socket.gaierror):
         return "unreachable", f"host name not found: {e.strerror or e}"
@@ -149,8 +153,12 @@ class SmtpTransport:
         cfg = self.cfg
         if cfg.security == "tls":
             return smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout,
-                                    context=ssl.create_default_context())
+                                    context=self._context())
         return smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+
+    def _context(self) -> ssl.SSLContext:
+        """Certificates checked against the system's CAs, or ``ca_file``'s private CA."""
+        return ssl.create_default_context(cafile=self.cfg.ca_file)
 
     def _secure_and_login(self, smtp: smtplib.SMTP) -> None:
         cfg = self.cfg
@@ -159,7 +167,7 @@ class SmtpTransport:
             if not smtp.has_extn("starttls"):
                 raise TransportDown("tls", "the server does not offer STARTTLS "
                                            "(security = \"starttls\" is configured)")
-            smtp.starttls(context=ssl.create_default_context())
+            smtp.starttls(context=self._context())
             smtp.ehlo()
         if cfg.username:
             if not smtp.has_extn("auth"):

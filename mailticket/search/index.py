@@ -20,6 +20,7 @@ from sqlalchemy import Connection, delete, select
 from mailticket.mail.subject import base_subject
 from mailticket.search import engines
 from mailticket.search.analyzer import terms, text_terms
+from mailticket.store import sealing
 
 # The models are imported where rows are read or written: ``mailticket search`` needs
 # only ``query_tokens`` and the engines, not the ORM.
@@ -32,9 +33,9 @@ MAX_QUESTION = 30  # distinct terms kept of a question: the question is near the
 
 
 def stored_token(term: str) -> str:
-    """The token the engines store for a term: the term itself.  The one place to
-    switch to keyed hashes of terms when the store is encrypted at rest."""
-    return term
+    """The token the engines store for a term: the term itself, or its keyed hash when
+    the store is encrypted at rest (the index then holds no word)."""
+    return sealing.token(term) if sealing.hashing() else term
 
 
 def tokens(text: str, language: str | None) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from mailticket.search import engines
 from mailticket.search.analyzer import query_terms, term, words
 from mailticket.search.index import query_tokens
+from mailticket.store.sealing import open_text
 
 SNIPPET_CHARS = 160
 WINDOW = 1000
@@ -86,9 +87,9 @@ def _best_per_ticket(conn: Connection, ranked: Sequence[tuple[int, float]],
                 tickets[tid] = (_TicketRow(tid, dept, subject), language)
     top = sorted(best.items(), key=lambda b: (-b[1][1], -b[0]))[:limit]
     wanted = tuple(mid for _, (mid, _) in top)
-    texts: dict[int, str] = dict(conn.exec_driver_sql(
+    texts: dict[int, str] = {mid: open_text(text or "") for mid, text in conn.exec_driver_sql(
         f"SELECT id, text FROM messages WHERE id IN ({', '.join([mark] * len(wanted))})",
-        wanted).all()) if wanted else {}
+        wanted)} if wanted else {}  # the snippet is cut from the text, opened if sealed
     return [(tickets[tid][0], score, texts.get(mid) or "", tickets[tid][1])
             for tid, (mid, score) in top]
 

@@ -18,7 +18,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -28,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from mailticket.store import states as _states
+from mailticket.store.sealing import SealedBytes, SealedText
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -129,13 +129,13 @@ class Message(Base):
     cc: Mapped[list[str]] = mapped_column(JSON, default=list)
     subject: Mapped[str] = mapped_column(Text, default="")
     date: Mapped[datetime] = mapped_column(UtcDateTime)
-    text: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(SealedText, default="")  # sealed: docs/deploy.md
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # Why the pipeline treated it this way: "auto_reply: Auto-Submitted: auto-replied".
     verdict: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(200), default="")
-    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # read only when needed
+    raw: Mapped[bytes] = mapped_column(SealedBytes, deferred=True)  # read only when needed
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="messages")
 
@@ -255,7 +255,7 @@ class Quarantine(Base):
     source: Mapped[str] = mapped_column(String(200))
     department: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reason: Mapped[str] = mapped_column(Text)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw: Mapped[bytes] = mapped_column(SealedBytes)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
@@ -292,7 +292,7 @@ class FeedbackRequest(Base):
     asked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     grade: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    comment: Mapped[str | None] = mapped_column(SealedText, nullable=True)
 
     __table_args__ = (Index("ix_feedback_due", "state", "closed_at"),)
 
@@ -323,8 +323,9 @@ class FaqEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     department: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(16))
-    question: Mapped[str] = mapped_column(Text)
-    answer: Mapped[str] = mapped_column(Text)
+    # Sealed: an agent's draft may quote a customer.
+    question: Mapped[str] = mapped_column(SealedText)
+    answer: Mapped[str] = mapped_column(SealedText)
     state: Mapped[str] = mapped_column(String(16), default="published")  # draft | published
     origin: Mapped[str] = mapped_column(String(16), default="admin")  # admin | agent
     origin_agent: Mapped[str | None] = mapped_column(String(320), nullable=True)
