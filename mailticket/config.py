@@ -111,7 +111,7 @@ class OutgoingConfig(_Strict):
     interval: float = Field(5.0, gt=0, description="seconds between outbox runs")
     max_attempts: int = Field(50, ge=1)
     lease: float = Field(120.0, gt=0, description="seconds a sender holds a claimed batch")
-    connections: int = Field(4, ge=1, le=32,
+    connections: int = Field(1, ge=1, le=32,
                              description="SMTP sessions the outbox sends over at once")
 
     def resolved_password(self) -> str | None:
