@@ -2,9 +2,10 @@
 1,000,000, timed as the admin runs it (a CLI process, SQLite).
 
 Each ticket holds the customer's mail (raw, ~1 KB, with a small attachment), the
-auto-response (raw), its outbox row, participants (customer, an agent) and three
-events.  The target has 1,000 of the tickets and is Cc'd on 20 more.  The database is
-built once into ``/tmp/customer-bench/`` and copied before each run (forget changes it).
+auto-response (raw), its outbox row, participants (customer, an agent), three
+events, the search index and FAQ question of the customer's mail, and the SLA waits.
+The target has 1,000 of the tickets and is Cc'd on 20 more.  The database is built
+once into ``/tmp/customer-bench/`` and copied before each run (forget changes it).
 
     python -m bench.forget [--tickets 1000000] [--theirs 1000] [--runs 2]
 """
@@ -28,6 +29,8 @@ from sqlalchemy import insert
 from mailticket import files
 from mailticket.app import App
 from mailticket.config import parse_config
+from mailticket.search import index
+from mailticket.sla import waits
 from mailticket.store.models import Event, Message, OutboxItem, Participant, Ticket
 
 CHUNK = 20_000
@@ -114,6 +117,13 @@ def build(db: Path, config: Path, tickets: int, theirs: int) -> None:
         with app.db.transaction() as s:
             for model, values in rows.items():
                 s.execute(insert(model), values)
+    # What the daemon keeps beside the mail, so forget erases from a realistic
+    # database: the search index and the FAQ questions of every customer mail, and
+    # the SLA waits of every ticket.
+    with app.db.transaction() as s:
+        indexed = index.rebuild(s.connection())
+        made = waits.rebuild(s, app.config)
+    print(f"indexed {indexed:,} mails, {made:,} waits")
     app.close()
     print(f"built {tickets:,} tickets ({theirs:,} of the target's) in "
           f"{time.monotonic() - t0:.0f} s: {db.stat().st_size / 1e9:.2f} GB")
