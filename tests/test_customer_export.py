@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text as text_sql
 
 from mailticket.app import App
 from mailticket.cli import main
@@ -118,6 +119,21 @@ def test_show_lists_their_tickets_counts_language_and_contacts(desk):
     assert got["names"] == ["Ann Ærlig-Smith"]
     assert got["first_contact"] is not None and got["last_contact"] >= got["first_contact"]
 
+
+
+def test_show_counts_only_what_they_wrote_and_what_was_sent_to_them(desk):
+    """Kim was only Cc'd on Ann's mail: Ann's mail is not Kim's, and neither is the
+    answer Alice mailed in; what was sent to Kim is."""
+    with desk.app.db.read() as s:
+        got = summary(s, desk.app.config, KIM)
+        row = s.execute(text_sql(
+            "SELECT count(*) FROM messages WHERE direction = 'out' AND ticket_id = 1 "
+            "AND (\"to\" LIKE :kim OR cc LIKE :kim)"), {"kim": f'%"{KIM}"%'}).scalar()
+    assert got is not None
+    assert [(t["id"], t["role"]) for t in got["tickets"]] == [(1, "cc")]
+    assert got["tickets"][0]["messages_in"] == 0
+    assert got["messages_in"] == 0
+    assert row and got["tickets"][0]["messages_out"] == row
 
 def test_export_holds_her_mails_files_and_tickets_and_nobody_elses(desk, tmp_path):
     out = tmp_path / "export"

@@ -30,6 +30,20 @@ def test_replacer_takes_address_and_name_out_of_everything():
     assert r.mentions(b"x ann@x.example") and not r.mentions("bob")
 
 
+
+def test_replacer_leaves_other_peoples_addresses_and_longer_words_whole():
+    """Erasing Ann must not maim Joann's address, Annette's name or a word that
+    merely holds Ann's name."""
+    r = Replacer({"ann@x.example": "p@erased.invalid"}, {"Ann", "Ann Lee"})
+    assert r.text("Cc: joann@x.example, ann@x.example.org, Ann@X.Example.") == (
+        "Cc: joann@x.example, ann@x.example.org, p@erased.invalid.")
+    assert r.text("Annette met Ann Lee and ann; ann.lee@y.example too") == (
+        "Annette met  and ; ann.lee@y.example too")
+    assert r.raw("Från: Ann <ann@x.example>, Joanna <ann.b@x.example>\r\n".encode()) == (
+        "Från:  <p@erased.invalid>, Joanna <ann.b@x.example>\r\n".encode())
+    assert not r.mentions("Annette <joann@x.example>")
+    assert r.mentions(b"to ANN@x.example") and r.mentions("hi Ann!")
+
 def test_an_erased_tickets_event_keeps_vocabulary_numbers_instants_and_staff():
     detail = {"old": "open", "new": "closed", "level": 2, "due_at": "2026-11-24T09:00:00+00:00",
               "subject": "My walrus printer", "to": ["alice@x.example"],

@@ -31,36 +31,61 @@ def is_pseudonym(address: str | None) -> bool:
     return bool(address) and str(address).lower().endswith("@" + PSEUDONYM_DOMAIN)
 
 
-def _pattern(needles: Iterable[str]) -> re.Pattern[str] | None:
-    words = sorted({n for n in needles if n and len(n) >= 3}, key=len, reverse=True)
+# An address as it stands in text or a header: kept whole, so a name or another
+# person's address is never replaced inside it.
+_LOCAL = r"[{w}.!#$%&'*+/=?^`{{|}}~-]+"
+_DOMAIN = r"[{w}-]+(?:\.[{w}-]+)*"
+_TEXT_WORD = r"\w"
+_BYTES_WORD = r"A-Za-z0-9_\x80-\xff"
+
+
+def _pattern(names: Iterable[str], word: str) -> str | None:
+    """Any address, or one of ``names`` as a whole word (longest first)."""
+    words = sorted({n for n in names if n and len(n) >= 3}, key=len, reverse=True)
+    address = _LOCAL.format(w=word) + "@" + _DOMAIN.format(w=word)
     if not words:
-        return None
-    return re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+        return f"({address})"
+    names_ = "|".join(re.escape(w) for w in words)
+    return f"({address})|(?<![{word}])(?:{names_})(?![{word}])"
 
 
 class Replacer:
     """Replaces each of ``aliases`` (address → pseudonym) and ``names`` (erased to
-    "") wherever they occur, case-insensitively, in text, bytes and JSON values."""
+    "") wherever they occur, case-insensitively, in text, bytes and JSON values.
+
+    Addresses are matched whole and names as whole words: "ann@x.example" inside
+    "joann@x.example", or the name "Ann" inside "Annette", stay as they are.
+    """
 
     def __init__(self, aliases: Mapping[str, str], names: Iterable[str] = ()) -> None:
         self.aliases = {a.lower(): p for a, p in aliases.items()}
         self.names = {n for n in names if n and len(n) >= 3}
-        self._text = _pattern([*self.aliases, *self.names])
-        self._bytes = (re.compile(self._text.pattern.encode("utf-8"), re.IGNORECASE)
-                       if self._text else None)
+        text = _pattern(self.names, _TEXT_WORD) if self.aliases or self.names else None
+        self._text = re.compile(text, re.IGNORECASE) if text else None
+        raw = _pattern(self.names, _BYTES_WORD) if self.aliases or self.names else None
+        self._bytes = re.compile(raw.encode("utf-8"), re.IGNORECASE) if raw else None
 
-    def _sub(self, found: str) -> str:
-        return self.aliases.get(found.lower(), "")
+    def _sub(self, found: re.Match[str]) -> str:
+        if found.group(1) is not None:  # an address: only the person's own is replaced
+            return self.aliases.get(found.group(1).lower(), found.group(1))
+        return ""
 
     def text(self, value: str) -> str:
         if self._text is None or not value:
             return value
-        return self._text.sub(lambda m: self._sub(m.group(0)), value)
+        return self._text.sub(self._sub, value)
 
     def raw(self, value: bytes) -> bytes:
         if self._bytes is None or not value:
             return value
-        return self._bytes.sub(lambda m: self._sub(m.group(0).decode("utf-8")).encode(), value)
+
+        def sub(m: re.Match[bytes]) -> bytes:
+            if m.group(1) is not None:
+                found = m.group(1).decode("utf-8", "replace").lower()
+                return self.aliases[found].encode() if found in self.aliases else m.group(1)
+            return b""
+
+        return self._bytes.sub(sub, value)
 
     def address(self, value: str) -> str:
         return self.aliases.get(value.lower(), value)
@@ -79,8 +104,12 @@ class Replacer:
 
     def mentions(self, value: str | bytes) -> bool:
         if isinstance(value, bytes):
-            return bool(self._bytes and self._bytes.search(value))
-        return bool(self._text and self._text.search(value))
+            return self._bytes is not None and any(
+                m.group(1) is None or m.group(1).decode("utf-8", "replace").lower()
+                in self.aliases for m in self._bytes.finditer(value))
+        return self._text is not None and any(
+            m.group(1) is None or m.group(1).lower() in self.aliases
+            for m in self._text.finditer(value))
 
 
 def bare_detail(detail: Mapping[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]:

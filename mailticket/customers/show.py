@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailticket.config import Config
@@ -24,17 +24,20 @@ def summary(s: Session, config: Config, address: str) -> dict[str, Any] | None:
     if not ids:
         return None
     tz = config.calendar.timezone
-    mine = or_(Message.from_addr == addr, cast(Message.to, String).contains(f'"{addr}"'),
-               cast(Message.cc, String).contains(f'"{addr}"'))
+    # What they wrote, and what was sent to them: another person's mail that merely
+    # Cc'd them, or an agent's reply that came in, is neither.
+    sent_to = or_(cast(Message.to, String).contains(f'"{addr}"'),
+                  cast(Message.cc, String).contains(f'"{addr}"'))
+    theirs = or_(Message.from_addr == addr, and_(Message.direction == "out", sent_to))
     counts: Counter[tuple[int, str]] = Counter()
     first: datetime | None = None
     last: datetime | None = None
-    for tid, direction, n, lo, hi in s.execute(
-            select(Message.ticket_id, Message.direction, func.count(), func.min(Message.date),
-                   func.max(Message.date))
-            .where(Message.ticket_id.in_(ids), mine)
-            .group_by(Message.ticket_id, Message.direction)):
-        counts[(int(tid or 0), direction)] += int(n)
+    for tid, wrote, n, lo, hi in s.execute(
+            select(Message.ticket_id, Message.from_addr == addr, func.count(),
+                   func.min(Message.date), func.max(Message.date))
+            .where(Message.ticket_id.in_(ids), theirs)
+            .group_by(Message.ticket_id, Message.from_addr == addr)):
+        counts[(int(tid or 0), "in" if wrote else "out")] += int(n)
         first = lo if first is None or lo < first else first
         last = hi if last is None or hi > last else last
     contact = s.get(Contact, addr)
