@@ -92,6 +92,18 @@ def test_warning_then_breach_then_each_level_exactly_once(app):
     with app.db.transaction() as s:
         events = [e.kind for e in s.scalars(select(Event).where(Event.kind.like("sla_%")))]
     assert events == ["sla_warning", "sla_escalation", "sla_escalation", "sla_escalation"]
+    # The report counts the escalation mails sent in its period (warnings are not).
+    from mailticket import report
+
+    def escalations(since: str, until: str) -> int:
+        with app.db.read() as s:
+            got = report.build(s, app.config, since=at(since), until=at(until),
+                               now=at("2026-11-30T12:00"))
+        return got["departments"][0]["escalations"]
+
+    assert escalations("2026-11-23T00:00", "2026-11-30T00:00") == 3
+    assert escalations("2026-11-24T10:16", "2026-11-26T10:15") == 1
+    assert escalations("2026-11-23T00:00", "2026-11-24T10:15") == 0
 
 
 def test_escalation_mail_says_who_what_how_late_and_how_to_take_it(app):
