@@ -145,18 +145,33 @@ class Outbox:
             if s.scalar(select(OutboxItem.id).where(*due).limit(1)) is None:
                 return []
         with self.db.transaction() as s:
-            items = s.execute(
-                select(OutboxItem.id, OutboxItem.mail_from, OutboxItem.rcpt_to, Message.raw,
-                       OutboxItem.message_id, OutboxItem.attempts, OutboxItem.ticket_id,
-                       OutboxItem.kind)
-                .join(Message, Message.message_id == OutboxItem.message_id)
-                .where(*due).order_by(OutboxItem.id).limit(batch)
-                .with_for_update(skip_locked=True, of=OutboxItem)).all()
+            # The batch's ids first, from the pending index alone, then their rows and
+            # raw mails: one query joining every pending row to its message and sorting
+            # them with their bytes cost 20 ms a claim with 26,000 mails queued (each
+            # claim reads all that is pending), this 9 ms (docs/decisions.md).
+            ids = list(s.scalars(select(OutboxItem.id).where(*due).order_by(OutboxItem.id)
+                                 .limit(batch).with_for_update(skip_locked=True)))
+            items = s.execute(self._claimed(ids)).all() if ids else []
+            if len(items) < len(ids) == batch:
+                # A queued row without its message (never written so, but then): such
+                # rows must not fill every batch; the one query skips them.
+                items = s.execute(self._claimed(None).where(*due).limit(batch)
+                                  .with_for_update(skip_locked=True, of=OutboxItem)).all()
             if items:
                 s.execute(update(OutboxItem).where(OutboxItem.id.in_([i[0] for i in items]))
                           .values(next_attempt_at=now + timedelta(seconds=self.lease),
                                   claimed_by=self.holder))
         return items
+
+    @staticmethod
+    def _claimed(ids: list[int] | None) -> Any:
+        """The rows a sender needs of queued mail (of these ids), in their order."""
+        q = (select(OutboxItem.id, OutboxItem.mail_from, OutboxItem.rcpt_to, Message.raw,
+                    OutboxItem.message_id, OutboxItem.attempts, OutboxItem.ticket_id,
+                    OutboxItem.kind)
+             .join(Message, Message.message_id == OutboxItem.message_id)
+             .order_by(OutboxItem.id))
+        return q if ids is None else q.where(OutboxItem.id.in_(ids))
 
     def deliver(self, batch: int | None = None, retry_all: bool = False) -> DeliveryReport:
         """Send what is due over up to ``connections`` SMTP sessions at once; stop early

@@ -113,7 +113,9 @@ class _SmtpConnection:
 
     def send(self, mail_from: str, rcpts: list[str], raw: bytes) -> dict[str, str]:
         try:
-            refused = self.smtp.sendmail(mail_from, rcpts, raw)
+            refused = (pipelined_sendmail(self.smtp, mail_from, rcpts, raw)
+                       if self.smtp.has_extn("pipelining")
+                       else self.smtp.sendmail(mail_from, rcpts, raw))
         except smtplib.SMTPRecipientsRefused as e:
             codes = [code for code, _ in e.recipients.values()]
             if all(code >= 500 for code in codes):
@@ -126,6 +128,68 @@ class _SmtpConnection:
         except (smtplib.SMTPServerDisconnected, OSError) as e:
             raise TransportDown(*describe(e)) from None
         return {k: f"{c} {_text(m)}" for k, (c, m) in refused.items()}
+
+
+def pipelined_sendmail(smtp: smtplib.SMTP, mail_from: str, rcpts: list[str], raw: bytes
+                       ) -> dict[str, tuple[int, bytes]]:
+    """``smtp.sendmail`` with MAIL, RCPT and DATA sent in one write (RFC 2920, for a
+    server that offers PIPELINING): two round trips a mail instead of three or more.
+    The same replies are read, in order, and the same exceptions raised: a mail is
+    accepted only by the server's 250 after its data, and each refused recipient is
+    named."""
+    options = f" size={len(raw)}" if smtp.does_esmtp and smtp.has_extn("size") else ""
+    commands = [f"mail FROM:{smtplib.quoteaddr(mail_from)}{options}",
+                *(f"rcpt TO:{smtplib.quoteaddr(r)}" for r in rcpts), "data"]
+    if any("\r" in c or "\n" in c for c in commands):
+        raise ValueError("command and arguments contain prohibited newline characters")
+    smtp.send("".join(c + "\r\n" for c in commands))  # encoded as smtplib's putcmd does
+    mail = smtp.getreply()
+    answers = [smtp.getreply() for _ in rcpts]
+    data = smtp.getreply()
+    if mail[0] != 250:
+        if mail[0] == 421:
+            smtp.close()
+        else:
+            _end_data(smtp, data)
+            smtp._rset()  # type: ignore[attr-defined]
+        raise smtplib.SMTPSenderRefused(mail[0], mail[1], mail_from)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for rcpt, (code, resp) in zip(rcpts, answers, strict=True):
+        if code not in (250, 251):
+            refused[rcpt] = (code, resp)
+        if code == 421:
+            smtp.close()
+            raise smtplib.SMTPRecipientsRefused(refused)
+    if len(refused) == len(rcpts):
+        _end_data(smtp, data)
+        smtp._rset()  # type: ignore[attr-defined]
+        raise smtplib.SMTPRecipientsRefused(refused)
+    if data[0] != 354:
+        if data[0] == 421:
+            smtp.close()
+        else:
+            smtp._rset()  # type: ignore[attr-defined]
+        raise smtplib.SMTPDataError(*data)
+    quoted = smtplib._quote_periods(raw)  # type: ignore[attr-defined]
+    if quoted[-2:] != b"\r\n":
+        quoted += b"\r\n"
+    smtp.send(quoted + b".\r\n")
+    code, resp = smtp.getreply()
+    if code != 250:
+        if code == 421:
+            smtp.close()
+        else:
+            smtp._rset()  # type: ignore[attr-defined]
+        raise smtplib.SMTPDataError(code, resp)
+    return refused
+
+
+def _end_data(smtp: smtplib.SMTP, data: tuple[int, bytes]) -> None:
+    """A server that said 354 to a pipelined DATA whose MAIL or RCPTs it refused waits
+    for data: an empty mail ends it, and is not delivered (no recipient)."""
+    if data[0] == 354:
+        smtp.send(b".\r\n")
+        smtp.getreply()
 
 
 class SmtpTransport:
