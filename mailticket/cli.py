@@ -499,7 +499,11 @@ def rebuild_waits(ctx: Ctx) -> None:
     app = ctx.app()
     with app.db.transaction() as s:
         made = waits.rebuild(s, app.config)
-    click.echo(f"{made} customer messages' waits made again from the events")
+    from mailticket.report import days
+
+    summed = days.run(app.db, app.config, app.clock.now())
+    click.echo(f"{made} customer messages' waits made again from the events; "
+               f"{summed} finished days summed for the report")
 
 
 @db.command("rotate-key")

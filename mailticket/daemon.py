@@ -140,6 +140,13 @@ class Daemon:
             self.waker("outbox")()
         return False
 
+    def _sum_days(self) -> bool:
+        """The report's finished days, summed once (report/days.py)."""
+        from mailticket.report import days
+
+        days.run(self.app.db, self.app.config, self.app.clock.now())
+        return False
+
     def _deliver(self) -> bool:
         report = self.app.outbox.deliver()
         return not report.down and report.sent + report.deferred + report.failed > 0
@@ -159,6 +166,7 @@ class Daemon:
             self.leases.prepare()
         self._add("sla", self._escalate, self.app.config.sla.check_interval)
         self._add("outbox", self._deliver, self.app.config.outgoing.interval)
+        self._add("report-days", self._sum_days, 3600)
         if retention.enabled(self.app.config):  # closed tickets past [retention] closed_after
             self._add("retention", lambda: retention.run(self.app),
                       self.app.config.retention.check_every_period.total_seconds())

@@ -299,6 +299,10 @@ class Importer:
         self._close_old()
         for box in boxes:
             box.close()
+        # The history's finished days summed now, so its first report is quick.
+        from mailticket.report import days
+
+        days.run(self.app.db, self.app.config, self.app.clock.now())
         return self.summary
 
     def _stored(self, ids: list[str]) -> set[str]:

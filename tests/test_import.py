@@ -131,6 +131,14 @@ def test_imported_history_gives_the_report_counted_by_hand(setup, monkeypatch, c
     assert got == {"mails": 12, "tickets": 5, "messages": 11, "answers": 5, "closed": 0,
                    "skipped": 1,
                    "skipped_reasons": {"staff mail answering no imported mail": 1}}
+    # The import summed the history's finished days: the report below reads them.
+    from sqlalchemy import create_engine, text
+
+    from tests.builders import sqlite
+    engine = create_engine(sqlite(config.parent)["url"])
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM report_days")).scalar() == 5
+    engine.dispose()
     [report] = cli(config, "report", "--since", "2026-10-01", "--until", "2026-12-01")[
         "departments"]
     # Counted by hand from the comments of history(): T1 and its follow-up, T2 and T4 in

@@ -31,6 +31,7 @@ from mailticket.customers.redact import (
     quotes,
 )
 from mailticket.search import index as search_index
+from mailticket.sla.waits import forget_days
 from mailticket.store.models import (
     Contact,
     Event,
@@ -238,6 +239,10 @@ def erase_waits(scope: Scope) -> None:
             if changes:
                 s.execute(update(model), changes)
                 scope.counts["waits"] += len(changes)
+                if model is Wait:  # the report's stored days hold agents' addresses too
+                    forget_days(s.connection(), s.execute(
+                        select(Wait.department, Wait.day)
+                        .where(Wait.id.in_([c["id"] for c in changes])).distinct()).all())
 
 
 def erase_outbox(scope: Scope) -> None:

@@ -7,6 +7,7 @@ give the same report."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -64,63 +65,121 @@ def _quantiles(values: Any) -> dict[str, float | None]:
     return {"median": median, "p90": float(ranked[p90])}
 
 
-def compute(session: Session, department: str, hist: History, *, since: datetime,
-            until: datetime, now: datetime, zone: ZoneInfo, values: bool = False) -> Figures:
-    """One department's figures; ``values``: also every first response (the page's
-    chart draws their distribution)."""
-    period = [Wait.department == department, Wait.arrived_at >= since,
-              Wait.arrived_at < until, Wait.arrived_at <= now]
-    fig = Figures(department, hist, 0, 0)
+@dataclass
+class Part:
+    """Some of a department's waits summed, before the quantiles are picked: what a
+    stored day holds (report/days.py), or what the waits of the rest of a period give."""
+
+    cells: Counter[tuple[str, int]] = field(default_factory=Counter)  # (day, hour) → messages
+    languages: Counter[str] = field(default_factory=Counter)
+    tickets: int = 0
+    outcomes: dict[str, Counter[str]] = field(default_factory=dict)  # day → outcome → n
+    first: list[Any] = field(default_factory=list)     # arrays of business seconds
+    wall: list[Any] = field(default_factory=list)      # arrays of wall-clock seconds
+    agents: dict[str, list[Any]] = field(default_factory=dict)  # agent → arrays
+
+
+def part(session: Session, department: str, *, lo: datetime, hi: datetime, since: datetime,
+         until: datetime, now: datetime, zone: ZoneInfo, oldest: Any = None) -> Part:
+    """The waits of ``department`` that arrived in [lo, hi), a stretch of the period
+    [since, until) seen at ``now``.  ``oldest``: which answers count for the agents'
+    response times (default: the oldest message of the period each answered)."""
+    period = [Wait.department == department, Wait.arrived_at >= lo,
+              Wait.arrived_at < hi, Wait.arrived_at <= now]
+    got = Part()
     outcome = _outcome(now)
-    days = [Wait.day >= since.astimezone(zone).date().isoformat(),
-            Wait.day <= until.astimezone(zone).date().isoformat()]
+    days = [Wait.day >= lo.astimezone(zone).date().isoformat(),
+            Wait.day <= hi.astimezone(zone).date().isoformat()]
     counted = [func.sum(case((outcome == code, 1), else_=0)) for code in _CODES]
-    weeks: dict[str, tuple[int, Counter[str]]] = {}  # local date → weekday, its week's
-    for day, hour, language, n, first, *codes in session.execute(
-            select(Wait.day, Wait.hour, Wait.language, func.count(),
-                   func.sum(case((Wait.first == True, 1), else_=0)),  # noqa: E712
-                   *counted).where(*period, *days)
-            .group_by(Wait.day, Wait.hour, Wait.language)):
-        known = weeks.get(day)
-        if known is None:
-            local = date.fromisoformat(day)
-            monday = (local - timedelta(days=local.weekday())).isoformat()
-            known = weeks[day] = (local.weekday(), fig.weekly.setdefault(monday, Counter()))
-        weekday, week = known
-        fig.customer_messages += n
-        fig.tickets += first
-        fig.by_hour[weekday][hour] += n
-        fig.by_day[day] += n
-        fig.languages[language or "unknown"] += n
-        for code, m in zip(_CODES, codes, strict=True):
-            if m:
-                fig.outcomes[_CODES[code]] += m
-                week[_CODES[code]] += m
-    for monday in [w for w, c in fig.weekly.items() if not c]:
-        del fig.weekly[monday]  # a week with no outcome yet, as the replay leaves it out
+    rows = session.connection().execute(  # Core rows: tens of thousands of groups a year
+        select(Wait.day, Wait.hour, Wait.language, func.count(),
+               func.sum(case((Wait.first == True, 1), else_=0)),  # noqa: E712
+               *counted).where(*period, *days)
+        .group_by(Wait.day, Wait.hour, Wait.language))
+    for day, hour, language, n, first, *codes in rows:
+        got.tickets += first
+        got.cells[day, hour] += n
+        got.languages[language or "unknown"] += n
+        if any(codes):
+            week = got.outcomes.setdefault(day, Counter())
+            for code, m in zip(_CODES, codes, strict=True):
+                if m:
+                    week[_CODES[code]] += m
     answered = [*period, Wait.first == True, Wait.answered_at.is_not(None),  # noqa: E712
                 Wait.answered_at <= now]
     business, wall = _values(session, [Wait.answer_seconds, Wait.answer_wall_seconds],
                              answered).get(None, [(), ()])
+    got.first.append(business)
+    got.wall.append(wall)
+    if oldest is None:
+        oldest = or_(Wait.group_prev.is_(None), Wait.group_prev < since)
+    answers = [*period, Wait.stopped_by.is_not(None), Wait.stopped_at < until,
+               Wait.stopped_at <= now, oldest]
+    for agent, (v,) in _values(session, [Wait.stop_seconds], answers, Wait.stopped_by).items():
+        got.agents.setdefault(agent, []).append(v)
+    return got
+
+
+def compute(session: Session, department: str, hist: History, *, since: datetime,
+            until: datetime, now: datetime, zone: ZoneInfo, values: bool = False) -> Figures:
+    """One department's figures: its finished days as stored (report/days.py), the rest
+    of the period from the waits; ``values``: also every first response (the page's
+    chart draws their distribution)."""
+    import numpy as np
+
+    from mailticket.report import days
+
+    stored, stretches = days.split(session, department, since=since, until=until, now=now,
+                                   zone=zone)
+    parts = stored + [part(session, department, lo=lo, hi=hi, since=since, until=until,
+                           now=now, zone=zone) for lo, hi in stretches]
+    fig = Figures(department, hist, 0, 0)
+    weeks: dict[str, tuple[int, str]] = {}  # local date → weekday, its week's Monday
+
+    def week_of(day: str) -> tuple[int, str]:
+        known = weeks.get(day)
+        if known is None:
+            local = date.fromisoformat(day)
+            known = weeks[day] = (local.weekday(),
+                                  (local - timedelta(days=local.weekday())).isoformat())
+        return known
+
+    first: list[Any] = []
+    wall: list[Any] = []
+    agents: dict[str, list[Any]] = {}
+    for p in parts:
+        fig.tickets += p.tickets
+        fig.languages.update(p.languages)
+        for (day, hour), n in p.cells.items():
+            fig.customer_messages += n
+            fig.by_hour[week_of(day)[0]][hour] += n
+            fig.by_day[day] += n
+        for day, counts in p.outcomes.items():
+            fig.outcomes.update(counts)
+            fig.weekly.setdefault(week_of(day)[1], Counter()).update(counts)
+        first += p.first
+        wall += p.wall
+        for agent, arrays in p.agents.items():
+            agents.setdefault(agent, []).extend(arrays)
+    for monday in [w for w, c in fig.weekly.items() if not c]:
+        del fig.weekly[monday]  # a week with no outcome yet, as the replay leaves it out
+    business = np.concatenate(first) if first else np.empty(0)
+    walls = np.concatenate(wall) if wall else np.empty(0)
     fig.quantiles = {"first_response": _quantiles(business),
-                     "first_response_wall": _quantiles(wall)}
+                     "first_response_wall": _quantiles(walls)}
     if values:
         fig.first_response = [timedelta(seconds=float(v)) for v in business]
-        fig.first_response_wall = [timedelta(seconds=float(v)) for v in wall]
-    # Each answer's response time: from the oldest message of the period it answered.
-    oldest = [*period, Wait.stopped_by.is_not(None), Wait.stopped_at < until,
-              Wait.stopped_at <= now,
-              or_(Wait.group_prev.is_(None), Wait.group_prev < since)]
-    fig.agent_medians = {agent: _quantiles(v)["median"] for agent, (v,) in _values(
-        session, [Wait.stop_seconds], oldest, Wait.stopped_by).items()}
+        fig.first_response_wall = [timedelta(seconds=float(v)) for v in walls]
+    fig.agent_medians = {agent: _quantiles(np.concatenate(v))["median"]
+                         for agent, v in agents.items()}
     marks = [Milestone.department == department,
              Milestone.kind.in_(("answer", "close", "reopen")), Milestone.at >= since,
              Milestone.at < until, Milestone.at <= now]
-    for kind, agent, n in session.execute(
+    for kind, by, n in session.execute(
             select(Milestone.kind, Milestone.agent, func.count()).where(*marks)
             .group_by(Milestone.kind, Milestone.agent)):
-        if kind == "answer" and agent is not None:
-            fig.answers[agent] += n
+        if kind == "answer" and by is not None:
+            fig.answers[by] += n
         elif kind == "close":
             hist.closed += n
         elif kind == "reopen":

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from mailticket.config import Config
 from mailticket.sla.book import BUILT, Book, DepartmentTime
-from mailticket.store.models import Event, Milestone, Setting, Ticket, Wait
+from mailticket.store.models import Event, Milestone, ReportDay, Setting, Ticket, Wait
 from mailticket.store.records import insert_rows
 
 ARRIVALS = ("created", "customer_message")  # a customer message that awaits an answer
@@ -131,12 +131,24 @@ _UPDATE = update(Wait).where(Wait.id == bindparam("b_id")).values(
     {k: bindparam(f"b_{k}") for k in _CHANGING})
 
 
-def _write(conn: Connection, ledgers: Iterable[Ledger]) -> None:
+def forget_days(conn: Connection, days: Iterable[tuple[str, str]]) -> None:
+    """Delete the report's stored (department, day) sums (report/days.py) whose waits
+    a write changes: the report then sums those days from the waits again."""
+    keys = sorted(set(days))
+    for i in range(0, len(keys), 400):
+        conn.execute(delete(ReportDay).where(
+            tuple_(ReportDay.department, ReportDay.day).in_(keys[i:i + 400])))
+
+
+def _write(conn: Connection, ledgers: Iterable[Ledger]) -> set[tuple[str, str]]:
+    """Write what the ledgers changed; the (department, day) of every wait written."""
     new: list[dict[str, Any]] = []
     old: list[dict[str, Any]] = []
     marks: list[dict[str, Any]] = []
+    touched: set[tuple[str, str]] = set()
     for ledger in ledgers:
         for row in ledger.changed.values():
+            touched.add((row.department, row.day))
             (new if row.id is None else old).append(
                 row.values() if row.id is None else {"id": row.id, **row.values()})
         marks += ledger.milestones
@@ -146,6 +158,7 @@ def _write(conn: Connection, ledgers: Iterable[Ledger]) -> None:
         conn.execute(_UPDATE, [{f"b_{k}": v for k, v in row.items()} for row in old])
     if marks:
         insert_rows(conn, Milestone.__table__, marks)  # type: ignore[arg-type]
+    return touched
 
 
 def follow(conn: Connection, events: Sequence[dict[str, Any]], book: Book) -> None:
@@ -178,12 +191,16 @@ def follow(conn: Connection, events: Sequence[dict[str, Any]], book: Book) -> No
             relabelled[found.ticket_id] = found.language
         else:
             found.play(e["kind"], e["at"], e["actor"], e["detail"])
-    _write(conn, ledgers.values())
+    touched = _write(conn, ledgers.values())
     if relabelled:
         # The report shows each message under its ticket's language now.
         conn.execute(update(Wait).where(Wait.ticket_id == bindparam("b_ticket")).values(
             language=bindparam("b_language")),
             [{"b_ticket": t, "b_language": lang} for t, lang in relabelled.items()])
+        touched.update(conn.execute(select(Wait.department, Wait.day).where(
+            Wait.ticket_id.in_(sorted(relabelled))).distinct()).all())
+    if touched:
+        forget_days(conn, touched)
 
 
 def built(session: Session) -> bool:
@@ -198,6 +215,7 @@ def rebuild(session: Session, config: Config) -> int:
     conn = session.connection()
     session.execute(delete(Wait))
     session.execute(delete(Milestone))
+    session.execute(delete(ReportDay))
     book = Book(config)
     first, last = session.execute(select(Event.at).order_by(Event.at).limit(1)).scalar(), \
         session.execute(select(Event.at).order_by(Event.at.desc()).limit(1)).scalar()

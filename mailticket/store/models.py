@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -390,6 +391,24 @@ class Wait(Base):
               "group_prev", "stop_seconds", sqlite_where=text("stopped_by IS NOT NULL"),
               postgresql_where=text("stopped_by IS NOT NULL")),
         Index("ix_waits_ticket", "ticket_id"))
+
+
+class ReportDay(Base):
+    """One department's finished day of waits, summed once (report/days.py): a year's
+    report reads 365 of these instead of a million waits.  Finished: every wait of the
+    day was stopped or fell due before ``settled_at``, so no later instant changes its
+    figures; any write to one of its waits deletes the row (sla/waits.py).  ``counts``
+    is JSON (messages per hour, languages, tickets, outcomes, where each agent's values
+    lie in ``samples``); ``samples`` the day's first responses, their wall-clock times
+    and the agents' response times, as float64 seconds.  Agent addresses only."""
+
+    __tablename__ = "report_days"
+
+    department: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # local date, ISO
+    settled_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    counts: Mapped[str] = mapped_column(Text)
+    samples: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Milestone(Base):
