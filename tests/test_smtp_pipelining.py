@@ -116,7 +116,10 @@ def test_refusals_raise_as_smtplib_does(server):
         assert pipelined_sendmail(smtp, "a@x.example", ["ok@y.example", "gone@y.example"],
                                   raw) == {"gone@y.example": (550, b"5.1.1 no such user")}
         assert smtp.sendmail("a@x.example", ["ok@y.example"], raw) == {}  # still in step
-        assert len(handler.accepted) == 2
+        dots = b"Subject: dots\r\n\r\n.first\r\nmiddle\r\n..two\r\n."
+        assert pipelined_sendmail(smtp, "a@x.example", ["ok@y.example"], dots) == {}
+        assert len(handler.accepted) == 3
         assert handler.accepted[0][1].replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+        assert handler.accepted[2][1] == dots + b"\r\n"  # each line's dot given back
     finally:
         smtp.quit()

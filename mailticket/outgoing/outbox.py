@@ -158,7 +158,7 @@ class Outbox:
                 items = s.execute(self._claimed(None).where(*due).limit(batch)
                                   .with_for_update(skip_locked=True, of=OutboxItem)).all()
             if items:
-                s.execute(update(OutboxItem).where(OutboxItem.id.in_([i[0] for i in items]))
+                s.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_([i[0] for i in items]))
                           .values(next_attempt_at=now + timedelta(seconds=self.lease),
                                   claimed_by=self.holder))
         return items
@@ -294,19 +294,21 @@ class Outbox:
         return ours
 
     def _mine(self) -> ColumnElement[bool]:
-        return OutboxItem.claimed_by.is_(None) if self.holder is None \
-            else OutboxItem.claimed_by == self.holder
+        claimed_by = _OUTBOX.c.claimed_by
+        return claimed_by.is_(None) if self.holder is None else claimed_by == self.holder
 
     def _renew(self, s: Session, ids: list[int], now: datetime) -> set[int]:
         """Of these claimed rows, those still claimed by this sender, their lease
         renewed (a sender taken for dead had its claims freed or taken)."""
         if not ids:
             return set()
-        return set(s.scalars(update(OutboxItem).where(
-            OutboxItem.id.in_(ids), self._mine(), OutboxItem.sent_at.is_(None),
-            OutboxItem.failed_at.is_(None))
+        # On the table, not the entity: the ORM's bulk UPDATE (it synchronizes the
+        # session) was a quarter of the sender's CPU; the statement is the same.
+        c = _OUTBOX.c
+        return set(s.scalars(update(_OUTBOX).where(
+            c.id.in_(ids), self._mine(), c.sent_at.is_(None), c.failed_at.is_(None))
             .values(next_attempt_at=now + timedelta(seconds=self.lease))
-            .returning(OutboxItem.id)))
+            .returning(c.id)))
 
     def _defer(self, id_: int, message_id: str, attempts: int, error: str) -> None:
         now = self.clock.now()
