@@ -1,4 +1,5 @@
-"""report_days: each department's finished days of waits, summed once for the report
+"""report_days: each department's finished days of waits, summed once for the report;
+the waits' answers index by arrival first (the report now reads a few days from it)
 
 Revision ID: 0012
 Revises: 0011
@@ -27,7 +28,18 @@ def upgrade() -> None:
     sa.Column('samples', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('department', 'day')
     )
+    # Plain DDL, not a batch: on SQLite a batch would copy the waits table.
+    op.drop_index('ix_waits_answers', table_name='waits')
+    op.create_index('ix_waits_answers', 'waits', ['department', 'arrived_at', 'stopped_by',
+                                                  'stopped_at', 'group_prev', 'stop_seconds'],
+                    unique=False, sqlite_where=sa.text('stopped_by IS NOT NULL'),
+                    postgresql_where=sa.text('stopped_by IS NOT NULL'))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_waits_answers', table_name='waits')
+    op.create_index('ix_waits_answers', 'waits', ['department', 'stopped_by', 'arrived_at',
+                                                  'stopped_at', 'group_prev', 'stop_seconds'],
+                    unique=False, sqlite_where=sa.text('stopped_by IS NOT NULL'),
+                    postgresql_where=sa.text('stopped_by IS NOT NULL'))
     op.drop_table('report_days')
