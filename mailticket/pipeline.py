@@ -432,7 +432,8 @@ class Pipeline:
         self._add_participants(at, ticket, sender=not spoof)
         msg = self._store(at, ticket, "customer", why)
         lang, how = self._language(at, msg)
-        if faq_replies.close_if_solved(at.writes, self.mailer, ticket, dept, msg, now):
+        if faq_replies.close_if_solved(at.writes, self.mailer, ticket, dept, msg, now,
+                                       at.reads.suggested):
             return Outcome("solved_by_faq", ticket.id, mail.message_id, decision.reason)
         if how in ("header", "detected") and lang != ticket.language:
             at.event(ticket, "language_changed", old=ticket.language, new=lang)

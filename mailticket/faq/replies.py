@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -54,14 +55,16 @@ def suggested(session: Session, ticket_id: int) -> list[int]:
 
 
 def close_if_solved(writes: Writes, mailer: Mailer, ticket: AnyTicket,
-                    dept: DepartmentConfig, msg: AnyMessage, now: datetime) -> bool:
+                    dept: DepartmentConfig, msg: AnyMessage, now: datetime,
+                    asked: Callable[[int], list[int]] | None = None) -> bool:
     """A customer's reply that says SOLVED to a ticket whose auto-response suggested FAQ
     entries: closed (no answer awaited), the entries' solved count +1, agents told.
-    False, and nothing done, for any other reply: it is a follow-up as usual."""
+    False, and nothing done, for any other reply: it is a follow-up as usual.
+    ``asked``: ``suggested`` for this session, as an ingest batch remembers it."""
     # Cheapest first: which entries were suggested is one indexed query; the SOLVED
     # words in the whole text a scan; cutting the quote off (quotequail) ~10 ms, a third
     # of an import's writer when it ran for every follow-up.
-    ids = suggested(writes.session, ticket.id)
+    ids = asked(ticket.id) if asked else suggested(writes.session, ticket.id)
     if not ids or not any(w in _fold(msg.text or "") for w in _WORDS):
         return False
     if not says_solved(new_text(msg.text)):

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from mailticket.store.models import Contact, Message, Ticket
+from mailticket.store.models import Contact, Event, Message, Ticket
 from mailticket.store.records import AnyTicket, NewContact, NewTicket
 
 # The kinds of mail a batch reads back from a ticket's thread.
@@ -103,6 +103,9 @@ class BatchReads:
                     .group_by(Ticket.customer))
                 self.auto_responses.update((who, int(n)) for who, n in counts)
         self._new_tickets: dict[int, NewTicket] = {}  # opened in this batch
+        # Ticket -> the FAQ entries its auto-response suggested, as stored when the batch
+        # began (the batch's own events are written at its end).
+        self._suggested: dict[int, list[int]] = {}
 
     # -- Message-IDs ----------------------------------------------------------------
     def lookup(self, message_id: str) -> tuple[bool, str | None]:
@@ -155,6 +158,25 @@ class BatchReads:
         ticket = self.ticket(ticket_id)
         return ticket is not None and any(
             p.address == address.lower() for p in ticket.participants)
+
+    # -- FAQ ----------------------------------------------------------------------------
+    def suggested(self, ticket_id: int) -> list[int]:
+        """The entries this ticket's auto-response suggested (``faq.replies.suggested``),
+        asked at once for every ticket of the batch not asked yet: one query a batch,
+        not one per follow-up (a twelfth of the writer's time)."""
+        if ticket_id not in self._suggested:
+            ids = {ticket_id, *(t.id for t in self._threads), *self._new_tickets}
+            ids.difference_update(self._suggested)
+            found: dict[int, list[int]] = {i: [] for i in ids}
+            for chunk in _chunks(sorted(ids)):
+                rows = self.s.execute(select(Event.ticket_id, Event.detail).where(
+                    Event.ticket_id.in_(chunk), Event.kind == "faq_suggested")
+                    .order_by(Event.id))
+                for tid, detail in rows:
+                    found[tid].extend(detail.get("entries", []))
+            self._suggested.update((i, list(dict.fromkeys(e)))
+                                   for i, e in found.items())
+        return self._suggested[ticket_id]
 
     # -- contacts ---------------------------------------------------------------------
     def contact(self, address: str) -> Contact | NewContact | None:
