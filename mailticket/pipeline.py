@@ -37,7 +37,6 @@ from mailticket.ops.logs import mail_context
 from mailticket.outgoing import compose
 from mailticket.outgoing.mailer import Mailer
 from mailticket.outgoing.templates import Templates
-from mailticket.search.analyzer import remember
 from mailticket.sla.clock import promise, start_clock
 from mailticket.store.batch import BatchReads, bounded_references
 from mailticket.store.records import AnyMessage, AnyTicket, NewContact, NewTicket
@@ -196,9 +195,6 @@ class Pipeline:
         mailbox_department: str | None, source: str, envelope_rcpts: Sequence[str],
     ) -> Outcome:
         mail, mine, verdict = prepared.mail, prepared.fingerprint, prepared.verdict
-        if prepared.language is not None:
-            for text, found in prepared.analyses:  # the index and the FAQ read them
-                remember(text, prepared.language[0], found)
         stored, known = reads.lookup(mail.message_id)
         if stored:
             if known in (None, mine):

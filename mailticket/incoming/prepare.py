@@ -1,8 +1,7 @@
 """Preparing a mail: everything that needs no database, done once, in one place.
 
 A parse worker and the in-process path both call ``Preparer.prepare``, so the writer
-never repeats a worker's work: a ``Prepared`` always holds all four answers (and a
-customer's mail its analysis for the index and the FAQ), and
+never repeats a worker's work: a ``Prepared`` always holds all four answers, and
 ``language`` None means "the mail names no language with confidence", not "not asked".
 """
 
@@ -10,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailticket.incoming.classify import Kind, Verdict, classify
+from mailticket.incoming.classify import Verdict, classify
 from mailticket.incoming.language import LanguageDetector
 from mailticket.incoming.parse import ParsedMail, fingerprint, parse
 from mailticket.outgoing.compose import LOOP_HEADER
-from mailticket.search.analyzer import mail_analyses
 
 
 @dataclass
@@ -24,11 +22,6 @@ class Prepared:
     fingerprint: str
     verdict: Verdict
     language: tuple[str, str] | None  # (language, "header" | "detected"); None: none named
-    #: A customer's (or agent's) mail in a named language: its subject and text as the
-    #: search index and the FAQ suggestion analyse them, each with its terms
-    #: (``search.analyzer.mail_analyses``), so a parse worker does that work, not the
-    #: writer; () for other mail, analysed where needed.
-    analyses: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 class Preparer:
@@ -47,7 +40,5 @@ class Preparer:
         language = self.detector.guess(
             mail.text, mail.header("Content-Language") or mail.content_language,
             self.min_confidence)
-        verdict = classify(mail, self.own, LOOP_HEADER, self.instance)
-        analyses = mail_analyses(mail.subject, mail.text, language[0]) \
-            if language and verdict.kind is Kind.CUSTOMER else ()
-        return Prepared(mail, fingerprint(mail), verdict, language, analyses)
+        return Prepared(mail, fingerprint(mail),
+                        classify(mail, self.own, LOOP_HEADER, self.instance), language)

@@ -19,9 +19,7 @@ analyses: the FAQ suggestion and the search index of one new mail share one.
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
-from collections import OrderedDict
 from functools import cache, lru_cache
 
 import Stemmer
@@ -67,56 +65,23 @@ def terms(text: str, language: str | None) -> list[str]:
     return out
 
 
-#: Texts analysed lately: a new mail's subject and text are analysed for its FAQ
-#: suggestion, then again for the search index and its question, in the same
-#: transaction (a batch of up to 200 mails, two texts each); a parse worker's analyses
-#: wait here for them (``remember``).
-RECENT_TEXTS = 1024
+#: Mails analysed lately: a new mail is analysed for its FAQ suggestion, then again for
+#: the search index and its question, in the same transaction (a batch of up to 200).
+RECENT_TEXTS = 512
 #: Longer texts are analysed again rather than kept: the cache holds at most a few MB.
 CACHED_TEXT = 10_000
-#: Characters of a mail's text that are indexed (and matched against the FAQ): a pasted
-#: log is not the question.
-MAX_INDEXED = 50_000
-
-_recent: OrderedDict[tuple[str, str | None], tuple[str, ...]] = OrderedDict()
-_recent_lock = threading.Lock()  # the daemon's mailbox threads share the cache
 
 
 def text_terms(text: str, language: str | None) -> tuple[str, ...]:
     """``terms`` of a mail's text, remembered for the next few hundred mails."""
     if len(text) > CACHED_TEXT:
         return tuple(terms(text, language))
-    key = (text, language)
-    with _recent_lock:
-        found = _recent.get(key)
-        if found is not None:
-            _recent.move_to_end(key)
-            return found
-    found = tuple(terms(text, language))
-    remember(text, language, found)
-    return found
+    return _recent_terms(text, language)
 
 
-def remember(text: str, language: str | None, found: tuple[str, ...]) -> None:
-    """``text_terms(text, language)`` is ``found`` (analysed elsewhere: a parse worker)."""
-    if len(text) > CACHED_TEXT:
-        return
-    with _recent_lock:
-        _recent[(text, language)] = found
-        _recent.move_to_end((text, language))
-        if len(_recent) > RECENT_TEXTS:
-            _recent.popitem(last=False)
-
-
-def mail_analyses(subject: str, text: str, language: str | None
-                  ) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The texts of a mail the index and the FAQ suggestion analyse (its subject without
-    "Re:" and our tag, the indexed part of its text), each with its terms: a parse worker
-    analyses them, the writer ``remember``s them (docs/decisions.md)."""
-    from mailticket.mail.subject import base_subject
-
-    return tuple((t, text_terms(t, language))
-                 for t in (base_subject(subject), text[:MAX_INDEXED]) if len(t) <= CACHED_TEXT)
+@lru_cache(maxsize=RECENT_TEXTS)
+def _recent_terms(text: str, language: str | None) -> tuple[str, ...]:
+    return tuple(terms(text, language))
 
 
 def _word_term(word: str, lang: str | None) -> str:

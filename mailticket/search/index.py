@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, select
 
 from mailticket.mail.subject import base_subject
 from mailticket.search import engines
-from mailticket.search.analyzer import MAX_INDEXED, text_terms
+from mailticket.search.analyzer import terms, text_terms
 from mailticket.store import sealing
 
 # The models are imported where rows are read or written: ``mailticket search`` needs
@@ -27,7 +27,7 @@ from mailticket.store import sealing
 
 #: The mails people wrote to each other; auto-responses and notifications are ours.
 INDEXED_KINDS = ("customer", "agent")
-_MAX_TEXT = MAX_INDEXED  # characters of a mail that are indexed
+_MAX_TEXT = 50_000  # characters of a mail that are indexed: a pasted log is not the question
 _CHUNK = 500
 MAX_QUESTION = 30  # distinct terms kept of a question: the question is near the top
 
@@ -40,7 +40,7 @@ def stored_token(term: str) -> str:
 
 def tokens(text: str, language: str | None) -> str:
     """``text`` as the engines index it: its stored tokens, space-separated."""
-    return " ".join(map(stored_token, text_terms(text[:_MAX_TEXT], language)))
+    return " ".join(map(stored_token, terms(text[:_MAX_TEXT], language)))
 
 
 def body_terms(text: str, language: str | None) -> tuple[str, ...]:
@@ -52,7 +52,7 @@ def body_terms(text: str, language: str | None) -> tuple[str, ...]:
 def mail_terms(subject: str, text: str, language: str | None) -> list[str]:
     """A mail's subject (without "Re:" and our tag) and text, as terms: what the FAQ
     suggestion matches, analysed once with the index's document of the same mail."""
-    return [*text_terms(base_subject(subject), language), *body_terms(text, language)]
+    return [*terms(base_subject(subject), language), *body_terms(text, language)]
 
 
 def query_tokens(groups: Iterable[Iterable[str]]) -> list[list[str]]:
