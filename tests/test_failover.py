@@ -271,7 +271,8 @@ def test_a_paused_daemon_resumed_after_its_lease_passed_does_nothing_twice(desks
     # transaction it was frozen in (idle_in_transaction_session_timeout); and in every
     # case its mailboxes were gone to B.  Nothing it did then went out twice (above).
     fenced = ("taken over by another sender meanwhile; not sent here",
-              "was taken for dead", "server closed the connection unexpectedly")
+              "was taken for dead", "server closed the connection unexpectedly",
+              "idle-in-transaction timeout")
     assert any(sign in text_a for sign in fenced), text_a[-2000:]
     assert "let go (now another daemon's or free)" in text_a, text_a[-2000:]
 
