@@ -122,7 +122,7 @@ class Suggestions:
         found = shelf.suggest_terms(mail_terms(subject, text, language), self.limit)
         if found:
             ids = [s.entry_id for s in found]
-            entries.count(session, ids, "suggested")
+            writes.count_faq(ids, "suggested")
             writes.event(ticket_id, "faq_suggested", now, entries=ids)
             with self._lock:
                 if len(self._shown) > 1000:  # a notification that never came: forget

@@ -19,14 +19,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from mailticket.search.index import index_batch
 from mailticket.sla import waits
 from mailticket.sla.book import INFO_KEY
-from mailticket.store.models import Event, Message, OutboxItem, Participant, Ticket
+from mailticket.store.models import Event, FaqEntry, Message, OutboxItem, Participant, Ticket
 from mailticket.store.records import (
     AnyTicket,
     Columns,
@@ -50,6 +50,8 @@ class Writes:
         self._messages: list[NewMessage | Message | dict[str, Any]] = []
         self._outbox: list[dict[str, Any]] = []
         self._events: list[dict[str, Any]] = []
+        # (column, FAQ entry) -> how many more: "suggested" once per auto-response.
+        self._faq_counts: dict[tuple[str, int], int] = {}
         self._next_id: int | None = None
 
     # -- what is recorded -------------------------------------------------------------
@@ -62,6 +64,12 @@ class Writes:
     def queue(self, item: dict[str, Any]) -> None:
         """An outbox row (``outgoing.outbox.enqueue`` builds it)."""
         self._outbox.append(item)
+
+    def count_faq(self, ids: Iterable[int], column: str) -> None:
+        """One more ``suggested`` or ``solved`` for each of these FAQ entries, written
+        with the rest: one statement a batch, not one per auto-response."""
+        for i in ids:
+            self._faq_counts[column, i] = self._faq_counts.get((column, i), 0) + 1
 
     # -- what is created ----------------------------------------------------------------
     def add_ticket(self, ticket: NewTicket) -> None:
@@ -124,6 +132,12 @@ class Writes:
                             (Event.__table__, self._events)):
             if rows:
                 insert_rows(conn, table, rows)  # type: ignore[arg-type]
+        if self._faq_counts:
+            for column in ("suggested", "solved"):
+                counts = [{"b_id": i, "b_n": n} for (c, i), n in self._faq_counts.items()
+                          if c == column]
+                if counts:
+                    conn.execute(_FAQ_MORE[column], counts)
         book = self.session.info.get(INFO_KEY)
         if book is not None and self._events:  # the App's sessions carry one
             waits.follow(conn, self._events, book)
@@ -136,6 +150,15 @@ class Writes:
         for rows in (self._contacts, self._participants, self._messages, self._outbox,
                      self._events):
             rows.clear()
+        self._faq_counts.clear()
+
+
+_FAQ: Table = FaqEntry.__table__  # type: ignore[assignment]
+# ``count_faq``'s counts, by primary key, one executemany (updated_at stays: the text did
+# not change).
+_FAQ_MORE = {column: update(_FAQ).where(_FAQ.c.id == bindparam("b_id"))
+             .values({column: _FAQ.c[column] + bindparam("b_n")})
+             for column in ("suggested", "solved")}
 
 
 @contextmanager
