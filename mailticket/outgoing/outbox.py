@@ -89,6 +89,21 @@ _MARK = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id")).values(
     last_error=bindparam("b_last_error"), claimed_by=None)
 
 
+def _renewal(mine: ColumnElement[bool]) -> Any:
+    c = _OUTBOX.c
+    return (update(_OUTBOX)
+            .where(c.id.in_(bindparam("b_ids", expanding=True)), mine, c.sent_at.is_(None),
+                   c.failed_at.is_(None))
+            .values(next_attempt_at=bindparam("b_until", type_=c.next_attempt_at.type))
+            .returning(c.id))
+
+
+# What ``Outbox._renew`` runs: for a registered sender (its daemons row), and for an
+# unregistered caller, whose claims hold no holder.
+_RENEW = _renewal(_OUTBOX.c.claimed_by == bindparam("b_holder"))
+_RENEW_UNREGISTERED = _renewal(_OUTBOX.c.claimed_by.is_(None))
+
+
 @dataclass
 class DeliveryReport:
     sent: int = 0
@@ -293,22 +308,19 @@ class Outbox:
         marks.clear()
         return ours
 
-    def _mine(self) -> ColumnElement[bool]:
-        claimed_by = _OUTBOX.c.claimed_by
-        return claimed_by.is_(None) if self.holder is None else claimed_by == self.holder
-
     def _renew(self, s: Session, ids: list[int], now: datetime) -> set[int]:
         """Of these claimed rows, those still claimed by this sender, their lease
         renewed (a sender taken for dead had its claims freed or taken)."""
         if not ids:
             return set()
-        # On the table, not the entity: the ORM's bulk UPDATE (it synchronizes the
-        # session) was a quarter of the sender's CPU; the statement is the same.
-        c = _OUTBOX.c
-        return set(s.scalars(update(_OUTBOX).where(
-            c.id.in_(ids), self._mine(), c.sent_at.is_(None), c.failed_at.is_(None))
-            .values(next_attempt_at=now + timedelta(seconds=self.lease))
-            .returning(c.id)))
+        # On the table, not the entity, built once: the ORM's bulk UPDATE (it
+        # synchronizes the session) was a quarter of the sender's CPU, building the
+        # statement for each few mails another tenth; the statement is the same.
+        params: dict[str, Any] = {"b_ids": ids,
+                                  "b_until": now + timedelta(seconds=self.lease)}
+        if self.holder is None:
+            return set(s.scalars(_RENEW_UNREGISTERED, params))
+        return set(s.scalars(_RENEW, {**params, "b_holder": self.holder}))
 
     def _defer(self, id_: int, message_id: str, attempts: int, error: str) -> None:
         now = self.clock.now()
