@@ -3,11 +3,10 @@ write.  Each function works in the caller's session (its transaction)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailticket.faq.exchange import NewEntry
@@ -64,20 +63,6 @@ def versions(session: Session, department: str) -> dict[str, tuple[int, Any]]:
 def get(session: Session, entry_id: int) -> FaqEntry | None:
     return session.get(FaqEntry, entry_id)
 
-
-_TABLE = FaqEntry.__table__
-assert isinstance(_TABLE, Table)
-# Built once (SQLAlchemy caches the compiled form); run on the session's connection, so
-# nothing the session holds is flushed first.
-_ONE_MORE = {column: _TABLE.update().where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
-             .values({column: _TABLE.c[column] + 1}) for column in ("suggested", "solved")}
-
-
-def count(session: Session, ids: Sequence[int], column: str) -> None:
-    """One more ``suggested`` or ``solved`` for each entry (updated_at stays: the text did
-    not change)."""
-    if ids:
-        session.connection().execute(_ONE_MORE[column], {"ids": list(ids)})
 
 
 def as_dict(e: FaqEntry) -> dict[str, Any]:

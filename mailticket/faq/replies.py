@@ -69,7 +69,7 @@ def close_if_solved(writes: Writes, mailer: Mailer, ticket: AnyTicket,
         return False
     if not says_solved(new_text(msg.text)):
         return False
-    entries.count(writes.session, ids, "solved")
+    writes.count_faq(ids, "solved")
     writes.event(ticket.id, "solved_by_faq", now, msg.from_addr or "customer", entries=ids,
                  message_id=msg.message_id)
     ticket.updated_at = now
