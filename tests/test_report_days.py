@@ -11,24 +11,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from mailticket import report as reports
 from mailticket.report import days
 from mailticket.store.models import ReportDay, Ticket
 from mailticket.store.writes import writing
 from tests.corpora import throwaway_app
 from tests.test_report import CALENDAR
-from tests.test_report_tables import AGENTS, START, _history, _write
+from tests.test_report_tables import AGENTS, START, _history, _write, same_as_replay
 
 PARIS = ZoneInfo("Europe/Paris")
-
-
-def _same_as_replay(app, since, until, now) -> dict:
-    with app.db.read() as s:
-        fast = reports.build(s, app.config, since=since, until=until, now=now)
-        slow = reports.as_json(s, app.config, reports.compute(
-            s, app.config, since=since, until=until, now=now, replay=True), since, until)
-    assert fast == slow, (since, until, now)
-    return fast
 
 
 def _stored(app, since, until, now) -> int:
@@ -55,7 +45,7 @@ def test_stored_days_give_the_replay_and_follow_later_writes(
                (START + timedelta(days=24), START + timedelta(days=42, minutes=7))]
     for since, until in periods:
         for now in (end, until + timedelta(days=1)):
-            r = _same_as_replay(app, since, until, now)
+            r = same_as_replay(app, since, until, now)
         # Not the period's first day if partial, nor the days whose waits ended (or fell
         # due) after the period: the last few days of a period that ends in the past.
         share = 0.8 if until == end else 0.5
@@ -78,12 +68,12 @@ def test_stored_days_give_the_replay_and_follow_later_writes(
     with app.db.read() as s:
         left = s.scalar(select(func.count()).select_from(ReportDay))
     assert left < made - 10  # the days of the changed waits were let go
-    full = _same_as_replay(app, START, after, after)
+    full = same_as_replay(app, START, after, after)
     assert full["departments"][0]["languages"].get("sv", 0) > 0
     with app.db.transaction() as s:
         assert days.fill(s, app.config, after) > 0  # summed again
-    _same_as_replay(app, START, after, after)
-    _same_as_replay(app, START + timedelta(days=3, hours=2), after, after)
+    same_as_replay(app, START, after, after)
+    same_as_replay(app, START + timedelta(days=3, hours=2), after, after)
     app.close()
 
 
@@ -99,7 +89,7 @@ def test_a_day_whose_waits_are_still_running_is_not_stored(tmp_path: Path) -> No
         assert days.fill(s, app.config, created + timedelta(days=1)) == 0  # not yet due
     with app.db.transaction() as s:
         assert days.fill(s, app.config, created + timedelta(days=10)) == 1  # overdue now
-    r = _same_as_replay(app, START, created + timedelta(days=11), created + timedelta(days=11))
+    r = same_as_replay(app, START, created + timedelta(days=11), created + timedelta(days=11))
     assert r["departments"][0]["unanswered_overdue"] == 1
     app.close()
 
