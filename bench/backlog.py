@@ -76,8 +76,20 @@ def _config(workdir: Path, label: str, dovecot: Dovecot, sink: SinkProcess,
     return path, url
 
 
-def _peak(pid: int) -> float:
-    return sum(peak_rss_mb(p) for p in [pid, *descendants(pid)])
+def _peaks(pid: int, seen: dict[int, tuple[str, float]]) -> float:
+    """The VmHWM of the process and of its live children, summed; ``seen`` keeps each
+    process's own peak and what it runs, for the daemon/worker split."""
+    total = 0.0
+    for p in [pid, *descendants(pid)]:
+        with contextlib.suppress(OSError):
+            mb = peak_rss_mb(p)
+            total += mb
+            with open(f"/proc/{p}/cmdline", "rb") as fh:
+                args = fh.read().split(b"\0")
+            name = "daemon" if p == pid else "worker" if b"mailticket.ingest.workers" in \
+                args else " ".join(a.decode(errors="replace") for a in args[:3])
+            seen[p] = (name, max(mb, seen.get(p, ("", 0.0))[1]))
+    return total
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -108,12 +120,13 @@ def _watch(proc: subprocess.Popen[bytes], url: str, last_uid: int, sink: SinkPro
     base: int | None = None
     first: tuple[float, float] | None = None  # wall and CPU when the first batch committed
     peak = 0.0
+    peaks: dict[int, tuple[str, float]] = {}
     queued = accepted = 0
     try:
         while True:
             if proc.poll() is None:
                 with contextlib.suppress(OSError):
-                    peak = max(peak, _peak(proc.pid))
+                    peak = max(peak, _peaks(proc.pid, peaks))
                     cpu = max(cpu, cpu_seconds(proc.pid), key=sum)
             now = time.perf_counter() - t0
             try:
@@ -149,6 +162,7 @@ def _watch(proc: subprocess.Popen[bytes], url: str, last_uid: int, sink: SinkPro
         engine.dispose()
     return {"stored_seconds": stored_at, "end_to_end_seconds": sent_at, "queued": queued,
             "accepted": accepted, "peak_rss_mb": round(peak, 1),
+            "peak_rss_by_process_mb": [(name, round(mb, 1)) for name, mb in peaks.values()],
             "stored_cpu_seconds": round(sum(stored_cpu), 2),
             "end_to_end_cpu_seconds": round(sum(sent_cpu), 2),
             "stored_cpu_daemon_seconds": round(stored_cpu[0], 2),
@@ -233,7 +247,8 @@ def measure(n: int, db: str, workdir: Path, seed: int = 1, prefilled: int = 0,
                   f"CPU {got['end_to_end_cpu_seconds']:.1f} s, the daemon's "
                   f"{got['end_to_end_cpu_daemon_seconds']:.1f}, {got['accepted']} of "
                   f"{got['queued']} accepted)  first batch at {got['first_batch_seconds']} s, "
-                  f"CPU {got['first_batch_cpu_seconds']} s  peak RSS {got['peak_rss_mb']:.0f} MB  "
+                  f"CPU {got['first_batch_cpu_seconds']} s  peak RSS {got['peak_rss_mb']:.0f} MB "
+                  f"({', '.join(f'{n} {mb:.0f}' for n, mb in got['peak_rss_by_process_mb'])})  "
                   f"sinks' CPU {got['sink_cpu_seconds']:.1f} s  load {load_before} -> "
                   f"{got['load_after']}", flush=True)
     return results
