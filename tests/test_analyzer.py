@@ -72,3 +72,18 @@ def test_a_query_word_carries_its_term_in_every_language() -> None:
     assert len(groups) == 2   # "the" is a stop word
     assert terms("password", "en")[0] in groups[0]
     assert terms("пароли", "bg")[0] in groups[1]
+
+
+def test_bulgarian_lemmas_are_those_of_simplemmas_full_dictionary() -> None:
+    """The analyzer reads simplemma's low-memory dictionary (3.5 MB, not 28): its
+    lemmas must be the in-memory dictionary's, for known and unknown forms alike."""
+    import simplemma
+    from simplemma.strategies.dictionaries.dictionary_factory import (
+        _load_dictionary_from_disk,
+    )
+
+    known = [k.decode() for k in list(_load_dictionary_from_disk("bg"))[::40]]
+    words = [*known, *(w + "та" for w in known[::5]), *(w[:-1] for w in known[::5])]
+    for word in words:
+        assert simplemma.lemmatize(word, lang="bg", low_memory=True) == \
+            simplemma.lemmatize(word, lang="bg"), word
