@@ -23,11 +23,9 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from sqlalchemy import LargeBinary, Text, TypeDecorator
 
 MAGIC = b"\x00MTS\x01"
@@ -110,20 +108,42 @@ def parse_keys(value: str | None, variable: str) -> Keyring:
 
 # -- values ---------------------------------------------------------------------------
 
+class _AES:
+    """cryptography's AES-GCM and key wrap, imported on the first value sealed or opened
+    (``_aes``): a daemon that stores mail plain (the default) never carries them (8.5 MB)."""
+
+    def __init__(self) -> None:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives import keywrap
+        from cryptography.hazmat.primitives.ciphers import aead
+
+        self.gcm = aead.AESGCM
+        self.wrap, self.unwrap = keywrap.aes_key_wrap, keywrap.aes_key_unwrap
+        self.unwrap_failed = keywrap.InvalidUnwrap
+        self.failed = (keywrap.InvalidUnwrap, InvalidTag)
+
+
+@cache
+def _aes() -> _AES:
+    return _AES()
+
+
 def seal(data: bytes, key: MasterKey) -> bytes:
     """``data`` sealed under a new data key wrapped by ``key`` (without the marker)."""
+    aes = _aes()
     fresh = os.urandom(KEY_BYTES + _NONCE)  # one call: a third of the cost of a seal
     dek, nonce = fresh[:KEY_BYTES], fresh[KEY_BYTES:]
-    return key.id + aes_key_wrap(key.key, dek) + nonce + AESGCM(dek).encrypt(nonce, data, None)
+    return key.id + aes.wrap(key.key, dek) + nonce + aes.gcm(dek).encrypt(nonce, data, None)
 
 
 def unseal(blob: bytes, keys: Keyring | None) -> bytes:
     key = _key_for(blob, keys)
+    aes = _aes()
     try:
-        dek = aes_key_unwrap(key.key, blob[_ID:_ID + _WRAPPED])
+        dek = aes.unwrap(key.key, blob[_ID:_ID + _WRAPPED])
         nonce = blob[_ID + _WRAPPED:_HEAD]
-        return AESGCM(dek).decrypt(nonce, blob[_HEAD:], None)
-    except (InvalidUnwrap, InvalidTag):
+        return aes.gcm(dek).decrypt(nonce, blob[_HEAD:], None)
+    except aes.failed:
         raise SealingError(f"a value sealed under key {key.label} does not open: it was "
                            "altered, or the key is not the one it was sealed with") from None
 
@@ -131,11 +151,12 @@ def unseal(blob: bytes, keys: Keyring | None) -> bytes:
 def rewrap(blob: bytes, keys: Keyring) -> bytes:
     """The same ciphertext with its data key wrapped by the first key."""
     key = _key_for(blob, keys)
+    aes = _aes()
     try:
-        dek = aes_key_unwrap(key.key, blob[_ID:_ID + _WRAPPED])
-    except InvalidUnwrap:
+        dek = aes.unwrap(key.key, blob[_ID:_ID + _WRAPPED])
+    except aes.unwrap_failed:
         raise SealingError(f"a data key wrapped under key {key.label} does not open") from None
-    return keys.first.id + aes_key_wrap(keys.first.key, dek) + blob[_ID + _WRAPPED:]
+    return keys.first.id + aes.wrap(keys.first.key, dek) + blob[_ID + _WRAPPED:]
 
 
 def key_label(blob: bytes) -> str:
