@@ -12,10 +12,11 @@ change of the analyzer).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Dialect, delete, select
 
 from mailticket.mail.subject import base_subject
 from mailticket.search import engines
@@ -84,11 +85,18 @@ def _add(conn: Connection, rows: Sequence[Any]) -> None:
     """Index these rows (of ``_columns``), and keep each ticket's first customer mail
     as its question (a later one finds the ticket's row taken)."""
     engines.add(conn, _docs(rows))
-    questions = [{"ticket_id": r[6], "department": r[7], "language": r[3] or r[4],
-                  "at": r[8], "terms": question_terms(r[1] or "", r[2] or "", r[3] or r[4])}
+    at = _bind_at(conn.dialect)
+    questions = [(r[6], r[7], r[3] or r[4], at(r[8]),
+                  question_terms(r[1] or "", r[2] or "", r[3] or r[4]))
                  for r in rows if r[5] == "customer"]
     if questions:
-        conn.execute(_insert_questions(conn), questions)
+        # Plain SQL: the ORM table's statement, compiled for each row, cost more than the
+        # rest of the index put together.
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(
+            "INSERT INTO questions (ticket_id, department, language, at, terms) "
+            f"VALUES ({', '.join([mark] * 5)}) ON CONFLICT (ticket_id) DO NOTHING",
+            questions)
 
 
 def question_terms(subject: str, text: str, language: str | None) -> str:
@@ -97,16 +105,12 @@ def question_terms(subject: str, text: str, language: str | None) -> str:
     return " ".join(stored_token(t) for t in list(seen)[:MAX_QUESTION])
 
 
-def _insert_questions(conn: Connection) -> Any:
+@lru_cache(maxsize=4)  # one per dialect of the engines in use
+def _bind_at(dialect: Dialect) -> Callable[[Any], Any]:
+    """``questions.at`` as the database stores it (the model's type decides)."""
     from mailticket.store.models import Question
 
-    if conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(Question).on_conflict_do_nothing(index_elements=["ticket_id"])
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    return pg_insert(Question).on_conflict_do_nothing(index_elements=["ticket_id"])
+    return Question.__table__.c.at.type.bind_processor(dialect) or (lambda value: value)
 
 
 def index_messages(conn: Connection, message_ids: Iterable[str]) -> int:
