@@ -97,6 +97,7 @@ class FaqIndex:
         self.in_questions = {t: (np.array(ids, dtype=np.intp), np.full(len(ids), self.idf[t]))
                              for t, ids in in_questions.items()}
         self.entry_ids = [d.entry_id for d in docs]
+        self._ids = np.array(self.entry_ids, dtype=np.int64)  # the ties' order, in numpy
         self.question_idf = np.array([sum(self.idf[t] for t in d.question) or 1.0
                                       for d in docs])
         self.need = np.array([max(1, min(tuning.min_terms, len(d.question))) for d in docs])
@@ -157,13 +158,15 @@ class FaqIndex:
                               & (covered >= self.tuning.min_coverage * self.question_idf))
         if not len(good):
             return []
-        ranked = sorted((self._match(int(i), score, covered, matched) for i in good),
-                        key=lambda m: (-m.score, m.entry_id))
+        # Best first, ties by entry id, ordered in numpy: a common mail passes the
+        # question test for hundreds of entries, and only ``limit`` of them are shown.
+        top = good[np.lexsort((self._ids[good], -score[good]))[:limit]]
+        ranked = [self._match(int(i), score, covered, matched) for i in top]
         score[good] = 0.0  # the best score among the entries not accepted
         rival = float(score.max())
         best = ranked[0]
         if best.score < self.tuning.margin * rival:
             return []
-        return [best, *[m for m in ranked[1:limit]
+        return [best, *[m for m in ranked[1:]
                         if m.score >= self.tuning.second_ratio * best.score
                         and m.score >= self.tuning.margin * rival]]
