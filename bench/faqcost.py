@@ -12,9 +12,15 @@ daemon); then ``--mails`` new tickets (the mails of tests/data/faq/, each from a
 of its own) are dropped into the mailbox, and the daemon's CPU time (user + system of
 it and its parse worker, from /proc/PID/stat) and wall time are taken from then until
 the UID watermark covers them all.  It sends auto-responses and notifications to the
-sink meanwhile.  Runs alternate.  The search index is written in both (it cannot be
-switched off); ``python -m bench.faq`` measures FAQ and index off against both on,
-in process.
+sink meanwhile.  Runs alternate.
+
+"off" also leaves the search index out, as the target's baseline does: the daemon runs
+as ``python -c`` with ``mailticket.store.writes.index_batch`` replaced by nothing, then
+the same ``main()`` as ``mailticket run``.  ``--off`` and ``--on`` choose what each of
+the two runs has (``none``, ``faq``, ``index`` or ``both``): ``--off index`` measures the
+FAQ alone.  The busiest threads' CPU is printed too: the first is the writer, whose
+time bounds the stored rate.  ``python -m bench.faq`` measures none against both in
+process.
 """
 
 from __future__ import annotations
@@ -74,6 +80,18 @@ def _cpu(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _threads(pid: int) -> dict[int, float]:
+    """User + system seconds of each thread of a process, by thread id."""
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def _wait_uid(url: str, uid: int, proc: subprocess.Popen[bytes]) -> None:
     engine = create_engine(url)
     try:
@@ -93,31 +111,51 @@ def _wait_uid(url: str, uid: int, proc: subprocess.Popen[bytes]) -> None:
         engine.dispose()
 
 
-def _run(n: int, mode: str, tmp: Path, dovecot: Dovecot, sink: SinkProcess,
-         warm: list[bytes], raws: list[bytes]) -> tuple[float, float]:
-    """(wall, CPU) seconds the daemon took for ``raws`` after ``warm``."""
+# ``mailticket run`` without the search index: the one call that writes it made a no-op.
+_NO_INDEX = ("import mailticket.store.writes as w; w.index_batch = lambda conn, rows: 0; "
+             "from mailticket.cli import main; main(prog_name='mailticket')")
+
+
+def _run(n: int, mode: str, parts: str, tmp: Path, dovecot: Dovecot, sink: SinkProcess,
+         warm: list[bytes], raws: list[bytes], profile: Path | None) -> tuple[float, float]:
+    """(wall, CPU) seconds the daemon took for ``raws`` after ``warm``; with ``profile``,
+    py-spy's samples of the daemon's threads meanwhile, in ``profile/N-MODE.txt``."""
     user = f"support{n}@{DOMAIN}"
     config = write_config(tmp / f"{n}.toml", dovecot=dovecot, domain=DOMAIN,
                           db=tmp / f"{n}.db", smtp_port=sink.port, idle=True,
                           poll_interval=1.0, outbox_interval=0.5)
     text = config.read_text().replace(f'username = "support@{DOMAIN}"', f'username = "{user}"')
     assert user in text, "the IMAP user of this run"
-    config.write_text(text + f"\n[faq]\nsuggest = {2 if mode == 'on' else 0}\n")
+    faq, index = parts in ("faq", "both"), parts in ("index", "both")
+    config.write_text(text + f"\n[faq]\nsuggest = {2 if faq else 0}\n")
     _cli(config, "db", "upgrade")
-    if mode == "on":
+    if faq:
         _cli(config, "faq", "import", str(tmp / "faq.toml"))
     dovecot.seed_inbox(user, warm)
     url = f"sqlite:///{tmp / f'{n}.db'}"
     with config.with_suffix(".log").open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "mailticket", "--config", str(config),
-                                 "run"], stdout=log, stderr=log, cwd=ROOT)
+        start = ["-m", "mailticket"] if index else ["-c", _NO_INDEX]
+        proc = subprocess.Popen([sys.executable, *start, "--config", str(config), "run"],
+                                stdout=log, stderr=log, cwd=ROOT)
         try:
             _wait_uid(url, len(warm), proc)
             time.sleep(1.0)  # the warm mails' outbox is sent
-            t, cpu = time.perf_counter(), _cpu(proc.pid)
+            spy = None if profile is None else subprocess.Popen(
+                ["py-spy", "record", "--format", "raw", "--rate", "200", "--pid",
+                 str(proc.pid), "--output", str(profile / f"{n}-{mode}.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            t, cpu, threads = time.perf_counter(), _cpu(proc.pid), _threads(proc.pid)
             dovecot.seed_inbox(user, raws)
             _wait_uid(url, len(warm) + len(raws), proc)
-            return time.perf_counter() - t, _cpu(proc.pid) - cpu
+            wall, cpu = time.perf_counter() - t, _cpu(proc.pid) - cpu
+            busy = sorted((c - threads.get(tid, 0.0) for tid, c in _threads(proc.pid).items()),
+                          reverse=True)
+            print(f"     the daemon's busiest threads: "
+                  f"{', '.join(f'{c:.2f}' for c in busy[:3])} s CPU", flush=True)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT
+                spy.wait(60)
+            return wall, cpu
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(120)
@@ -128,6 +166,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--mails", type=int, default=2400)
     ap.add_argument("--entries", type=int, default=1000, help="entries per language")
     ap.add_argument("--rounds", type=int, default=2)
+    parts = ["none", "faq", "index", "both"]
+    ap.add_argument("--off", choices=parts, default="none", help="what the off runs have")
+    ap.add_argument("--on", choices=parts, default="both", help="what the on runs have")
+    ap.add_argument("--profile", type=Path, help="py-spy (on PATH) samples of each run here")
     args = ap.parse_args(argv)
     sets = {lang: tomllib.loads((DATA / f"{lang}.toml").read_text(encoding="utf-8"))
             for lang in LANGUAGES}
@@ -142,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp_)
         (tmp / "faq.toml").write_text(_toml(faq), encoding="utf-8")
         print(f"{args.mails} new tickets in six languages; FAQ on: {args.entries} entries "
-              f"per language; load average {os.getloadavg()[0]:.1f}", flush=True)
+              f"per language; off: {args.off}, on: {args.on}; "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
         for n in range(2 * args.rounds):
             mode = "on" if n % 2 else "off"
             warm = [bytes(mail(f"w{n}-{i}@customer.example", f"support@{DOMAIN}", s_, b,
@@ -150,7 +193,8 @@ def main(argv: list[str] | None = None) -> None:
             raws = [bytes(mail(f"c{n}-{i}@customer.example", f"support@{DOMAIN}",
                                *texts[i % len(texts)], msgid_domain=f"r{n}.{DOMAIN}"))
                     for i in range(args.mails)]
-            wall, cpu = _run(n, mode, tmp, dovecot, sink, warm, raws)
+            wall, cpu = _run(n, mode, getattr(args, mode), tmp, dovecot, sink, warm, raws,
+                             args.profile)
             results[mode].append((wall, cpu))
             print(f"{mode:>3}: wall {wall:6.2f} s ({args.mails / wall:5.0f} mails/s), CPU "
                   f"{cpu:6.2f} s ({cpu / args.mails * 1000:.2f} ms a mail); load "
@@ -159,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     on_cpu = statistics.median(c for _, c in results["on"])
     off_wall = min(w for w, _ in results["off"])
     on_wall = min(w for w, _ in results["on"])
-    print(f"CPU (medians): off {off_cpu:.2f} s, on {on_cpu:.2f} s: the FAQ costs "
+    what = f"{args.on} against {args.off} costs"
+    print(f"CPU (medians): off {off_cpu:.2f} s, on {on_cpu:.2f} s: {what} "
           f"{(on_cpu / off_cpu - 1) * 100:.1f} % more CPU; wall (best): off {off_wall:.2f} s, "
           f"on {on_wall:.2f} s: rate {(1 - off_wall / on_wall) * 100:.1f} % lower "
           "(target ≤ 15 %)")
