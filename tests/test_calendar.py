@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -270,6 +272,28 @@ def test_other_holiday_sources() -> None:
         BusinessCalendar("UTC", weekly("09:00-17:00"), code)
     new_york = BusinessCalendar("America/New_York", weekly("09:00-17:00"), "US-NY")
     assert not new_york.is_open_day(date(2026, 7, 3))  # Independence Day observed (Friday)
+
+
+def test_a_calendar_loads_only_its_own_country_and_the_package_is_still_whole() -> None:
+    """In a fresh process: the calendar's holidays are the package's own, only its
+    country's module is loaded (not all 250: 6.7 MB), and a later import of the
+    package's names finds them all."""
+    code = (
+        "import sys\n"
+        "from datetime import date, timedelta\n"
+        "from mailticket.sla.calendar import BusinessCalendar\n"
+        "cal = BusinessCalendar('Europe/Berlin', {'mon': '09:00-17:00'}, 'DE-BY')\n"
+        "days = [date(y, 1, 1) + timedelta(n) for y in (2025, 2026) for n in range(365)]\n"
+        "ours = [d for d in days if cal._is_holiday(d)]\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('holidays.countries.'))\n"
+        "from holidays.countries import France, Germany\n"
+        "theirs = sorted(Germany(subdiv='BY', years=(2025, 2026)))\n"
+        "print(ours == theirs, len(ours), len(loaded), France.__name__)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    same, count, loaded, name = done.stdout.split()
+    assert same == "True" and int(count) > 20 and name == "France"
+    assert int(loaded) < 5  # germany (and what it builds on), not 250 countries
 
 
 # --------------------------------------------------------------------------- validation

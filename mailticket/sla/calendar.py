@@ -14,9 +14,12 @@ disjoint across DST changes, and every due instant is in open time or at an inte
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from types import ModuleType
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -209,6 +212,33 @@ def _load_timezone(name: str) -> ZoneInfo:
         ) from None
 
 
+def _holidays() -> ModuleType:
+    """The holidays package, loading only the countries asked for.
+
+    ``country_holidays`` imports just the one country's module, but importing it runs
+    ``holidays.countries``'s ``__init__``, which imports all 250 (6.7 MB the daemon
+    would carry for ever).  That package is stood in for by a bare one over the same
+    folder; the first name asked of it (``from holidays.countries import X``) loads the
+    real one, so nothing else sees a difference."""
+    import holidays
+
+    if "holidays.countries" not in sys.modules:
+        bare = ModuleType("holidays.countries")
+        bare.__path__ = [f"{holidays.__path__[0]}/countries"]
+        bare.__package__ = "holidays.countries"
+
+        def real(name: str) -> Any:
+            if sys.modules.get("holidays.countries") is bare:
+                del sys.modules["holidays.countries"]
+            import importlib
+
+            return getattr(importlib.import_module("holidays.countries"), name)
+
+        bare.__getattr__ = real  # type: ignore[method-assign]
+        sys.modules["holidays.countries"] = bare
+    return holidays
+
+
 def _holiday_source(code: str) -> tuple[str, str | None]:
     """Validate "FR" / "DE-BY" / "US-NY" against the holidays package; return (country, subdiv)."""
     form = "expected a country code such as 'FR', optionally with a subdivision such as 'DE-BY'"
@@ -218,7 +248,7 @@ def _holiday_source(code: str) -> tuple[str, str | None]:
     country = country.strip().upper()
     # Asking for the one country, not list_supported_countries(): that imports all of
     # the package's 250 countries, 8 MB the daemon would carry for ever.
-    import holidays as holidays_lib  # here: a calendar without holidays never loads it
+    holidays_lib = _holidays()  # here: a calendar without holidays never loads it
 
     try:
         base = holidays_lib.country_holidays(country)
@@ -324,10 +354,8 @@ class BusinessCalendar:
             return False
         dates = self._holiday_years.get(day.year)
         if dates is None:
-            import holidays as holidays_lib
-
             country, subdiv = self._holiday_source
-            found = holidays_lib.country_holidays(country, subdiv=subdiv, years=day.year)
+            found = _holidays().country_holidays(country, subdiv=subdiv, years=day.year)
             dates = frozenset(found.keys())
             self._holiday_years[day.year] = dates
         return day in dates
