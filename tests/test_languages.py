@@ -11,7 +11,7 @@ from babel.dates import format_date
 
 from mailticket import languages
 from mailticket.config import LanguageConfig
-from mailticket.incoming.language import DEFAULT_LANGUAGES
+from mailticket.incoming.language import LanguageDetector
 from mailticket.outgoing import dates
 from mailticket.outgoing.kinds import KINDS, TEMPLATES, TO_STAFF
 from mailticket.outgoing.templates import builtin_dir
@@ -58,7 +58,7 @@ def test_a_language_outside_the_table_gets_babels_pattern_and_english_words():
 
 
 def test_the_detector_and_the_config_default_to_the_languages_of_the_table():
-    assert frozenset(languages.CODES) == DEFAULT_LANGUAGES
+    assert frozenset(languages.CODES) == LanguageDetector().languages
     assert LanguageConfig().supported == list(languages.CODES)
 
 

@@ -18,12 +18,8 @@ import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from mailticket.languages import CODES
-
 if TYPE_CHECKING:
     import lingua
-
-DEFAULT_LANGUAGES: frozenset[str] = frozenset(CODES)
 
 # Between what short customer mails in the default languages score when classified
 # right and what two-word replies ("Tack!", "OK") score.
@@ -121,19 +117,26 @@ class LanguageDetector:
 
     def __init__(
         self,
-        languages: frozenset[str] | set[str] | list[str] | tuple[str, ...] = DEFAULT_LANGUAGES,
+        languages: frozenset[str] | set[str] | list[str] | tuple[str, ...] | None = None,
         *,
         min_letters: int = DEFAULT_MIN_LETTERS,
         min_share: float = DEFAULT_MIN_SHARE,
         low_memory: bool = False,
     ) -> None:
-        """``low_memory`` uses Lingua's trigram-only mode, a fraction of the memory.
+        """``languages``: None for those of the table (``mailticket/languages.py``).
+        ``low_memory`` uses Lingua's trigram-only mode, a fraction of the memory.
 
         Unsupported language codes raise ``ValueError`` here, at configuration time,
         rather than on the first mail.
         """
         from lingua import IsoCode639_1
 
+        if languages is None:
+            # Not imported with this module: the table brings Babel and the date
+            # phrasings, 4.5 MB a parse worker (given its languages) never uses.
+            from mailticket.languages import CODES
+
+            languages = CODES
         self.languages = frozenset(code.strip().lower() for code in languages)
         for code in self.languages:
             try:
