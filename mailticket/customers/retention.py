@@ -20,7 +20,6 @@ from mailticket.customers.forget import erase_tickets
 from mailticket.customers.redact import PSEUDONYM_DOMAIN
 from mailticket.store.db import Database
 from mailticket.store.models import Ticket
-from mailticket.views import _iso, _ref
 
 log = logging.getLogger("mailticket.retention")
 
@@ -47,6 +46,8 @@ def enabled(config: Config) -> bool:
 
 def purge(db: Database, config: Config, now: datetime, dry_run: bool = False) -> dict[str, Any]:
     """What retention erases now (with ``dry_run``, what it would erase)."""
+    from mailticket.views import _iso, _ref  # here: a daemon without retention (0.9 MB)
+
     with db.read() as s:
         rows: list[dict[str, Any]] = [
             {"id": t.id, "ref": _ref(config, t), "department": t.department,
