@@ -53,3 +53,43 @@ def test_limits_and_empty_cases():
     assert len(ids(index, "track order return item", limit=1)) == 1
     assert ids(FaqIndex([]), "track order") == []
     assert ids(index, "") == []
+
+
+def _by_the_rules(index: FaqIndex, mail: list[str], limit: int) -> list[tuple]:
+    """The module docstring's rules, applied to ``scores`` (every entry sharing a term,
+    scored one by one): what the fast path of ``suggest`` must agree with."""
+    t = index.tuning
+    every = index.scores(mail)
+    accepted = [m for m in every if m.accepted]
+    if limit <= 0 or not accepted:
+        return []
+    rival = max((m.score for m in every if not m.accepted), default=0.0)
+    best = accepted[0]
+    if best.score < t.margin * rival:
+        return []
+    shown = [best, *[m for m in accepted[1:limit] if m.score >= t.second_ratio * best.score
+                     and m.score >= t.margin * rival]]
+    return [(m.entry_id, m.score, m.coverage, m.terms) for m in shown]
+
+
+def test_suggest_agrees_with_the_rules_on_random_entries_and_mails():
+    import random
+
+    rng = random.Random(19)
+    vocabulary = [f"w{i}" for i in range(120)]
+    shown = 0
+    for _ in range(150):
+        entries = [(rng.randrange(10_000), rng.sample(vocabulary[:40], rng.randint(1, 5)),
+                    [rng.choice(vocabulary) for _ in range(rng.randint(0, 20))])
+                   for _ in range(rng.choice([1, 3, 30, 200]))]
+        # Copies under a lower id, later in the list: equal scores, shown by id.
+        entries += [(i - 10_000, q, a) for i, q, a in entries if rng.random() < 0.2]
+        index = FaqIndex(entries)
+        for _ in range(10):
+            mail = [rng.choice(vocabulary[:60]) for _ in range(rng.randint(0, 30))]
+            for limit in (1, 2, 3):
+                got = [(m.entry_id, m.score, m.coverage, m.terms)
+                       for m in index.suggest(mail, limit)]
+                assert got == _by_the_rules(index, mail, limit), (entries, mail, limit)
+                shown += bool(got)
+    assert shown > 500  # the random cases do reach suggestions, not only "nothing"
