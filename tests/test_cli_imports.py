@@ -68,3 +68,28 @@ def test_tickets_lists_the_ticket_without_the_daemons_libraries(desk):
     out, modules = run("--config", str(config), "tickets", "--json")
     assert [t["id"] for t in json.loads(out)] == [ticket]
     assert loaded(modules, tuple(m for m in DAEMON_ONLY if m != "mailticket.incoming")) == []
+
+
+def test_storing_plain_mail_loads_no_cipher_and_one_holiday_country(tmp_path: Path):
+    """The daemon's ingest, in a process of its own: mail stored plain (the default)
+    leaves cryptography unloaded (8.5 MB), and the calendar's holidays load its one
+    country, not the 250 of ``holidays.countries`` (6.7 MB)."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from tests.builders import mail\n"
+        "from tests.corpora import HELPDESK_DOMAIN, throwaway_app\n"
+        "app = throwaway_app(Path(sys.argv[1]), extra='[calendar]\\nholidays = \"FR\"')\n"
+        "raw = bytes(mail('jane@customer.example', f'support@{HELPDESK_DOMAIN}', 'Printer',\n"
+        "                 'Hello, my printer is on fire.'))\n"
+        "print(app.ingest(raw, department='support', source='test').action)\n"
+        "print(' '.join(sorted(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "desk")],
+                          capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    action, modules = done.stdout.splitlines()[-2:]
+    loaded_now = set(modules.split())
+    assert action == "new_ticket"
+    assert loaded(loaded_now, ("cryptography",)) == []
+    countries = [m for m in loaded_now if m.startswith("holidays.countries.")]
+    assert "holidays.countries.france" in countries and len(countries) < 5
