@@ -62,9 +62,13 @@ class FaqIndex:
     def __init__(self, entries: Iterable[tuple[int, Sequence[str], Sequence[str]]],
                  tuning: Tuning = DEFAULT) -> None:
         """``entries``: (id, question terms, answer terms)."""
+        self.tuning = tuning
+        entries = list(entries)
+        if not entries:  # a department or language without entries: numpy stays out
+            self.entry_ids: list[int] = []
+            return
         import numpy as np  # here: only an installation with FAQ entries loads it
 
-        self.tuning = tuning
         docs: list[_Doc] = []
         df: Counter[str] = Counter()
         for entry_id, question, answer in entries:
@@ -156,10 +160,10 @@ class FaqIndex:
         work has pushed numpy out of the CPU's caches (3× its cost in a loop of
         suggestions alone), so this makes as few as it can; the sums are added in
         ``_tally``'s order, to the last bit."""
-        import numpy as np
-
         if limit <= 0 or not self.entry_ids:
             return []
+        import numpy as np
+
         postings, in_questions = self.postings, self.in_questions
         found = [t for t in set(terms) if t in postings]
         asked = [in_questions[t] for t in found if t in in_questions]
