@@ -101,11 +101,11 @@ class FaqIndex:
         self.in_questions = {t: (np.array(ids, dtype=np.intp), np.full(len(ids), self.idf[t]))
                              for t, ids in in_questions.items()}
         self.entry_ids = [d.entry_id for d in docs]
-        self._ids = np.array(self.entry_ids, dtype=np.int64)  # the ties' order, in numpy
         self.question_idf = np.array([sum(self.idf[t] for t in d.question) or 1.0
                                       for d in docs])
         self.need = np.array([max(1, min(tuning.min_terms, len(d.question))) for d in docs])
         self._bar = tuning.min_coverage * self.question_idf  # the IDF an entry needs
+        self._qidf, self._need = self.question_idf.tolist(), self.need.tolist()
 
     def __len__(self) -> int:
         return len(self.entry_ids)
@@ -178,10 +178,18 @@ class FaqIndex:
             return []
         score = np.bincount(np.concatenate([postings[t][0] for t in found]),
                             np.concatenate([postings[t][1] for t in found]), n)
-        # Best first, ties by entry id: a common mail passes the question test for
-        # hundreds of entries, and only ``limit`` of them are shown.
-        top = good[np.lexsort((self._ids[good], -score[good]))[:limit]]
-        ranked = [self._match(int(i), score, covered, matched) for i in top]
+        # Best first, ties by entry id, in Python: a mail passes the test for a handful
+        # of entries (a few hundred at worst), and only ``limit`` are shown.
+        ids = self.entry_ids
+        picked = sorted(zip(score[good].tolist(), good.tolist(), covered[good].tolist(),
+                            matched[good].tolist(), strict=True),
+                        key=lambda g: (-g[0], ids[g[1]]))[:limit]
+        ranked = []
+        for value, i, cover, terms_in in picked:
+            coverage = cover / self._qidf[i]
+            ranked.append(Match(ids[i], value, coverage, terms_in,
+                                terms_in >= self._need[i]
+                                and coverage >= self.tuning.min_coverage))
         score[good] = 0.0  # the best score among the entries not accepted
         rival = float(score.max())
         best = ranked[0]
