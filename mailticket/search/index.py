@@ -39,9 +39,15 @@ def stored_token(term: str) -> str:
     return sealing.token(term) if sealing.hashing() else term
 
 
+def _joined(found: Iterable[str]) -> str:
+    """Terms as the engines store them, space-separated: the terms themselves unless
+    the store is encrypted (a call per term of a mail costs more than its join)."""
+    return " ".join(map(sealing.token, found)) if sealing.hashing() else " ".join(found)
+
+
 def tokens(text: str, language: str | None) -> str:
     """``text`` as the engines index it: its stored tokens, space-separated."""
-    return " ".join(map(stored_token, terms(text[:_MAX_TEXT], language)))
+    return _joined(terms(text[:_MAX_TEXT], language))
 
 
 def body_terms(text: str, language: str | None) -> tuple[str, ...]:
@@ -64,7 +70,7 @@ def document(message_id: int, subject: str, text: str, language: str | None) -> 
     """A message as the engines index it; its subject without "Re:" and our tag (a
     search for "support" must not find every answer to "[Support #12]")."""
     return engines.Doc(message_id, tokens(base_subject(subject), language),
-                       " ".join(map(stored_token, body_terms(text, language))))
+                       _joined(body_terms(text, language)))
 
 
 def _columns() -> Any:
@@ -102,7 +108,7 @@ def _add(conn: Connection, rows: Sequence[Any]) -> None:
 def question_terms(subject: str, text: str, language: str | None) -> str:
     """A question's distinct stored tokens, first seen first, at most ``MAX_QUESTION``."""
     seen = dict.fromkeys(mail_terms(subject, text, language))
-    return " ".join(stored_token(t) for t in list(seen)[:MAX_QUESTION])
+    return _joined(list(seen)[:MAX_QUESTION])
 
 
 @lru_cache(maxsize=4)  # one per dialect of the engines in use
