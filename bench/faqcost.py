@@ -208,6 +208,11 @@ def main(argv: list[str] | None = None) -> None:
           f"{(on_cpu / off_cpu - 1) * 100:.1f} % more CPU; wall (best): off {off_wall:.2f} s, "
           f"on {on_wall:.2f} s: rate {(1 - off_wall / on_wall) * 100:.1f} % lower "
           "(target ≤ 15 %)")
+    # Each on run beside the off run just before it: what a shared machine moves, both move.
+    pairs = [(1 - off / on) * 100 for (off, _), (on, _) in zip(results["off"], results["on"],
+                                                              strict=True)]
+    print(f"rate lower, run by run: {', '.join(f'{p:.1f}' for p in pairs)} % "
+          f"(median {statistics.median(pairs):.1f} %)")
 
 
 if __name__ == "__main__":
