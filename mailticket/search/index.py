@@ -13,10 +13,10 @@ change of the analyzer).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, delete, select
+from sqlalchemy import Connection, Dialect, bindparam, delete, select
 
 from mailticket.mail.subject import base_subject
 from mailticket.search import engines
@@ -122,16 +122,23 @@ def _bind_at(dialect: Dialect) -> Callable[[Any], Any]:
 def index_messages(conn: Connection, message_ids: Iterable[str]) -> int:
     """Index the stored mails of these Message-IDs that people wrote; the others are
     left out.  Returns how many were indexed."""
-    from mailticket.store.models import Message
 
     ids = list(dict.fromkeys(i for i in message_ids if i))
     done = 0
     for i in range(0, len(ids), _CHUNK):
-        rows = list(conn.execute(_columns().where(
-            Message.message_id.in_(ids[i:i + _CHUNK])).order_by(Message.id)))
+        rows = list(conn.execute(_by_message_id(), {"ids": ids[i:i + _CHUNK]}))
         _add(conn, rows)
         done += len(rows)
     return done
+
+
+@cache
+def _by_message_id() -> Any:
+    """``_columns`` of the mails with these Message-IDs: built once, not per batch."""
+    from mailticket.store.models import Message
+
+    return (_columns().where(Message.message_id.in_(bindparam("ids", expanding=True)))
+            .order_by(Message.id))
 
 
 def index_batch(conn: Connection, rows: Sequence[object]) -> int:
