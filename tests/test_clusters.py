@@ -210,3 +210,21 @@ def test_each_departments_cluster_shows_its_own_tickets_subjects(tmp_path):
     assert set(by_department["support"]["subjects"]) == {s for s, _ in PARAPHRASES}
     assert set(by_department["sales"]["subjects"]) == {f"Shop account {i}" for i in range(5)}
     app.close()
+
+
+def test_a_question_asked_on_the_periods_first_instant_is_in_it(tmp_path, db_url):
+    """The period's bounds compare with what the index stored: a question asked at
+    10:00:00 sharp belongs to the period from 10:00:00 and not to the one before it."""
+    from mailticket.clock import FixedClock
+
+    app = throwaway_app(tmp_path / "desk", url=db_url)
+    sharp = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    app.clock = FixedClock(sharp)
+    for i, (subject, text) in enumerate(PARAPHRASES):
+        app.ingest(bytes(mail(f"c{i}@customer.example", SUPPORT, subject, text)),
+                   department="support", source="test")
+    with app.db.read() as s:
+        assert [c["size"] for c in candidates(s, app.config, None, sharp, 5)] == [5]
+        assert candidates(s, app.config, None, sharp - timedelta(days=1), 1,
+                          until=sharp) == []
+    app.close()

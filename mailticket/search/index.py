@@ -116,7 +116,8 @@ def _bind_at(dialect: Dialect) -> Callable[[Any], Any]:
     """``questions.at`` as the database stores it (the model's type decides)."""
     from mailticket.store.models import Question
 
-    return Question.__table__.c.at.type.bind_processor(dialect) or (lambda value: value)
+    kind = Question.__table__.c.at.type.dialect_impl(dialect)  # SQLite's own text format
+    return kind.bind_processor(dialect) or (lambda value: value)
 
 
 def index_messages(conn: Connection, message_ids: Iterable[str]) -> int:
