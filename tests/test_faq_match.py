@@ -52,7 +52,13 @@ def test_limits_and_empty_cases():
     assert ids(index, "track order return item", limit=0) == []
     assert len(ids(index, "track order return item", limit=1)) == 1
     assert ids(FaqIndex([]), "track order") == []
+    assert FaqIndex([]).scores(["track"]) == []
     assert ids(index, "") == []
+    # Entries whose words were all stop words weigh nothing, and match nothing.
+    assert ids(FaqIndex([(7, [], []), (8, [], [])]), "track order") == []
+    assert all(type(m.accepted) is bool and type(m.terms) is int
+               for m in [*index.scores(["track", "order", "cancel"]),
+                         *index.suggest(["track", "order", "cancel"], 2)])
 
 
 def _by_the_rules(index: FaqIndex, mail: list[str], limit: int) -> list[tuple]:

@@ -67,6 +67,7 @@ class FaqIndex:
         entries = list(entries)
         if not entries:  # a department or language without entries: numpy stays out
             self.entry_ids: list[int] = []
+            self.postings: dict[str, tuple[Any, Any]] = {}
             return
         import numpy as np  # here: only an installation with FAQ entries loads it
 
@@ -82,7 +83,8 @@ class FaqIndex:
             df.update(weights.keys())
         n = len(docs)
         self.idf = {t: math.log(1 + (n - k + 0.5) / (k + 0.5)) for t, k in df.items()}
-        avg = (sum(d.length for d in docs) / n) if n else 1.0
+        # Entries of stop words only weigh nothing: 1.0 then, not a division by zero.
+        avg = (sum(d.length for d in docs) / n) or 1.0
         k1, b = tuning.k1, tuning.b
         # Per term, each entry's BM25 share, and the entries whose question holds it: a
         # mail's scores are then sums over its terms' postings, nothing recomputed.
@@ -138,7 +140,7 @@ class FaqIndex:
         coverage = float(covered[i] / self.question_idf[i])
         terms = int(matched[i])
         return Match(self.entry_ids[i], float(score[i]), coverage, terms,
-                     terms >= self.need[i] and coverage >= self.tuning.min_coverage)
+                     bool(terms >= self.need[i] and coverage >= self.tuning.min_coverage))
 
     def scores(self, terms: Iterable[str]) -> list[Match]:
         """Every entry sharing a term with the mail, best first (for tuning and tests)."""
