@@ -120,9 +120,9 @@ class FaqIndex:
 
     def _tally(self, terms: Iterable[str]) -> tuple[Any, Any, Any]:
         """Per entry (arrays): score, matched question IDF, matched question terms (as
-        floats).  An
-        entry's sums are added term by term in the order of ``set(terms)``; adding the
-        zeros of the terms its question lacks leaves them as they were."""
+        floats).  An entry's sums are added term by term in the order of
+        ``set(terms)``; adding the zeros of the terms its question lacks leaves them as
+        they were."""
         import numpy as np
 
         n = len(self.entry_ids)
@@ -136,17 +136,18 @@ class FaqIndex:
         return (np.bincount(where, weights[0], n), np.bincount(where, weights[1], n),
                 np.bincount(where, weights[2], n))
 
-    def _match(self, i: int, score: Any, covered: Any, matched: Any) -> Match:
-        coverage = float(covered[i] / self.question_idf[i])
-        terms = int(matched[i])
-        return Match(self.entry_ids[i], float(score[i]), coverage, terms,
-                     bool(terms >= self.need[i] and coverage >= self.tuning.min_coverage))
+    def _match(self, i: int, score: float, covered: float, matched: float) -> Match:
+        """Entry ``i``'s match from its three tallies (plain floats)."""
+        coverage = covered / self._qidf[i]
+        terms = int(matched)
+        return Match(self.entry_ids[i], score, coverage, terms,
+                     terms >= self._need[i] and coverage >= self.tuning.min_coverage)
 
     def scores(self, terms: Iterable[str]) -> list[Match]:
         """Every entry sharing a term with the mail, best first (for tuning and tests)."""
         score, covered, matched = self._tally(terms)
-        out = [self._match(i, score, covered, matched) for i in range(len(self.entry_ids))
-               if score[i] > 0]
+        out = [self._match(i, s, c, m) for i, (s, c, m) in enumerate(zip(
+            score.tolist(), covered.tolist(), matched.tolist(), strict=True)) if s > 0]
         out.sort(key=lambda m: (-m.score, m.entry_id))
         return out
 
@@ -171,12 +172,8 @@ class FaqIndex:
         picked = sorted(zip(score[good].tolist(), good.tolist(), covered[good].tolist(),
                             matched[good].tolist(), strict=True),
                         key=lambda g: (-g[0], ids[g[1]]))[:limit]
-        ranked = []
-        for value, i, cover, terms_in in picked:
-            coverage = cover / self._qidf[i]
-            ranked.append(Match(ids[i], value, coverage, int(terms_in),
-                                terms_in >= self._need[i]
-                                and coverage >= self.tuning.min_coverage))
+        ranked = [self._match(i, value, cover, terms_in)
+                  for value, i, cover, terms_in in picked]
         score[good] = 0.0  # the best score among the entries not accepted
         rival = float(score.max())
         best = ranked[0]
