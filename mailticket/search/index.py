@@ -12,11 +12,11 @@ change of the analyzer).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from functools import cache, lru_cache
+from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, bindparam, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 
 from mailticket.mail.subject import base_subject
 from mailticket.search import engines
@@ -91,33 +91,21 @@ def _add(conn: Connection, rows: Sequence[Any]) -> None:
     """Index these rows (of ``_columns``), and keep each ticket's first customer mail
     as its question (a later one finds the ticket's row taken)."""
     engines.add(conn, _docs(rows))
-    at = _bind_at(conn.dialect)
-    questions = [(r[6], r[7], r[3] or r[4], at(r[8]),
-                  question_terms(r[1] or "", r[2] or "", r[3] or r[4]))
+    questions = [{"ticket_id": r[6], "department": r[7], "language": r[3] or r[4],
+                  "at": r[8], "terms": question_terms(r[1] or "", r[2] or "", r[3] or r[4])}
                  for r in rows if r[5] == "customer"]
     if questions:
-        # Plain SQL: the ORM table's statement, compiled for each row, cost more than the
-        # rest of the index put together.
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        conn.exec_driver_sql(
-            "INSERT INTO questions (ticket_id, department, language, at, terms) "
-            f"VALUES ({', '.join([mark] * 5)}) ON CONFLICT (ticket_id) DO NOTHING",
-            questions)
+        from mailticket.store.models import Question
+        from mailticket.store.records import insert_rows
+
+        insert_rows(conn, Question.__table__, questions,  # type: ignore[arg-type]
+                    unless_taken="ticket_id")
 
 
 def question_terms(subject: str, text: str, language: str | None) -> str:
     """A question's distinct stored tokens, first seen first, at most ``MAX_QUESTION``."""
     seen = dict.fromkeys(mail_terms(subject, text, language))
     return _joined(list(seen)[:MAX_QUESTION])
-
-
-@lru_cache(maxsize=4)  # one per dialect of the engines in use
-def _bind_at(dialect: Dialect) -> Callable[[Any], Any]:
-    """``questions.at`` as the database stores it (the model's type decides)."""
-    from mailticket.store.models import Question
-
-    kind = Question.__table__.c.at.type.dialect_impl(dialect)  # SQLite's own text format
-    return kind.bind_processor(dialect) or (lambda value: value)
 
 
 def index_messages(conn: Connection, message_ids: Iterable[str]) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
+from importlib import import_module
 from operator import itemgetter
 from typing import Any, ClassVar
 
@@ -93,16 +94,23 @@ class _Insert:
 _INSERTS: dict[tuple[str, tuple[str, ...], str], _Insert] = {}
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows (dicts with the same keys) with one ``executemany``."""
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]], *,
+                unless_taken: str | None = None) -> None:
+    """Insert rows (dicts with the same keys) with one ``executemany``; with
+    ``unless_taken`` (a unique column), a row whose value there is stored is left out."""
     keys = tuple(rows[0])
     dialect = conn.dialect
     if dialect.paramstyle not in _Insert._MARKS:  # noqa: SLF001
-        conn.execute(table.insert(), rows)
+        stmt: Any = table.insert()
+        if unless_taken:  # SQLite's and PostgreSQL's dialects both have it
+            stmt = import_module(f"sqlalchemy.dialects.{dialect.name}").insert(
+                table).on_conflict_do_nothing(index_elements=[unless_taken])
+        conn.execute(stmt, rows)
         return
     key = (table.name, keys, dialect.name)
     ins = _INSERTS.get(key) or _INSERTS.setdefault(key, _Insert(table, keys, dialect))
-    conn.exec_driver_sql(ins.sql, [ins.params(row) for row in rows])
+    sql = ins.sql + (f" ON CONFLICT ({unless_taken}) DO NOTHING" if unless_taken else "")
+    conn.exec_driver_sql(sql, [ins.params(row) for row in rows])
 
 
 class Record:
