@@ -67,29 +67,24 @@ def _cli(config: Path, *args: str) -> None:
         raise SystemExit(f"mailticket {' '.join(args)} failed; see {config.with_suffix('.log')}")
 
 
+def _seconds(stat: Path) -> float:
+    """User + system seconds in a /proc stat file; 0 for a process or thread gone."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu(pid: int) -> float:
     """User + system seconds of a process and the processes below it, now."""
-    total = 0
-    for p in [pid, *descendants(pid)]:
-        try:
-            with open(f"/proc/{p}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(_seconds(Path(f"/proc/{p}/stat")) for p in [pid, *descendants(pid)])
 
 
 def _threads(pid: int) -> dict[int, float]:
     """User + system seconds of each thread of a process, by thread id."""
-    out: dict[int, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return out
+    return {int(task.name): _seconds(task / "stat")
+            for task in Path(f"/proc/{pid}/task").iterdir()}
 
 
 def _wait_uid(url: str, uid: int, proc: subprocess.Popen[bytes]) -> None:
