@@ -177,8 +177,12 @@ class App:
         from mailticket.ingest.workers import ParsePool
 
         cpus = len(os.sched_getaffinity(0))  # what this process may use, not the host
-        return ParsePool(self.config.ingest.workers(cpus), self.config.languages,
-                         self.config.own_addresses, self.pipeline.mailer.instance)
+        pool = ParsePool(self.config.ingest.workers(cpus), self.config.languages,
+                         self.config.own_addresses, self.pipeline.mailer.instance,
+                         {d.key: d.name for d in self.config.departments})
+        if pool.workers:  # the workers match new mail against each FAQ index built
+            self.pipeline.mailer.faq.offer = pool.offer
+        return pool
 
     @cached_property
     def escalator(self) -> Escalator:

@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from mailticket.languages import CODES
+from mailticket.mail.tokens import base_address
 from mailticket.sla.calendar import (
     _DAY_INDEX,
     _DAY_KEYS,
@@ -543,8 +544,7 @@ class Config(_Strict):
 
     def department_for_address(self, addr: str) -> DepartmentConfig | None:
         """The department an address belongs to, plus-addresses included."""
-        local, _, domain = addr.lower().partition("@")
-        base = f"{local.split('+', 1)[0]}@{domain}"
+        base = base_address(addr)
         for d in self.departments:
             if d.key == base:
                 return d

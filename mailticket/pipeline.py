@@ -394,7 +394,8 @@ class Pipeline:
             at.event(ticket, "auto_response_suppressed", reason=late)
         elif answer and ticket.customer:
             sent = at.reads.auto_responses_today(ticket.customer, now)
-            if self.mailer.auto_response(at.writes, ticket, dept, msg, now, sent=sent):
+            if self.mailer.auto_response(at.writes, ticket, dept, msg, now, sent=sent,
+                                         faq_ahead=at.prepared.faq):
                 at.reads.count_auto_response(ticket.customer)
         self.mailer.notify_agents(at.writes, ticket, dept, msg, now, is_new=True,
                                   files=compose.files_of(mail))

@@ -1,6 +1,7 @@
 """FAQ suggestions for a new ticket's auto-response: the matcher's index per department
 and language, kept in memory and rebuilt when that department's published entries in
-that language change (one small aggregate query per auto-response tells)."""
+that language change (one small aggregate query per auto-response tells).  Each index
+built is offered to the parse workers, which then match new mail ahead (``ahead``)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from mailticket.faq import entries
+from mailticket.faq.ahead import Ahead, Offer
 from mailticket.faq.match import DEFAULT, FaqIndex, Tuning
-from mailticket.search.analyzer import terms
-from mailticket.search.index import mail_terms
+from mailticket.search.analyzer import mail_terms, terms
 from mailticket.store.writes import Writes
 
 # Seconds an index is used before the database is asked whether entries changed: an
@@ -37,10 +38,12 @@ class Shelf:
 
     index: FaqIndex
     texts: dict[int, tuple[str, str]]
+    version: Any = None  # of the entries it holds (``entries.versions``)
 
     @classmethod
     def build(cls, rows: Sequence[tuple[int, str, str]], language: str,
-              tuning: Tuning = DEFAULT, token: Callable[[str], str] | None = None) -> Shelf:
+              tuning: Tuning = DEFAULT, token: Callable[[str], str] | None = None,
+              version: Any = None) -> Shelf:
         """``token``: the entries' terms as another index stores them (the clusters'
         questions hold stored tokens, keyed hashes when the store is encrypted)."""
         def analysed(text: str) -> list[str]:
@@ -48,7 +51,7 @@ class Shelf:
             return [token(t) for t in found] if token else found
 
         index = FaqIndex(((i, analysed(q), analysed(a)) for i, q, a in rows), tuning)
-        return cls(index, {i: (q, a) for i, q, a in rows})
+        return cls(index, {i: (q, a) for i, q, a in rows}, version)
 
     def suggest(self, text: str, language: str, limit: int) -> list[Suggestion]:
         return self.suggest_terms(terms(text, language), limit)
@@ -73,6 +76,8 @@ class Suggestions:
         self._versions: dict[str, tuple[float, dict[str, tuple[int, Any]]]] = {}
         self._shown: dict[int, list[Suggestion]] = {}
         self._lock = threading.Lock()  # the daemon's mailbox threads share one Mailer
+        # Where each index built goes, to be matched against ahead: the parse workers.
+        self.offer: Callable[[str, str, Offer], None] | None = None
 
     def shelf(self, session: Session, department: str, language: str) -> Shelf:
         """The index, asked whether it is stale at most once per ``FRESH`` seconds (a
@@ -91,9 +96,11 @@ class Suggestions:
                 self._shelves[key] = (now, version, cached[2])
             return cached[2]
         shelf = Shelf.build(entries.published(session, department, language), language,
-                            self.tuning, self.token)
+                            self.tuning, self.token, version)
         with self._lock:
             self._shelves[key] = (now, version, shelf)
+        if self.offer is not None and self.limit > 0 and len(shelf.index):
+            self.offer(department, language, Offer(version, shelf.index, self.limit))
         return shelf
 
     def _version(self, session: Session, department: str, language: str,
@@ -109,17 +116,23 @@ class Suggestions:
 
     def for_new_ticket(self, writes: Writes, ticket_id: int, department: str,
                        language: str | None, text: str, now: datetime, *,
-                       subject: str = "") -> list[Suggestion]:
+                       subject: str = "", ahead: Ahead | None = None) -> list[Suggestion]:
         """The entries to show under the promise for a mail's ``subject`` and ``text``;
-        counted and recorded as suggested.  The mail is analysed as the search index
-        analyses it, once for both (``mail_terms``)."""
+        counted and recorded as suggested.  A parse worker's match (``ahead``) is taken
+        when it was made for this department and language by the current index;
+        otherwise the mail is analysed as the search index analyses it, once for both
+        (``mail_terms``), and matched here."""
         if self.limit <= 0 or not language:
             return []
         session = writes.session
         shelf = self.shelf(session, department, language)
         if not len(shelf.index):
             return []
-        found = shelf.suggest_terms(mail_terms(subject, text, language), self.limit)
+        if ahead is not None and (ahead.department, ahead.language, ahead.version) == (
+                department, language, shelf.version):
+            found = [Suggestion(i, *shelf.texts[i]) for i in ahead.entry_ids]
+        else:
+            found = shelf.suggest_terms(mail_terms(subject, text, language), self.limit)
         if found:
             ids = [s.entry_id for s in found]
             writes.count_faq(ids, "suggested")

@@ -8,11 +8,15 @@ never repeats a worker's work: a ``Prepared`` always holds all four answers, and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mailticket.incoming.classify import Verdict, classify
 from mailticket.incoming.language import LanguageDetector
 from mailticket.incoming.parse import ParsedMail, fingerprint, parse
 from mailticket.outgoing.compose import LOOP_HEADER
+
+if TYPE_CHECKING:
+    from mailticket.faq.ahead import Ahead
 
 
 @dataclass
@@ -22,6 +26,7 @@ class Prepared:
     fingerprint: str
     verdict: Verdict
     language: tuple[str, str] | None  # (language, "header" | "detected"); None: none named
+    faq: Ahead | None = None  # a parse worker's FAQ match (``faq.ahead``); None: not made
 
 
 class Preparer:

@@ -172,7 +172,7 @@ class ImapPoller:
         nor their parsing hold this process's GIL, which the writer needs."""
         if workers:
             fetching = self.app.parser.fetch(login(self.cfg), self.cfg.folder, uidvalidity,
-                                             batch)
+                                             batch, self.dept.name)
             if fetching is not None:
                 return _Fetched(batch, uidvalidity, [], fetching)
         return _Fetched(batch, uidvalidity, self._items(client, batch, uidvalidity))

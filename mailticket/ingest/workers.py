@@ -2,9 +2,10 @@
 never waits for it.
 
 A worker fetches a batch over an IMAP connection of its own (read-only, BODY.PEEK) and
-prepares it (``incoming.prepare``: parse, fingerprint, verdict, language) while the
-daemon stores the batch before: in the daemon, those bytes and that work would hold
-the GIL the writer needs.
+prepares it (``incoming.prepare``: parse, fingerprint, verdict, language; then the FAQ
+match, ``faq.ahead``, against the indexes the daemon offered) while the daemon stores
+the batch before: in the daemon, those bytes and that work would hold the GIL the
+writer needs.
 With workers, every fetched mail goes to them, so the daemon never loads the language
 models. A worker that dies or cannot reach the server costs nothing but time: the
 daemon fetches and prepares those mails itself.
@@ -33,6 +34,7 @@ from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
 from typing import IO, TYPE_CHECKING, Any
 
+from mailticket.faq.ahead import Offer, Shelves
 from mailticket.incoming.language import LanguageDetector
 from mailticket.incoming.prepare import Prepared, Preparer
 from mailticket.ingest.imapconn import ImapLogin, open_imap
@@ -66,21 +68,27 @@ def _receive(stream: IO[bytes]) -> Any:
 
 # -- in the worker ---------------------------------------------------------------------
 class _Fetcher:
-    """A worker's side: its preparer (kept warm, language models loaded once) and its
-    IMAP connections (one per mailbox, kept between batches)."""
+    """A worker's side: its preparer (kept warm, language models loaded once), the FAQ
+    indexes the daemon offered, and its IMAP connections (one per mailbox, kept between
+    batches)."""
 
     def __init__(self, languages: list[str], low_memory: bool, min_confidence: float,
-                 own: list[str], instance: str) -> None:
+                 own: list[str], instance: str,
+                 departments: dict[str, str] | None = None) -> None:
         detector = LanguageDetector(frozenset(languages), low_memory=low_memory)
         detector.warm_up()
         self.preparer = Preparer(detector, min_confidence, frozenset(own), instance)
+        self.shelves = Shelves(departments or {})
         self.mailboxes: dict[tuple[str, int, str, str], IMAPClient] = {}
 
-    def fetch_all(self, login: ImapLogin, folder: str, uidvalidity: int,
-                  uids: list[int]) -> tuple[list[int], list[bytes], list[Prepared]]:
+    def fetch_all(self, login: ImapLogin, folder: str, uidvalidity: int, uids: list[int],
+                  department: str = "", offers: dict[tuple[str, str], Offer] | None = None,
+                  ) -> tuple[list[int], list[bytes], list[Prepared]]:
         """Fetch these UIDs (read-only, BODY.PEEK) and prepare them: the UIDs still there,
-        their bytes, the prepared mails.  A connection that went stale (the server's idle
-        timeout) is opened again once."""
+        their bytes, the prepared mails, matched against the FAQ indexes (``offers``:
+        new ones since the last batch) as mail of the mailbox's ``department``.  A
+        connection that went stale (the server's idle timeout) is opened again once."""
+        self.shelves.take(offers or {})
         key = (login["host"], login["port"], login["username"], folder)
         for attempt in (1, 2):
             client = self.mailboxes.get(key)
@@ -108,13 +116,18 @@ class _Fetcher:
                     raise
         found = [uid for uid in uids if b"BODY[]" in data.get(uid, {})]
         raws = [bytes(data[uid][b"BODY[]"]) for uid in found]
-        return found, raws, self.prepare_all(raws)
+        return found, raws, self.prepare_all(raws, department)
 
-    def prepare_all(self, raws: Sequence[bytes]) -> list[Prepared]:
+    def prepare_all(self, raws: Sequence[bytes], department: str = "") -> list[Prepared]:
         out = []
         for raw in raws:
             prepared = self.preparer.prepare(raw)
-            prepared.mail.raw = b""  # the bytes go back once, beside the prepared mails
+            mail = prepared.mail
+            if prepared.language is not None:
+                prepared.faq = self.shelves.suggest(
+                    (a.key for a in mail.all_recipients()), department,
+                    prepared.language[0], mail.subject, mail.text)
+            mail.raw = b""  # the bytes go back once, beside the prepared mails
             out.append(prepared)
         return out
 
@@ -156,6 +169,7 @@ class _Worker:
         self.failure: BaseException | None = None
         self.started: Future[Any] = Future()
         self._owed: deque[Future[Any]] = deque([self.started])
+        self.offered: dict[tuple[str, str], Any] = {}  # FAQ index → version sent to it
         # Two locks: the reader must never wait for a writer, or a worker stuck writing an
         # answer and a daemon stuck writing the next batch would wait for each other.
         self._sending = threading.Lock()  # one batch on the pipe at a time
@@ -237,11 +251,15 @@ class ParsePool:
     RETRY_AFTER = 60.0  # seconds without workers after one failed
 
     def __init__(self, workers: int, languages: LanguageConfig, own: frozenset[str],
-                 instance: str) -> None:
+                 instance: str, departments: dict[str, str] | None = None) -> None:
+        """``departments``: each department's address (lowercased) → its name, for the
+        FAQ match made ahead."""
         self.workers = workers
         self.languages = languages
         self.own = own
         self.instance = instance
+        self.departments = departments or {}
+        self._offers: dict[tuple[str, str], Offer] = {}  # the daemon's current indexes
         self._lock = threading.Lock()
         self._pool: list[_Worker] | None = None
         self._retry_at = 0.0
@@ -253,7 +271,8 @@ class ParsePool:
             settings = {"languages": sorted(self.languages.supported),
                         "low_memory": self.languages.low_memory,
                         "min_confidence": self.languages.min_confidence,
-                        "own": sorted(self.own), "instance": self.instance}
+                        "own": sorted(self.own), "instance": self.instance,
+                        "departments": self.departments}
             try:
                 self._pool = [_Worker(settings) for _ in range(self.workers)]
             except OSError as e:
@@ -282,11 +301,17 @@ class ParsePool:
                 return False
         return True
 
-    def fetch(self, login: ImapLogin, folder: str, uidvalidity: int,
-              uids: list[int]) -> Future[Any] | None:
-        """A worker fetches these UIDs and prepares them; None when there is no worker.
-        ``fetched`` gives the answer."""
-        return self._submit((login, folder, uidvalidity, uids))
+    def fetch(self, login: ImapLogin, folder: str, uidvalidity: int, uids: list[int],
+              department: str = "") -> Future[Any] | None:
+        """A worker fetches these UIDs of ``department``'s mailbox and prepares them; None
+        when there is no worker.  ``fetched`` gives the answer."""
+        return self._submit((login, folder, uidvalidity, uids, department))
+
+    def offer(self, department: str, language: str, offer: Offer) -> None:
+        """A FAQ index the daemon built: each worker gets it with its next batch, and
+        matches that department's new mail in that language against it."""
+        with self._lock:
+            self._offers[(department, language)] = offer
 
     def fetched(self, future: Future[Any]
                 ) -> tuple[list[int], list[bytes], list[Prepared]] | None:
@@ -310,10 +335,14 @@ class ParsePool:
             return None
         with self._lock:
             pool = self._pool_now()
-        if pool is None:
-            return None
+            if pool is None:
+                return None
+            worker = min(pool, key=_Worker.owed)
+            # The indexes it has not had: sent once, before the first batch that uses them.
+            new = {k: o for k, o in self._offers.items() if worker.offered.get(k) != o.version}
+            worker.offered.update((k, o.version) for k, o in new.items())
         try:
-            return min(pool, key=_Worker.owed).submit(request)
+            return worker.submit((*request, new))
         except WorkerFailed as e:
             self._failed(e)
             return None

@@ -25,6 +25,13 @@ def token_address(address: str, ticket_id: int, secret: bytes) -> str:
     return f"{local}+{ticket_id}-{_mac(secret, ticket_id)}@{domain}"
 
 
+def base_address(address: str) -> str:
+    """The address a plus-address (a token address too) belongs to, lowercased:
+    ``Support+12-abc@Example.com`` → ``support@example.com``."""
+    local, _, domain = address.lower().partition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
 def read_token(address: str, secret: bytes) -> tuple[str, int, bool] | None:
     """(department address, ticket id, mac valid) for a token address, else None.
 

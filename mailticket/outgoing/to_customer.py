@@ -9,6 +9,7 @@ import logging
 from datetime import datetime
 
 from mailticket.config import DepartmentConfig
+from mailticket.faq.ahead import Ahead
 from mailticket.mail.subject import reply_subject, tag
 from mailticket.outgoing import compose
 from mailticket.outgoing.notices import Notices
@@ -42,9 +43,11 @@ class CustomerMail(Notices):
         return out
 
     def auto_response(self, writes: Writes, ticket: AnyTicket, dept: DepartmentConfig,
-                      msg: AnyMessage, now: datetime, sent: int) -> bool:
+                      msg: AnyMessage, now: datetime, sent: int,
+                      faq_ahead: Ahead | None = None) -> bool:
         """Acknowledge a new ticket, with the promise — unless this sender had enough today
-        (``sent`` auto-responses in the last 24 hours, as the ingest batch counted them)."""
+        (``sent`` auto-responses in the last 24 hours, as the ingest batch counted them).
+        ``faq_ahead``: a parse worker's FAQ match of the mail, if it made one."""
         if not ticket.customer:
             return False
         limit = self.config.limits.auto_responses_per_sender_per_day
@@ -55,7 +58,8 @@ class CustomerMail(Notices):
                          reason=f"{sent} auto-responses in 24 h")
             return False
         faq = self.faq.for_new_ticket(writes, ticket.id, dept.name, ticket.language,
-                                      msg.text, now, subject=ticket.subject)
+                                      msg.text, now, subject=ticket.subject,
+                                      ahead=faq_ahead)
         self._to_customer(writes, ticket, "auto_response", dept, now, answering=msg,
                           subject=msg.subject, context=dict(
                               customer_name=ticket.customer_name, subject=ticket.subject,

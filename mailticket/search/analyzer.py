@@ -27,6 +27,7 @@ from functools import cache, lru_cache
 
 import Stemmer
 
+from mailticket.mail.subject import base_subject
 from mailticket.search.stopwords import STOP_WORDS
 
 #: The languages the analyzer stems, and the Snowball algorithm of each (None: simplemma).
@@ -85,6 +86,21 @@ def text_terms(text: str, language: str | None) -> tuple[str, ...]:
 @lru_cache(maxsize=RECENT_TEXTS)
 def _recent_terms(text: str, language: str | None) -> tuple[str, ...]:
     return tuple(terms(text, language))
+
+
+MAX_TEXT = 50_000  # characters of a mail that are indexed: a pasted log is not the question
+
+
+def body_terms(text: str, language: str | None) -> tuple[str, ...]:
+    """The terms of a mail's text as the index reads it (its first ``MAX_TEXT``
+    characters), shared with the FAQ suggestion of the same mail (one analysis)."""
+    return text_terms(text[:MAX_TEXT], language)
+
+
+def mail_terms(subject: str, text: str, language: str | None) -> list[str]:
+    """A mail's subject (without "Re:" and our tag) and text, as terms: what the FAQ
+    suggestion matches, analysed once with the index's document of the same mail."""
+    return [*terms(base_subject(subject), language), *body_terms(text, language)]
 
 
 def _word_term(word: str, lang: str | None) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, bindparam, delete, select
 
 from mailticket.mail.subject import base_subject
 from mailticket.search import engines
-from mailticket.search.analyzer import terms, text_terms
+from mailticket.search.analyzer import MAX_TEXT, body_terms, mail_terms, terms
 from mailticket.store import sealing
 
 # The models are imported where rows are read or written: ``mailticket search`` needs
@@ -28,7 +28,6 @@ from mailticket.store import sealing
 
 #: The mails people wrote to each other; auto-responses and notifications are ours.
 INDEXED_KINDS = ("customer", "agent")
-_MAX_TEXT = 50_000  # characters of a mail that are indexed: a pasted log is not the question
 _CHUNK = 500
 MAX_QUESTION = 30  # distinct terms kept of a question: the question is near the top
 
@@ -47,19 +46,7 @@ def _joined(found: Iterable[str]) -> str:
 
 def tokens(text: str, language: str | None) -> str:
     """``text`` as the engines index it: its stored tokens, space-separated."""
-    return _joined(terms(text[:_MAX_TEXT], language))
-
-
-def body_terms(text: str, language: str | None) -> tuple[str, ...]:
-    """The terms of a mail's text as the index reads it (its first ``_MAX_TEXT``
-    characters), shared with the FAQ suggestion of the same mail (one analysis)."""
-    return text_terms(text[:_MAX_TEXT], language)
-
-
-def mail_terms(subject: str, text: str, language: str | None) -> list[str]:
-    """A mail's subject (without "Re:" and our tag) and text, as terms: what the FAQ
-    suggestion matches, analysed once with the index's document of the same mail."""
-    return [*terms(base_subject(subject), language), *body_terms(text, language)]
+    return _joined(terms(text[:MAX_TEXT], language))
 
 
 def query_tokens(groups: Iterable[Iterable[str]]) -> list[list[str]]:
