@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from mailticket.search.analyzer import query_terms, terms
@@ -87,3 +89,16 @@ def test_bulgarian_lemmas_are_those_of_simplemmas_full_dictionary() -> None:
     for word in words:
         assert simplemma.lemmatize(word, lang="bg", low_memory=True) == \
             simplemma.lemmatize(word, lang="bg"), word
+
+
+def test_words_analysed_leave_nothing_for_the_garbage_collector_to_walk():
+    """A daemon's full collections walk every tracked object: the analyzer's caches of
+    thousands of words must not add to them (PyStemmer's own cache kept a list per
+    word)."""
+    words = " ".join(f"walking{i}x" for i in range(5000))
+    gc.collect()
+    before = len(gc.get_objects())
+    for lang in ("en", "fr", "sv"):
+        assert len(terms(words, lang)) == 5000
+    gc.collect()
+    assert len(gc.get_objects()) - before < 500

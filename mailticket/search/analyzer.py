@@ -16,7 +16,10 @@ A text of no known language keeps its folded words unstemmed.
 
 Pure and cached per word: the same few thousand words make up most mail, so a word
 seen before costs one dictionary look-up.  ``text_terms`` also keeps the last mails'
-analyses: the FAQ suggestion and the search index of one new mail share one.
+analyses: the FAQ suggestion and the search index of one new mail share one.  These
+caches hold nothing the garbage collector tracks; PyStemmer's own cache would (a
+list per word, 10,000 per language, walked by every full collection of the daemon):
+it is off.
 """
 
 from __future__ import annotations
@@ -183,7 +186,8 @@ def _is_cyrillic(word: str) -> bool:
 
 @cache
 def _stemmer(algorithm: str) -> Stemmer.Stemmer:
-    return Stemmer.Stemmer(algorithm)
+    # PyStemmer's own cache (10,000 words, a list per word) is off: ``_known`` is ours.
+    return Stemmer.Stemmer(algorithm, 0)
 
 
 @lru_cache(maxsize=200_000)
