@@ -34,6 +34,7 @@ from mailticket.ingest.idle import Idler
 from mailticket.ingest.imap import ImapPoller
 from mailticket.ingest.listener import Listener
 from mailticket.leases import MailboxLeases
+from mailticket.memory import settle
 from mailticket.ops import metrics
 from mailticket.systemd import notify
 
@@ -170,6 +171,7 @@ class Daemon:
         if retention.enabled(self.app.config):  # closed tickets past [retention] closed_after
             self._add("retention", lambda: retention.run(self.app),
                       self.app.config.retention.check_every_period.total_seconds())
+        settle()  # before the first poll: nothing of a batch in flight is kept
         self.scheduler.start()
         # The first round now, before the first heartbeat: a lone daemon, or one whose
         # killed predecessor was just freed, holds its mailboxes at once.

@@ -4,6 +4,7 @@ fresh "world" (own mail domain, own database, own config) on top of them.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
@@ -55,6 +56,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 PG_URL = os.environ.get("MAILTICKET_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _collected_again() -> Iterator[None]:
+    """A daemon started in this process froze its heap (``memory.settle``): the next
+    tests' garbage is collected as usual."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()
 
 
 @pytest.fixture(scope="session")

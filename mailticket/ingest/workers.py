@@ -38,6 +38,7 @@ from mailticket.faq.ahead import Offer, Shelves
 from mailticket.incoming.language import LanguageDetector
 from mailticket.incoming.prepare import Prepared, Preparer
 from mailticket.ingest.imapconn import ImapLogin, open_imap
+from mailticket.memory import settle
 
 if TYPE_CHECKING:
     from imapclient import IMAPClient
@@ -143,6 +144,7 @@ def worker_main() -> None:
     except Exception as e:
         _send(answers, (False, f"cannot start: {type(e).__name__}: {e}"))
         return
+    settle()  # the language models and the modules, out of every later collection
     _send(answers, (True, None))
     while True:
         try:
