@@ -99,3 +99,30 @@ def test_suggest_agrees_with_the_rules_on_random_entries_and_mails():
                 assert got == _by_the_rules(index, mail, limit), (entries, mail, limit)
                 shown += bool(got)
     assert shown > 500  # the random cases do reach suggestions, not only "nothing"
+
+
+def test_an_index_sent_to_a_parse_worker_suggests_the_same_and_holds_little():
+    """A worker gets the daemon's index pickled (``faq.ahead``): the same suggestions
+    after the trip, and what it holds there is near the bytes of its postings (views
+    of two arrays), not two arrays of their own per term."""
+    import pickle
+    import random
+    import tracemalloc
+
+    rng = random.Random(23)
+    vocabulary = [f"t{i}" for i in range(3000)]
+    index = FaqIndex((i, rng.sample(vocabulary, 6), rng.sample(vocabulary, 30))
+                     for i in range(1000))
+    sent = pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
+    tracemalloc.start()
+    there = pickle.loads(sent)
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    postings = sum(ids.nbytes + weights.nbytes for ids, weights in index.postings.values())
+    assert held < 3 * postings  # two arrays of their own per term held 5 times as much
+    for _ in range(200):
+        mail = rng.sample(vocabulary, 25)
+        assert there.suggest(mail, 2) == index.suggest(mail, 2)
+        assert there.scores(mail) == index.scores(mail)
+    assert FaqIndex([]).suggest(["t1"], 2) == pickle.loads(pickle.dumps(FaqIndex([]))).suggest(
+        ["t1"], 2) == []

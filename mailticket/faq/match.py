@@ -82,38 +82,65 @@ class FaqIndex:
             docs.append(_Doc(entry_id, frozenset(question), weights, sum(weights.values())))
             df.update(weights.keys())
         n = len(docs)
-        self.idf = {t: math.log(1 + (n - k + 0.5) / (k + 0.5)) for t, k in df.items()}
+        idf = {t: math.log(1 + (n - k + 0.5) / (k + 0.5)) for t, k in df.items()}
         # Entries of stop words only weigh nothing: 1.0 then, not a division by zero.
         avg = (sum(d.length for d in docs) / n) or 1.0
         k1, b = tuning.k1, tuning.b
         # Per term, each entry's BM25 share, and the entries whose question holds it: a
         # mail's scores are then sums over its terms' postings, nothing recomputed.
         postings: dict[str, tuple[list[int], list[float]]] = {}
-        in_questions: dict[str, list[int]] = {}
+        in_questions: dict[str, set[int]] = {}
         for i, d in enumerate(docs):
             norm = k1 * (1 - b + b * d.length / avg)
             for t, f in d.weights.items():
                 ids, shares = postings.setdefault(t, ([], []))
                 ids.append(i)
-                shares.append(self.idf[t] * f * (k1 + 1) / (f + norm))
+                shares.append(idf[t] * f * (k1 + 1) / (f + norm))
             for t in d.question:
-                in_questions.setdefault(t, []).append(i)
-        # Per term: the entries holding it, and for each its BM25 share, the term's IDF
-        # if the entry's question holds it (else 0) and 1 if it does (else 0), as the
-        # rows of one array: a mail's three tallies are then one concatenation of each.
-        self.postings = {}
-        for t, (ids, shares) in postings.items():
-            asking = set(in_questions.get(t, ()))
-            idf = self.idf[t]
-            self.postings[t] = (np.array(ids, dtype=np.intp), np.array(
-                [shares, [idf if i in asking else 0.0 for i in ids],
-                 [1.0 if i in asking else 0.0 for i in ids]]))
+                in_questions.setdefault(t, set()).add(i)
+        # Every term's postings one after the other in two arrays (the entries; per
+        # entry its BM25 share, the term's IDF if the entry's question holds it, else 0,
+        # and 1 if it does, else 0, as three rows), each term's a slice of them: a
+        # mail's three tallies are one concatenation of its terms' slices.  Two arrays,
+        # not two per term: what a parse worker is sent is their bytes (``__getstate__``).
+        self._terms = list(postings)
+        ids_all: list[int] = []
+        rows: list[list[float]] = [[], [], []]
+        self._starts = [0]
+        for t in self._terms:
+            ids, shares = postings[t]
+            asking = in_questions.get(t, set())
+            ids_all += ids
+            rows[0] += shares
+            rows[1] += [idf[t] if i in asking else 0.0 for i in ids]
+            rows[2] += [1.0 if i in asking else 0.0 for i in ids]
+            self._starts.append(len(ids_all))
+        self._ids = np.array(ids_all, dtype=np.intp)
+        self._weights = np.array(rows)
+        self._slice()
         self.entry_ids = [d.entry_id for d in docs]
-        self.question_idf = np.array([sum(self.idf[t] for t in d.question) or 1.0
+        self.question_idf = np.array([sum(idf[t] for t in d.question) or 1.0
                                       for d in docs])
         self.need = np.array([max(1, min(tuning.min_terms, len(d.question))) for d in docs])
         self._bar = tuning.min_coverage * self.question_idf  # the IDF an entry needs
         self._qidf, self._need = self.question_idf.tolist(), self.need.tolist()
+
+    def _slice(self) -> None:
+        """Each term's postings: views of the two arrays (no copy)."""
+        ids, weights, starts = self._ids, self._weights, self._starts
+        self.postings = {t: (ids[starts[k]:starts[k + 1]], weights[:, starts[k]:starts[k + 1]])
+                         for k, t in enumerate(self._terms)}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if self.entry_ids:
+            del state["postings"]  # views: made again from the two arrays
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.entry_ids:
+            self._slice()
 
     def __len__(self) -> int:
         return len(self.entry_ids)
