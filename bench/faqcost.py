@@ -40,7 +40,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
 
-from bench.common import SinkProcess, descendants, write_config
+from bench.common import SinkProcess, descendants, peak_rss_mb, write_config
 from bench.faq import DATA, LANGUAGES, _entries
 from mailticket.store.models import MailboxState
 from tests.builders import mail
@@ -145,8 +145,10 @@ def _run(n: int, mode: str, parts: str, tmp: Path, dovecot: Dovecot, sink: SinkP
             wall, cpu = time.perf_counter() - t, _cpu(proc.pid) - cpu
             busy = sorted((c - threads.get(tid, 0.0) for tid, c in _threads(proc.pid).items()),
                           reverse=True)
+            peaks = [peak_rss_mb(p) for p in [proc.pid, *descendants(proc.pid)]]
             print(f"     the daemon's busiest threads: "
-                  f"{', '.join(f'{c:.2f}' for c in busy[:3])} s CPU", flush=True)
+                  f"{', '.join(f'{c:.2f}' for c in busy[:3])} s CPU; peak RSS "
+                  f"{' + '.join(f'{m:.0f}' for m in peaks)} MB (daemon first)", flush=True)
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT
                 spy.wait(60)
