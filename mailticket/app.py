@@ -133,15 +133,17 @@ class App:
 
         encryption.unlock(self.db, self.config)
 
-    def ensure_schema(self, apart: bool = False) -> None:
+    def ensure_schema(self, apart: bool = False,
+                      meanwhile: Callable[[], object] | None = None) -> None:
         """Upgrade when allowed; otherwise say exactly what to run.  ``apart``: in a child
-        process (the daemon), so that Alembic's modules stay out of this one."""
+        process (the daemon), so that Alembic's modules stay out of this one; the
+        daemon loads its own (``meanwhile``) while the child works."""
         if self.db.needs_upgrade():
             if not self.config.database.auto_upgrade:
                 raise SchemaOutdated(
                     "the database schema is not up to date; run `mailticket db upgrade`")
             if apart:
-                self.db.upgrade_apart()
+                self.db.upgrade_apart(meanwhile)
             else:
                 self.db.upgrade()
         if not self.db.setting(BUILT):  # read with Core: a reading command loads no ORM

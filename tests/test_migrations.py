@@ -57,6 +57,25 @@ def test_the_daemon_upgrades_in_a_child_and_never_loads_alembic(tmp_path):
     assert Database(url).current_revision() == SCHEMA_HEAD
 
 
+def test_what_the_daemon_does_meanwhile_runs_while_the_child_upgrades(tmp_path):
+    """`mailticket run` loads the pipeline's modules while its child builds the schema;
+    whatever happens to that work, the child is waited for."""
+    db = Database(f"sqlite:///{tmp_path}/fresh.db")
+    done: list[bool] = []
+    db.upgrade_apart(lambda: done.append(True))
+    assert done == [True] and not db.needs_upgrade()
+
+    def breaks() -> None:
+        raise ValueError("a module that does not load")
+
+    other = Database(f"sqlite:///{tmp_path}/other.db")
+    with pytest.raises(ValueError, match="does not load"):
+        other.upgrade_apart(breaks)
+    assert other.current_revision() == SCHEMA_HEAD  # the child finished all the same
+    db.dispose()
+    other.dispose()
+
+
 def test_a_failed_upgrade_apart_says_why(tmp_path):
     (tmp_path / "dir.db").mkdir()  # a directory where the database file should be
     with pytest.raises(RuntimeError, match="schema upgrade failed: .*unable to open"):

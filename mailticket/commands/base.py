@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,8 @@ class Ctx:
         self.config_path = config_path
         self._app: App | None = None
 
-    def app(self, upgrade: bool = True, apart: bool = False) -> App:
+    def app(self, upgrade: bool = True, apart: bool = False,
+            meanwhile: Callable[[], object] | None = None) -> App:
         if self._app is None:
             from mailticket import files
             from mailticket.app import App, SchemaOutdated
@@ -49,7 +50,7 @@ class Ctx:
             self._app = App(config)
             if upgrade:
                 try:
-                    self._app.ensure_schema(apart=apart)
+                    self._app.ensure_schema(apart=apart, meanwhile=meanwhile)
                 except SchemaOutdated as e:
                     click.echo(f"mailticket: {e}", err=True)
                     sys.exit(2)

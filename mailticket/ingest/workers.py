@@ -125,9 +125,12 @@ class _Fetcher:
             prepared = self.preparer.prepare(raw)
             mail = prepared.mail
             if prepared.language is not None:
-                prepared.faq = self.shelves.suggest(
-                    (a.key for a in mail.all_recipients()), department,
-                    prepared.language[0], mail.subject, mail.text)
+                try:
+                    prepared.faq = self.shelves.suggest(
+                        (a.key for a in mail.all_recipients()), department,
+                        prepared.language[0], mail.subject, mail.text)
+                except Exception:  # the daemon matches it, and says what went wrong
+                    prepared.faq = None
             mail.raw = b""  # the bytes go back once, beside the prepared mails
             out.append(prepared)
         return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property, partial
 from json.encoder import encode_basestring_ascii
@@ -154,13 +154,23 @@ class Database:
 
         command.upgrade(self._alembic(), "head")
 
-    def upgrade_apart(self) -> None:
+    def upgrade_apart(self, meanwhile: Callable[[], object] | None = None) -> None:
         """``upgrade`` in a child process, for the daemon: it never carries Alembic, even
-        on its first start.  The URL goes over stdin, not into the process list."""
-        done = subprocess.run([sys.executable, "-m", __name__], input=self.url, text=True,
-                              capture_output=True)
-        if done.returncode:
-            reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])
+        on its first start.  The URL goes over stdin, not into the process list.
+        ``meanwhile`` runs here while the child works (the daemon loads its modules)."""
+        child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        assert child.stdin is not None and child.stderr is not None
+        try:
+            child.stdin.write(self.url)
+            child.stdin.close()
+            if meanwhile is not None:
+                meanwhile()
+        finally:
+            err = child.stderr.read()
+            child.wait()
+        if child.returncode:
+            reason = (err.strip().splitlines() or [f"exit status {child.returncode}"])
             raise RuntimeError(f"schema upgrade failed: {reason[-1]}")
 
     def end_stalled_transactions(self, seconds: float) -> None:
