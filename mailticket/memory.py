@@ -38,7 +38,7 @@ def settle() -> None:
     configuration, the schema's tables) lives as long as it does, so it is kept out
     of every later collection.  An ingest batch leaves enough survivors to start a
     full collection every few batches, and each walked those 100,000 objects again:
-    70 ms of the writer's time, 0.5 s in 6,000 mails (docs/benchmarks.md).  Collected
+    ~65 ms of the daemon's time each, 0.52 s in 6,000 mails (docs/benchmarks.md).  Collected
     first, so no garbage is kept for ever; an object it keeps is still freed when the
     last reference to it goes."""
     gc.collect()

@@ -32,7 +32,7 @@ from mailticket.incoming.parse import ParsedMail
 from mailticket.incoming.prepare import Prepared, Preparer
 from mailticket.incoming.replies import new_text
 from mailticket.incoming.threading import Decision, find_ticket
-from mailticket.mail.subject import base_subject
+from mailticket.mail.subject import stored_subject
 from mailticket.ops.logs import mail_context
 from mailticket.outgoing import compose
 from mailticket.outgoing.mailer import Mailer
@@ -369,7 +369,7 @@ class Pipeline:
         customer = mail.from_
         ticket = NewTicket(
             id=at.writes.new_ticket_id(), department=dept.name,
-            subject=base_subject(mail.subject)[:1000],
+            subject=stored_subject(mail.subject),
             customer=_fit(customer.key, 320) if customer else "",
             customer_name=_fit(customer.name, 320) if customer else "", state="new",
             priority="normal",

@@ -14,10 +14,11 @@ from click.testing import CliRunner
 from mailticket.cli import main
 from mailticket.clock import FixedClock
 from mailticket.faq import entries
-from mailticket.faq.ahead import Ahead, Offer, Shelves, subject_of
+from mailticket.faq.ahead import Ahead, Offer, Shelves
 from mailticket.faq.exchange import NewEntry
 from mailticket.faq.suggest import Shelf, Suggestions
 from mailticket.ingest.workers import _Fetcher
+from mailticket.mail.subject import stored_subject
 from mailticket.search.analyzer import mail_terms
 from mailticket.store.writes import Writes
 from tests.conftest import body, mail
@@ -56,7 +57,7 @@ def test_a_worker_matches_the_set_as_the_daemon_does(tmp_path):
         assert p.faq is not None and p.faq.department == "support"
         assert (p.faq.language, p.faq.version) == (lang, shelves[lang].version)
         here = shelves[lang].suggest_terms(
-            mail_terms(subject_of(p.mail.subject), p.mail.text, lang), 2)
+            mail_terms(stored_subject(p.mail.subject), p.mail.text, lang), 2)
         assert list(p.faq.entry_ids) == [s.entry_id for s in here], p.mail.subject
         matched += 1
         shown += bool(here)

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mailticket.mail.subject import base_subject
+from mailticket.mail.subject import stored_subject
 from mailticket.mail.tokens import base_address
 from mailticket.search.analyzer import mail_terms
 
@@ -46,11 +46,6 @@ class Offer:
     version: Any
     index: FaqIndex
     limit: int
-
-
-def subject_of(subject: str) -> str:
-    """The subject a new ticket gets, which its suggestion matches."""
-    return base_subject(subject)[:1000]
 
 
 class Shelves:
@@ -83,6 +78,6 @@ class Shelves:
         offer = self.offers.get((department, language))
         if offer is None:
             return None
-        found = offer.index.suggest(mail_terms(subject_of(subject), text, language),
+        found = offer.index.suggest(mail_terms(stored_subject(subject), text, language),
                                     offer.limit)
         return Ahead(department, language, offer.version, tuple(m.entry_id for m in found))

@@ -62,6 +62,12 @@ def base_subject(subject: str) -> str:
     return subject
 
 
+def stored_subject(subject: str) -> str:
+    """What a new ticket keeps as its subject (and its FAQ suggestion matches): the
+    base subject, cut to the column's 1,000 characters."""
+    return base_subject(subject)[:1000]
+
+
 def tag(word: str, ticket_id: int) -> str:
     return f"[{word} #{ticket_id}]"
 
