@@ -10,8 +10,10 @@ rate** (mails until the UID watermark reached the mailbox's last UID, read from 
 database by this process every 0.1 s) and the **end-to-end rate** (mails until every
 mail the outbox holds was accepted by the sink), both from the process start; the
 CPU seconds (user + system) the command and its children (parse workers) had used
-at each of those instants, from /proc; the process's peak RSS plus its children's
-(VmHWM, read while it runs); the sinks' CPU, and the load average before and after.
+at each of those instants, from /proc; the most RSS the process and its children
+held at one instant (VmRSS summed, every 0.1 s) and the sum of each one's own peak
+(VmHWM, an upper bound: the schema child peaks at the start); what the sink had
+accepted when the last mail was stored; the sinks' CPU, and the load average before and after.
 Nothing of mailticket runs in this process.  The sink is ``--sinks`` lean
 processes on one port (bench/sink.py); ``--aiosmtpd`` for aiosmtpd instead.
 """
@@ -33,7 +35,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, select, text
 
 from bench import corpus, prefill
-from bench.common import SinkProcess, descendants, machine, peak_rss_mb, write_config
+from bench.common import SinkProcess, descendants, machine, peak_rss_mb, rss_mb, write_config
 from mailticket.store.models import MailboxState, OutboxItem
 from tests.mailservers import Dovecot
 
@@ -92,6 +94,13 @@ def _peaks(pid: int, seen: dict[int, tuple[str, float]]) -> float:
     return total
 
 
+def _rss_now(pid: int) -> float:
+    """The VmRSS of the process and of its live children, summed: what they hold at
+    one instant (the sum of each one's own peak overstates it when the peaks come at
+    different times, as the schema child's at the start does)."""
+    return sum(rss_mb(p) for p in [pid, *descendants(pid)] if os.path.exists(f"/proc/{p}"))
+
+
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -119,14 +128,15 @@ def _watch(proc: subprocess.Popen[bytes], url: str, last_uid: int, sink: SinkPro
     stored_cpu = sent_cpu = cpu = (0.0, 0.0)
     base: int | None = None
     first: tuple[float, float] | None = None  # wall and CPU when the first batch committed
-    peak = 0.0
+    peak = together = 0.0
     peaks: dict[int, tuple[str, float]] = {}
-    queued = accepted = 0
+    queued = accepted = sent_while_storing = 0
     try:
         while True:
             if proc.poll() is None:
                 with contextlib.suppress(OSError):
                     peak = max(peak, _peaks(proc.pid, peaks))
+                    together = max(together, _rss_now(proc.pid))
                     cpu = max(cpu, cpu_seconds(proc.pid), key=sum)
             now = time.perf_counter() - t0
             try:
@@ -144,6 +154,7 @@ def _watch(proc: subprocess.Popen[bytes], url: str, last_uid: int, sink: SinkPro
                 first = (now, sum(cpu))
             if stored_at is None and uid >= last_uid:
                 stored_at, stored_cpu = now, cpu
+                sent_while_storing = sink.count
             if stored_at is not None and waiting == 0:
                 accepted = sink.count
                 if accepted >= queued:
@@ -161,7 +172,8 @@ def _watch(proc: subprocess.Popen[bytes], url: str, last_uid: int, sink: SinkPro
     finally:
         engine.dispose()
     return {"stored_seconds": stored_at, "end_to_end_seconds": sent_at, "queued": queued,
-            "accepted": accepted, "peak_rss_mb": round(peak, 1),
+            "accepted": accepted, "sent_while_storing": sent_while_storing,
+            "peak_rss_mb": round(peak, 1), "peak_rss_together_mb": round(together, 1),
             "peak_rss_by_process_mb": [(name, round(mb, 1)) for name, mb in peaks.values()],
             "stored_cpu_seconds": round(sum(stored_cpu), 2),
             "end_to_end_cpu_seconds": round(sum(sent_cpu), 2),
@@ -246,8 +258,11 @@ def measure(n: int, db: str, workdir: Path, seed: int = 1, prefilled: int = 0,
                   f"{got['end_to_end_per_second']:>6,.0f}/s ({got['end_to_end_seconds']:.1f} s, "
                   f"CPU {got['end_to_end_cpu_seconds']:.1f} s, the daemon's "
                   f"{got['end_to_end_cpu_daemon_seconds']:.1f}, {got['accepted']} of "
-                  f"{got['queued']} accepted)  first batch at {got['first_batch_seconds']} s, "
-                  f"CPU {got['first_batch_cpu_seconds']} s  peak RSS {got['peak_rss_mb']:.0f} MB "
+                  f"{got['queued']} accepted, {got['sent_while_storing']} while storing)  "
+                  f"first batch at {got['first_batch_seconds']} s, "
+                  f"CPU {got['first_batch_cpu_seconds']} s  peak RSS "
+                  f"{got['peak_rss_together_mb']:.0f} MB together, "
+                  f"own peaks {got['peak_rss_mb']:.0f} MB "
                   f"({', '.join(f'{n} {mb:.0f}' for n, mb in got['peak_rss_by_process_mb'])})  "
                   f"sinks' CPU {got['sink_cpu_seconds']:.1f} s  load {load_before} -> "
                   f"{got['load_after']}", flush=True)
