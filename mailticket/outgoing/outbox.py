@@ -20,7 +20,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from mailticket.clock import Clock
 from mailticket.daemons import DEAD_AFTER, live
 from mailticket.outgoing.compose import Outgoing
+from mailticket.outgoing.record import Mark, Recorder
 from mailticket.outgoing.transport import PermanentError, Transport, TransportDown
 from mailticket.store.db import Database
 from mailticket.store.models import Message, OutboxItem
@@ -40,8 +41,12 @@ from mailticket.store.writes import Writes, writing
 
 log = logging.getLogger("mailticket.outbox")
 
-MARK_EVERY = 10  # sent mails recorded per transaction, per connection, on SQLite
-PER_CONNECTION = 100  # mails claimed per run for each SMTP connection
+SEND_AHEAD = 100  # sent mails a session may have unrecorded, on SQLite (record.py)
+PER_CONNECTION = 100  # mails claimed per run for each SMTP connection (PostgreSQL)
+# On SQLite a claim, and the last record of what it sent, each wait for the poller's
+# batch to commit: four times as many a claim make those waits a quarter as many.
+PER_CONNECTION_SQLITE = 4 * SEND_AHEAD
+CLAIM_BYTES = 64 * 1024 * 1024  # raw mail a claim loads at most (one mail at least)
 
 
 def enqueue(writes: Writes, out: Outgoing, *, ticket: AnyTicket | None, now: datetime
@@ -129,12 +134,14 @@ class Outbox:
         self.clock = clock
         self.max_attempts = max_attempts
         self._down_since: datetime | None = None
-        # Sent mails recorded per transaction.  On PostgreSQL, where several daemons
-        # share the outbox and take over each other's claims, each mail is recorded
-        # before the next is sent: a daemon frozen between sending and recording can
-        # then have only the mail in flight sent again by the one that takes over
-        # (tests/test_failover.py); ten at a time let it be ten.
-        self.mark_every = 1 if db.engine.dialect.name == "postgresql" else MARK_EVERY
+        # Sent mails a session may have unrecorded (record.Recorder).  On PostgreSQL,
+        # where several daemons share the outbox and take over each other's claims,
+        # each mail is recorded before the next is sent: a daemon frozen between
+        # sending and recording can then have only the mail in flight sent again by
+        # the one that takes over (tests/test_failover.py); ten let it be ten.
+        postgresql = db.engine.dialect.name == "postgresql"
+        self.ahead = 1 if postgresql else SEND_AHEAD
+        self.per_connection = PER_CONNECTION if postgresql else PER_CONNECTION_SQLITE
 
     def _due(self, now: datetime, retry_all: bool) -> list[Any]:
         """What may be claimed: unsent mail that nobody alive holds.  A claim held by a
@@ -166,6 +173,7 @@ class Outbox:
             # claim reads all that is pending), this 9 ms (docs/decisions.md).
             ids = list(s.scalars(select(OutboxItem.id).where(*due).order_by(OutboxItem.id)
                                  .limit(batch).with_for_update(skip_locked=True)))
+            ids = self._within_bytes(s, ids)
             items = s.execute(self._claimed(ids)).all() if ids else []
             if len(items) < len(ids) == batch:
                 # A queued row without its message (never written so, but then): such
@@ -177,6 +185,21 @@ class Outbox:
                           .values(next_attempt_at=now + timedelta(seconds=self.lease),
                                   claimed_by=self.holder))
         return items
+
+    @staticmethod
+    def _within_bytes(s: Session, ids: list[int]) -> list[int]:
+        """The first of these ids whose raw mails come to CLAIM_BYTES at most (the first
+        always): agents' notifications carry attachments, up to 10 MB each."""
+        total, kept = 0, list[int]()
+        for id_, size in s.execute(
+                select(OutboxItem.id, func.length(Message.raw))
+                .join(Message, Message.message_id == OutboxItem.message_id)
+                .where(OutboxItem.id.in_(ids)).order_by(OutboxItem.id)) if ids else ():
+            total += size or 0
+            if kept and total > CLAIM_BYTES:
+                return kept
+            kept.append(id_)
+        return ids
 
     @staticmethod
     def _claimed(ids: list[int] | None) -> Any:
@@ -191,19 +214,21 @@ class Outbox:
     def deliver(self, batch: int | None = None, retry_all: bool = False) -> DeliveryReport:
         """Send what is due over up to ``connections`` SMTP sessions at once; stop early
         when the server is unreachable.  ``batch``: mails claimed (default
-        PER_CONNECTION for each connection)."""
+        ``per_connection`` for each connection)."""
         report = DeliveryReport()
-        items = self._claim(batch or PER_CONNECTION * self.connections, retry_all)
+        items = self._claim(batch or self.per_connection * self.connections, retry_all)
         if not items:
             return report
+        claimed = time.monotonic()
         shares = [items[i::self.connections] for i in range(self.connections)]
         shares = [share for share in shares if share]
         if len(shares) == 1:
-            reports = [self._send_share(shares[0], threading.Event())]
+            reports = [self._send_share(shares[0], threading.Event(), claimed)]
         else:
             down = threading.Event()  # one session finding the server gone stops the rest
             with ThreadPoolExecutor(len(shares), thread_name_prefix="outbox") as pool:
-                reports = list(pool.map(lambda share: self._send_share(share, down), shares))
+                reports = list(pool.map(
+                    lambda share: self._send_share(share, down, claimed), shares))
         for r in reports:
             report.sent += r.sent
             report.deferred += r.deferred
@@ -218,55 +243,36 @@ class Outbox:
             self._down_since = None
         return report
 
-    def _ours(self, items: Sequence[Any],
-              marks: list[tuple[Any, str | None, dict[str, str] | None]]) -> Iterator[Any]:
-        """The claimed items this sender still holds, asked ``mark_every`` at a time (in the
-        transaction that records the mails sent before), and asked again when more
-        than half of DEAD_AFTER passed since: another daemon may have taken them."""
-        rest = list(items)
-        lost = 0
-        try:
-            while rest:
-                chunk, rest = rest[:self.mark_every], rest[self.mark_every:]
-                ours = self._finish(marks, chunk)
-                lost += len(chunk) - len(ours)
-                checked = time.monotonic()
-                kept = [item for item in chunk if item.id in ours]
-                for i, item in enumerate(kept):
-                    if time.monotonic() - checked > self.dead_after / 2:
-                        rest = kept[i:] + rest  # paused, or very slow: ask again first
-                        break
-                    yield item
-        finally:
-            if lost:
-                log.warning("outbox: %d claimed mail(s) taken over by another sender "
-                            "meanwhile; not sent here", lost)
-
-    def _send_share(self, items: Sequence[Any], down: threading.Event) -> DeliveryReport:
-        """One SMTP session's part of a claimed batch; what it sent is recorded before
-        it returns, whatever happens."""
+    def _send_share(self, items: Sequence[Any], down: threading.Event,
+                    claimed: float) -> DeliveryReport:
+        """One SMTP session's part of a claimed batch (claimed at ``claimed``, monotonic);
+        what it sent is recorded before it returns, whatever happens."""
         report = DeliveryReport()
-        marks: list[tuple[Any, str | None, dict[str, str] | None]] = []
+        recorder = Recorder(self._finish, items, ahead=self.ahead,
+                            fresh_for=self.dead_after / 2, confirmed=claimed)
         try:
             with self.transport.session() as conn:
-                for item in self._ours(items, marks):  # recorded mark_every at a time
+                for item in recorder.items():
                     if down.is_set():
                         break
-                    self._send_one(conn, item, report, marks)
+                    self._send_one(conn, item, report, recorder.sent)
         except TransportDown as e:
             down.set()
             report.down = str(e)
         finally:
-            self._finish(marks)
+            recorder.close()
+            if recorder.lost:
+                log.warning("outbox: %d claimed mail(s) taken over by another sender "
+                            "meanwhile; not sent here", recorder.lost)
         return report
 
     def _send_one(self, conn: object, item: Any, report: DeliveryReport,
-                  marks: list[tuple[Any, str | None, dict[str, str] | None]]) -> None:
+                  sent: Callable[[Mark], None]) -> None:
         try:
             refused = conn.send(  # type: ignore[attr-defined]
                 item.mail_from, list(item.rcpt_to), item.raw)
         except PermanentError as e:
-            marks.append((item, str(e), None))
+            sent((item, str(e), None))
             report.failed += 1
             log.error("%s outbox: permanently refused: %s", item.message_id, e)
             return
@@ -276,15 +282,14 @@ class Outbox:
             self._defer(item.id, item.message_id, item.attempts, str(e))
             report.deferred += 1
             return
-        marks.append((item, None, refused))
+        sent((item, None, refused))
         report.sent += 1
 
-    def _finish(self, marks: list[tuple[Any, str | None, dict[str, str] | None]],
-                keep: Sequence[Any] = ()) -> set[int]:
-        """Record what the server took, a few mails per transaction, two statements in
-        all.  A crash before this commits resends at most ``mark_every`` mails, with their
-        Message-IDs unchanged.  ``keep``: claimed items about to be sent, whose claim
-        is renewed in the same transaction; returns the ids of those still ours."""
+    def _finish(self, marks: list[Mark], keep: Sequence[Any] = ()) -> set[int]:
+        """Record what the server took (record.Recorder: what one transaction finds
+        waiting), two statements in all.  ``keep``: claimed items still to be sent,
+        whose claim is renewed in the same transaction; returns the ids of those still
+        ours."""
         if not marks and not keep:
             return set()
         now = self.clock.now()
@@ -305,7 +310,6 @@ class Outbox:
                         **detail)
             if updates:
                 s.execute(_MARK, updates)  # by primary key, one executemany
-        marks.clear()
         return ours
 
     def _renew(self, s: Session, ids: list[int], now: datetime) -> set[int]:

@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cached_property, partial
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+
+from mailticket.store.turns import Turns
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -81,6 +83,8 @@ class Database:
     def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
         self.url = url
         self.engine = make_engine(url, busy_timeout)
+        # SQLite's one writer at a time, handed out in order among this process's threads.
+        self.turns = Turns(busy_timeout) if self.engine.dialect.name == "sqlite" else None
         # What every writing session carries (``session.info``), set before the first one.
         self.session_info: dict[str, object] = {}
 
@@ -102,7 +106,8 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any exception."""
-        with self.sessions() as session, session.begin():
+        with self.turns.turn() if self.turns else nullcontext(), self.sessions() as session, \
+                session.begin():
             yield session
 
     @contextmanager
