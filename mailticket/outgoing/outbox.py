@@ -42,6 +42,7 @@ from mailticket.store.writes import Writes, writing
 log = logging.getLogger("mailticket.outbox")
 
 SEND_AHEAD = 100  # sent mails a session may have unrecorded, on SQLite (record.py)
+MARK_EVERY = 10  # sent mails recorded together at least, on SQLite (record.py)
 PER_CONNECTION = 100  # mails claimed per run for each SMTP connection (PostgreSQL)
 # On SQLite a claim, and the last record of what it sent, each wait for the poller's
 # batch to commit: four times as many a claim make those waits a quarter as many.
@@ -141,6 +142,8 @@ class Outbox:
         # the one that takes over (tests/test_failover.py); ten let it be ten.
         postgresql = db.engine.dialect.name == "postgresql"
         self.ahead = 1 if postgresql else SEND_AHEAD
+        self.every = 1 if postgresql else MARK_EVERY
+        self.check = 1 if postgresql else 0  # claims renewed each round: the next mail's
         self.per_connection = PER_CONNECTION if postgresql else PER_CONNECTION_SQLITE
 
     def _due(self, now: datetime, retry_all: bool) -> list[Any]:
@@ -248,7 +251,8 @@ class Outbox:
         """One SMTP session's part of a claimed batch (claimed at ``claimed``, monotonic);
         what it sent is recorded before it returns, whatever happens."""
         report = DeliveryReport()
-        recorder = Recorder(self._finish, items, ahead=self.ahead,
+        recorder = Recorder(self._finish, items, ahead=self.ahead, every=self.every,
+                            check=self.check,
                             fresh_for=self.dead_after / 2, confirmed=claimed)
         try:
             with self.transport.session() as conn:

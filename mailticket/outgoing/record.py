@@ -13,6 +13,10 @@ PostgreSQL, where other daemons take over a frozen one's claims, one claimed bat
 on SQLite.  A mail is sent only while its claim was confirmed less than
 ``fresh_for`` seconds ago (by the claim, or by a recorder round): a session frozen
 longer asks again first, and sends nothing that another sender took meanwhile.
+A round records at least ``every`` mails (one on PostgreSQL, ten on SQLite, where a
+commit costs more than its statements), unless the session waits or ends.
+Each round renews the next ``check`` mails' claims (the next one on PostgreSQL, as
+before every mail there) and those of the next ``ahead`` that are half stale.
 """
 
 from __future__ import annotations
@@ -27,14 +31,17 @@ Finish = Callable[[list[Mark], Sequence[Any]], set[int]]
 
 
 class Recorder:
-    def __init__(self, finish: Finish, items: Sequence[Any], *, ahead: int,
-                 fresh_for: float, confirmed: float) -> None:
+    def __init__(self, finish: Finish, items: Sequence[Any], *, ahead: int, every: int,
+                 check: int, fresh_for: float, confirmed: float) -> None:
         self._finish = finish  # records marks, renews items, returns those still ours
         self.ahead = ahead
+        self.every = every  # sent mails a round waits for (or for the session's end)
+        self.check = check
         self.fresh_for = fresh_for
         self._rest = list(items)  # claimed, not yet handed out for sending
-        self._ours = {item.id for item in items}
-        self._confirmed = confirmed  # time.monotonic() when the claim last held
+        self._ours = {item.id for item in items}  # not found taken by another sender
+        # time.monotonic() when each one's claim last held: the claim, then renewals
+        self._since = dict.fromkeys(self._ours, confirmed)
         self._pending: list[Mark] = []  # sent, not yet recorded
         self._recording = 0  # marks in the transaction now running
         self._want = False  # the session waits for a round (a stale claim)
@@ -58,7 +65,7 @@ class Recorder:
                         self.lost += 1
                     if not self._rest:
                         return
-                    fresh = time.monotonic() - self._confirmed < self.fresh_for
+                    fresh = time.monotonic() - self._since[self._rest[0].id] < self.fresh_for
                     if fresh and len(self._pending) + self._recording < self.ahead:
                         break
                     self._want = not fresh
@@ -76,14 +83,15 @@ class Recorder:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not (self._pending or self._want or self._closing):
+                while not (len(self._pending) >= self.every or self._want or self._closing):
                     self._cond.wait()
                 if self._closing and not self._pending:
                     return
                 marks, self._pending = self._pending, []
                 self._recording, self._want = len(marks), False
-                keep = list(self._rest)
-            began = time.monotonic()
+                began = time.monotonic()
+                keep = [item for i, item in enumerate(self._rest[:self.ahead])
+                        if i < self.check or began - self._since[item.id] > self.fresh_for / 2]
             try:
                 ours = self._finish(list(marks), keep)
             except BaseException as e:  # e.g. the database gone: the session stops
@@ -95,9 +103,11 @@ class Recorder:
                 return
             with self._cond:
                 self._recording = 0
-                if keep:
-                    self._ours = ours
-                    self._confirmed = began
+                for item in keep:
+                    if item.id in ours:
+                        self._since[item.id] = began
+                    else:
+                        self._ours.discard(item.id)
                 self._cond.notify_all()
 
     def close(self) -> None:
