@@ -8,10 +8,13 @@ Contract: at-least-once.  If the process dies after the SMTP server accepted a
 mail and before the "sent" mark commits, the mail goes out again with the same
 Message-ID, which receiving systems and mail clients use to drop the copy.
 
-A claimed batch is checked again before each few mails (one on PostgreSQL), and after any pause
-long enough for another daemon to have taken the claim over (half of DEAD_AFTER):
-a sender that was frozen (SIGSTOP, a stalled VM) sends none of what it lost.  Only
-the one SMTP transaction a freeze cuts in two can still reach the server twice.
+What a session sent is recorded on a thread of its own while it sends on
+(``record.Recorder``): at most SEND_AHEAD mails unrecorded on SQLite, one on
+PostgreSQL.  A claimed mail is checked again before it is sent (on PostgreSQL), and
+after any pause long enough for another daemon to have taken the claim over (half
+of DEAD_AFTER): a sender that was frozen (SIGSTOP, a stalled VM) sends none of what
+it lost.  Only the one SMTP transaction a freeze cuts in two can still reach the
+server twice.
 """
 
 from __future__ import annotations
