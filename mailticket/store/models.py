@@ -223,6 +223,12 @@ class OutboxItem(Base):
     ticket: Mapped[Ticket | None] = relationship()  # write order, as for Event
 
     __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "next_attempt_at"),
+                      # A claim takes the oldest unsent ids: in id order, from the unsent
+                      # rows alone (0013).  Without it PostgreSQL walked the primary key
+                      # over every row sent before, through a backlog too.
+                      Index("ix_outbox_unsent", "id",
+                            sqlite_where=text("sent_at IS NULL AND failed_at IS NULL"),
+                            postgresql_where=text("sent_at IS NULL AND failed_at IS NULL")),
                       # An erasure finds a ticket's outgoing mail (0009).
                       Index("ix_outbox_ticket", "ticket_id"))
 
