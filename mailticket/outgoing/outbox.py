@@ -44,12 +44,12 @@ from mailticket.store.writes import Writes, writing
 
 log = logging.getLogger("mailticket.outbox")
 
-SEND_AHEAD = 100  # sent mails a session may have unrecorded, on SQLite (record.py)
+SEND_AHEAD = 20  # sent mails a session may have unrecorded, on SQLite (record.py)
 MARK_EVERY = 10  # sent mails recorded together at least, on SQLite (record.py)
 PER_CONNECTION = 100  # mails claimed per run for each SMTP connection (PostgreSQL)
 # On SQLite a claim, and the last record of what it sent, each wait for the poller's
 # batch to commit: four times as many a claim make those waits a quarter as many.
-PER_CONNECTION_SQLITE = 4 * SEND_AHEAD
+PER_CONNECTION_SQLITE = 4 * PER_CONNECTION
 CLAIM_BYTES = 64 * 1024 * 1024  # raw mail a claim loads at most (one mail at least)
 
 

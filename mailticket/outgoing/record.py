@@ -9,10 +9,10 @@ transaction whenever it gets the lock, renewing the session's claim on what is l
 in the same transaction; the session goes on sending meanwhile, but never more than
 ``ahead`` mails beyond what was recorded.  That number is what a kill can have sent
 and not recorded, so sent again (with their Message-IDs unchanged): one on
-PostgreSQL, where other daemons take over a frozen one's claims, one claimed batch
-on SQLite.  A mail is sent only while its claim was confirmed less than
-``fresh_for`` seconds ago (by the claim, or by a recorder round): a session frozen
-longer asks again first, and sends nothing that another sender took meanwhile.
+PostgreSQL, where other daemons take over a frozen one's claims, twenty on SQLite.
+A mail is sent only while its claim was confirmed less than ``fresh_for`` seconds ago
+(by the claim, or by a recorder round): a session frozen longer asks again first, and
+sends nothing that another sender took meanwhile.
 A round records at least ``every`` mails (one on PostgreSQL, ten on SQLite, where a
 commit costs more than its statements), unless the session waits or ends.
 Each round renews the next ``check`` mails' claims (the next one on PostgreSQL, as
