@@ -39,7 +39,7 @@ def tls_problem(host: str, port: int, e: ssl.SSLError | ssl.CertificateError,
 
 @functools.lru_cache(maxsize=8)
 def _context(ca_file: str | None) -> ssl.SSLContext:
-    """One per CA file, for every connection: loading the system's CAs took 15-20 ms a
+    """One per CA file, for every connection: loading the system's CAs takes ~20 ms a
     connection (6 % of the poller's time through a backlog, where each poll connects)."""
     return ssl.create_default_context(cafile=ca_file)
 

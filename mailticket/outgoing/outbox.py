@@ -222,10 +222,10 @@ class Outbox:
         when the server is unreachable.  ``batch``: mails claimed (default
         ``per_connection`` for each connection)."""
         report = DeliveryReport()
+        claimed = time.monotonic()  # before the claim: a pause after it counts too
         items = self._claim(batch or self.per_connection * self.connections, retry_all)
         if not items:
             return report
-        claimed = time.monotonic()
         shares = [items[i::self.connections] for i in range(self.connections)]
         shares = [share for share in shares if share]
         if len(shares) == 1:
