@@ -98,7 +98,7 @@ def _rss_now(pid: int) -> float:
     """The VmRSS of the process and of its live children, summed: what they hold at
     one instant (the sum of each one's own peak overstates it when the peaks come at
     different times, as the schema child's at the start does)."""
-    return sum(rss_mb(p) for p in [pid, *descendants(pid)] if os.path.exists(f"/proc/{p}"))
+    return sum(rss_mb(p) for p in [pid, *descendants(pid)])  # 0 for one gone meanwhile
 
 
 _TICK = os.sysconf("SC_CLK_TCK")

@@ -54,8 +54,8 @@ def open_imap(login: ImapLogin) -> IMAPClient:
     except (ssl.SSLError, ssl.CertificateError) as e:
         raise ImapTlsError(tls_problem(host, port, e, ca_file)) from None
     try:
-        if login["security"] == "starttls":
-            client.starttls(_context(ca_file))
+        if context is not None and login["security"] == "starttls":
+            client.starttls(context)
         client.login(login["username"], login["password"])
     except (ssl.SSLError, ssl.CertificateError) as e:
         with contextlib.suppress(OSError):  # the socket a failed handshake left behind
